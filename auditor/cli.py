@@ -1,0 +1,266 @@
+"""The ``auditor`` command line. Bad input prints one line and exits 2 (``--debug`` shows the traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from auditor.errors import AuditorError, ConfigError
+from auditor.probes.mia import DEFAULT_ATTACKS
+
+log = logging.getLogger("auditor")
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--revision", help="hub revision (branch, tag or commit) for a hub id")
+    p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "float16"),
+        help="weights dtype (default: float32 on CPU, bfloat16/float16 on GPU)",
+    )
+    p.add_argument(
+        "--device",
+        choices=("cpu", "cuda", "auto"),
+        help="cpu, cuda, or auto (device_map='auto' across GPUs); default: cuda if available",
+    )
+    p.add_argument(
+        "--trust-remote-code", action="store_true", help="run the checkpoint's own Python code (off by default)"
+    )
+    p.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights; default: safetensors only")
+    p.add_argument("--cache-dir", help="cache for converted checkpoints (default ~/.cache/memaudit or $MEMAUDIT_CACHE)")
+
+
+def _model_spec(a: argparse.Namespace, source: str):
+    from auditor.models import ModelSpec
+
+    return ModelSpec(
+        source=source,
+        revision=a.revision,
+        dtype=a.dtype,
+        device=a.device,
+        trust_remote_code=a.trust_remote_code,
+        allow_pickle=a.allow_pickle,
+        cache_dir=a.cache_dir,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="auditor",
+        description="Audit what a language model has memorized, and what pruning does to it.",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    lab = sub.add_parser("lab", help="the synthetic memorization lab")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+    b = lab_sub.add_parser(
+        "build",
+        help="build a lab (micro: trained here in ~1 min; standard: the shipped one, or --retrain)",
+        description="Generate a world with known members, canaries and facts, train a small Llama on it, "
+        "and write an HF checkpoint plus ground truth. The standard preset is shipped: without --retrain it "
+        "is copied (after a hash check) in seconds.",
+    )
+    b.add_argument("--preset", default="standard", help="micro or standard (default standard)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument(
+        "--out",
+        help="output folder (default lab-PRESET-seedN; with --retrain of standard "
+        "seed 0: the shipped folder inside the package)",
+    )
+    b.add_argument(
+        "--retrain", action="store_true", help="train the standard preset instead of copying the shipped one"
+    )
+    b.add_argument("--threads", type=int, help="torch threads for training (default 2)")
+
+    info = sub.add_parser("info", help="architecture, parameter count, dtype and prunable layers of a model")
+    info.add_argument("model", help="local folder, .gguf file, hub id, or an alias: lab, smollm2-135m")
+    _model_args(info)
+
+    mia = sub.add_parser(
+        "mia",
+        help="membership inference: score members vs non-members with every attack from one pass",
+        description="Scores every text with LOSS, zlib, lowercase, Min-K%%, Min-K%%++, ReCaLL (and reference, "
+        "given --reference-model) from one batched forward pass, and reports AUC with a bootstrap CI, "
+        "TPR at 1%% and 0.1%% FPR. Writes RUN/mia.json, RUN/samples/mia_scores.jsonl, RUN/records.jsonl, "
+        "RUN/mia_roc.png. Rerunning the same command resumes.",
+    )
+    mia.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
+    mia.add_argument("--members", required=True, help="texts that were trained on (jsonl/csv/parquet/txt/HF dir)")
+    mia.add_argument("--nonmembers", required=True, help="texts that were not")
+    mia.add_argument(
+        "--attacks",
+        default=",".join(DEFAULT_ATTACKS),
+        help="comma-separated; min_k / min_k_pp mean their k grid, min_k@0.2 one k "
+        f"(default {','.join(DEFAULT_ATTACKS)})",
+    )
+    mia.add_argument("--reference-model", help="reference model for the 'reference' attack (same tokenizer)")
+    mia.add_argument("--max-tokens", type=int, help="truncate texts to N tokens (default: the model's context)")
+    mia.add_argument("--batch-size", default="auto", help="texts per forward pass, or auto (default)")
+    mia.add_argument("--text-column", default="text")
+    mia.add_argument("--id-column", default="id")
+    mia.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the AUC CI")
+    mia.add_argument("--seed", type=int, default=0)
+    mia.add_argument("--out", required=True, help="run directory (resumed if it exists)")
+    mia.add_argument("--overwrite", action="store_true", help="start the run directory again")
+    _model_args(mia)
+
+    demo = sub.add_parser("demo", help="the demo audit of a lab: lab figures and the LOSS membership AUC")
+    demo.add_argument("--lab", default="build/lab-standard", help="lab folder (from `auditor lab build`)")
+    demo.add_argument("--out", default="reports/demo", help="run directory (resumed if it exists)")
+    demo.add_argument("--batch-size", type=int, default=32)
+    demo.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    demo.add_argument("--overwrite", action="store_true", help="start the run directory again")
+    _model_args(demo)
+    return p
+
+
+def cmd_lab_build(a: argparse.Namespace) -> int:
+    from auditor.lab.build import SHIPPED_DIR, build_lab, materialize_standard
+    from auditor.lab.presets import get_preset
+
+    get_preset(a.preset)
+    if a.preset == "standard" and not a.retrain:
+        if a.seed != 0:
+            raise ConfigError(
+                f"the shipped standard lab has seed 0; pass --retrain to train seed {a.seed} (about 15-45 minutes)"
+            )
+        out = Path(a.out or "lab-standard-seed0")
+        info = materialize_standard(out)
+        print(f"materialized the shipped standard lab in {out} (hashes checked)")
+    else:
+        if a.out:
+            out = Path(a.out)
+        elif a.preset == "standard" and a.seed == 0:
+            out = SHIPPED_DIR
+        else:
+            out = Path(f"lab-{a.preset}-seed{a.seed}")
+        info = build_lab(a.preset, a.seed, out, threads=a.threads)
+        print(f"built the {a.preset} lab (seed {a.seed}) in {out} in {info['build_seconds']:.0f} s")
+    print(json.dumps(info["figures"], indent=2))
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from auditor.models import load_model, model_info
+
+    print(json.dumps(model_info(load_model(_model_spec(a, a.model))), indent=2))
+    return 0
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from auditor.demo import run_demo
+
+    html = run_demo(
+        a.lab,
+        a.out,
+        spec=_model_spec(a, str(Path(a.lab) / "model")),
+        batch_size=a.batch_size,
+        seed=a.seed,
+        overwrite=a.overwrite,
+    )
+    print(f"report: {html}")
+    print(f"        {html.with_suffix('.md')}")
+    return 0
+
+
+def _batch_size(value: str) -> int | None:
+    if value == "auto":
+        return None
+    try:
+        b = int(value)
+    except ValueError as e:
+        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}") from e
+    if b < 1:
+        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}")
+    return b
+
+
+def cmd_mia(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from auditor.data import load_texts
+    from auditor.models import load_model
+    from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia
+    from auditor.runs import RunDir
+
+    attacks = tuple(x.strip() for x in a.attacks.split(",") if x.strip())
+    if not attacks:
+        raise ConfigError("--attacks is empty; name at least one attack")
+    if a.max_tokens is not None and a.max_tokens < 2:
+        raise ConfigError(f"--max-tokens must be at least 2, got {a.max_tokens}")
+    expand_attacks(attacks, a.reference_model is not None)  # fail on bad names before loading anything
+    members = load_texts(a.members, a.text_column, a.id_column)
+    nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column)
+    cfg = MIAConfig(
+        attacks=attacks, batch_size=_batch_size(a.batch_size), max_tokens=a.max_tokens, n_boot=a.n_boot, seed=a.seed
+    )
+    lm = load_model(_model_spec(a, a.model))
+    ref = load_model(_model_spec(a, a.reference_model)) if a.reference_model else None
+    config = {
+        "command": "mia",
+        "model": a.model,
+        "members": a.members,
+        "nonmembers": a.nonmembers,
+        "reference_model": a.reference_model,
+        "mia": asdict(cfg),
+    }
+    run = RunDir(
+        a.out,
+        config,
+        overwrite=a.overwrite,
+        extra_manifest={
+            "checkpoint": lm.describe(),
+            "seeds": {"bootstrap": a.seed},
+            "reference": ref.describe() if ref else None,
+        },
+    )
+    result = run_mia(
+        lm.model,
+        lm.tokenizer,
+        members,
+        nonmembers,
+        run,
+        cfg,
+        reference_model=ref.model if ref else None,
+        reference_tokenizer=ref.tokenizer if ref else None,
+    )
+    print(f"{'attack':<16} {'AUC':>6} {'95% CI':>15} {'TPR@1%':>7} {'TPR@0.1%':>8}")
+    for name, r in result.items():
+        lo, hi = r["auc_ci"]
+        print(f"{name:<16} {r['auc']:6.3f} [{lo:.3f}, {hi:.3f}] {r['tpr@1%fpr']:7.3f} {r['tpr@0.1%fpr']:8.3f}")
+    print(f"wrote {run.path / 'mia.json'}")
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if a.quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler = cmd_lab_build if a.command == "lab" else COMMANDS[a.command]
+    try:
+        return handler(a)
+    except AuditorError as e:
+        if a.debug:
+            raise
+        print(f"auditor: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("auditor: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Load texts (with ids) from JSONL, CSV, Parquet, TXT or a Hugging Face dataset saved to disk.
+
+Every failure is an :class:`~auditor.errors.InputError` whose message names the file, the
+problem and the fix: a missing file, an unknown format, a missing column (listing the columns
+there are), an empty set, non-string values, duplicate ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.errors import InputError
+
+FORMATS = ("jsonl", "csv", "parquet", "txt", "hf")
+
+
+@dataclass(frozen=True)
+class TextSet:
+    """Texts and their ids, in file order."""
+
+    ids: list[str]
+    texts: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+def detect_format(path: Path) -> str:
+    if path.is_dir():
+        if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+            return "hf"
+        raise InputError(f"{path} is a folder but not a dataset saved with datasets' save_to_disk")
+    ext = path.suffix.lower()
+    table = {
+        ".jsonl": "jsonl",
+        ".json": "jsonl",
+        ".ndjson": "jsonl",
+        ".csv": "csv",
+        ".parquet": "parquet",
+        ".txt": "txt",
+    }
+    if ext not in table:
+        raise InputError(f"{path}: unknown file type {ext!r}; use .jsonl, .csv, .parquet, .txt or a saved HF dataset")
+    return table[ext]
+
+
+def read_rows(path: str | Path, fmt: str | None = None) -> list[dict]:
+    """All rows of a file as dicts (TXT: one ``{"text": line}`` per non-empty line)."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise InputError(f"data file not found: {p}; check the path")
+    fmt = fmt or detect_format(p)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown data format {fmt!r}; use one of: {', '.join(FORMATS)}")
+    if fmt == "jsonl":
+        rows = []
+        with open(p, encoding="utf-8") as fh:
+            for n, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise InputError(f"{p}:{n}: not valid JSON ({e.msg}); write one JSON object per line") from e
+                if not isinstance(row, dict):
+                    raise InputError(f"{p}:{n}: expected a JSON object per line, got {type(row).__name__}")
+                rows.append(row)
+        return rows
+    if fmt == "csv":
+        with open(p, encoding="utf-8", newline="") as fh:
+            return list(csv.DictReader(fh))
+    if fmt == "txt":
+        with open(p, encoding="utf-8") as fh:
+            return [{"text": line.rstrip("\n")} for line in fh if line.strip()]
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(p).to_pylist()
+    import datasets
+
+    ds = datasets.load_from_disk(str(p))
+    if isinstance(ds, datasets.DatasetDict):
+        split = "train" if "train" in ds else next(iter(ds))
+        ds = ds[split]
+    return ds.to_list()
+
+
+def load_texts(
+    path: str | Path,
+    text_column: str = "text",
+    id_column: str | None = "id",
+    fmt: str | None = None,
+    limit: int | None = None,
+) -> TextSet:
+    """Load texts and ids. Without an id column (or with ``id_column=None``) ids are row numbers."""
+    rows = read_rows(path, fmt)
+    if not rows:
+        raise InputError(f"{path}: the data set is empty; give a file with at least one text")
+    columns = sorted({k for r in rows[:100] for k in r})
+    if text_column not in rows[0]:
+        raise InputError(
+            f"{path}: no column {text_column!r}; columns are: {', '.join(columns)}. Choose one with --text-column"
+        )
+    use_ids = id_column is not None and id_column in rows[0]
+    if id_column is not None and id_column != "id" and not use_ids:
+        raise InputError(f"{path}: no id column {id_column!r}; columns are: {', '.join(columns)}")
+    texts, ids = [], []
+    for n, r in enumerate(rows):
+        t = r.get(text_column)
+        if not isinstance(t, str):
+            raise InputError(f"{path}: row {n} has a {type(t).__name__} in column {text_column!r}, expected a string")
+        texts.append(t)
+        ids.append(str(r.get(id_column)) if use_ids else str(n))
+    if use_ids:
+        seen: set[str] = set()
+        dups = sorted({i for i in ids if i in seen or seen.add(i)})
+        if dups:
+            raise InputError(f"{path}: duplicate ids in {id_column!r}: {', '.join(dups[:5])}; ids must be unique")
+    if limit is not None:
+        texts, ids = texts[:limit], ids[:limit]
+    if not any(t.strip() for t in texts):
+        raise InputError(f"{path}: every text in column {text_column!r} is empty")
+    return TextSet(ids=ids, texts=texts, source=str(path))
+
+
+def write_jsonl(path: str | Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")

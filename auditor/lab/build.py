@@ -1,0 +1,150 @@
+"""Build a lab (generate, train, evaluate, write) or materialize the shipped standard lab.
+
+A lab directory::
+
+    model/                      HF checkpoint (config, safetensors, tokenizer) loadable with no project code
+    members.jsonl nonmembers.jsonl canaries.jsonl facts.jsonl
+    open_book.jsonl overriding.jsonl icl_classification.jsonl
+    calibration.jsonl           held-out texts for pruning calibration
+    lab.json                    preset, seed, sizes, training time and losses, figures
+    SHA256SUMS                  sha256 of every file above (shipped lab only is checked)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from pathlib import Path
+
+from auditor.data import write_jsonl
+from auditor.errors import ConfigError, InputError
+from auditor.lab.evaluate import STANDARD_TARGETS, check_targets, lab_figures
+from auditor.lab.presets import get_preset
+from auditor.lab.train import build_model, train_model, train_tokenizer
+from auditor.lab.world import World, generate_world
+from auditor.runs import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+SHIPPED_DIR = Path(__file__).parent / "standard"
+HASHES = "SHA256SUMS"
+
+
+def world_for(preset: str, seed: int) -> World:
+    """Regenerate a lab's data from its preset and seed (seconds)."""
+    return generate_world(get_preset(preset).world, seed)
+
+
+def write_world_files(world: World, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rows in world.files().items():
+        write_jsonl(out / f"{name}.jsonl", rows)
+    rng = random.Random(f"{world.seed}-calibration")
+    calib = [d for d in world.train_docs[:2000]]
+    rng.shuffle(calib)
+    write_jsonl(out / "calibration.jsonl", [{"id": f"calib-{i:04d}", "text": t} for i, t in enumerate(calib[:256])])
+
+
+def file_hashes(folder: Path) -> dict[str, str]:
+    out = {}
+    for f in sorted(folder.rglob("*")):
+        if f.is_file() and f.name != HASHES:
+            out[f.relative_to(folder).as_posix()] = hashlib.sha256(f.read_bytes()).hexdigest()
+    return out
+
+
+def write_hashes(folder: Path) -> None:
+    lines = [f"{h}  {name}\n" for name, h in file_hashes(folder).items()]
+    (folder / HASHES).write_text("".join(lines), encoding="utf-8")
+
+
+def verify_hashes(folder: Path) -> None:
+    """Raise if any file listed in SHA256SUMS is missing or differs."""
+    listing = folder / HASHES
+    if not listing.exists():
+        raise InputError(f"{listing} is missing; the shipped lab is incomplete, reinstall memaudit")
+    have = file_hashes(folder)
+    bad = []
+    for line in listing.read_text(encoding="utf-8").splitlines():
+        h, name = line.split("  ", 1)
+        if have.get(name) != h:
+            bad.append(name)
+    if bad:
+        raise InputError(
+            f"shipped lab files changed or missing: {', '.join(bad)}; restore them (git checkout) or rebuild "
+            "with `auditor lab build --preset standard --retrain`"
+        )
+
+
+def load_lab_files(folder: str | Path) -> dict[str, list[dict]]:
+    folder = Path(folder)
+    files = {}
+    for name in ("members", "nonmembers", "canaries", "facts", "open_book", "overriding", "icl_classification"):
+        p = folder / f"{name}.jsonl"
+        if not p.exists():
+            raise InputError(f"{p} is missing; is {folder} a lab directory? Build one with `auditor lab build`")
+        with open(p, encoding="utf-8") as fh:
+            files[name] = [json.loads(line) for line in fh if line.strip()]
+    return files
+
+
+def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = None) -> dict:
+    """Generate the world, train the tokenizer and model, evaluate, and write the lab to ``out``."""
+    p = get_preset(preset)
+    tspec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
+    out = Path(out)
+    t0 = time.time()
+    world = generate_world(p.world, seed)
+    tok = train_tokenizer(world.train_docs, tspec.vocab_size)
+    model = build_model(tspec, tok, seed)
+    log.info(
+        "lab %s seed %d: %d documents, %d parameters",
+        preset,
+        seed,
+        len(world.train_docs),
+        sum(x.numel() for x in model.parameters()),
+    )
+    train_info = train_model(model, tok, world.train_docs, tspec, seed, warmup_docs=world.warmup_docs)
+    figs = lab_figures(model, tok, world.files())
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_world_files(world, tmp)
+    model.save_pretrained(tmp / "model", safe_serialization=True)
+    tok.save_pretrained(tmp / "model")
+    info = {
+        "preset": preset,
+        "seed": seed,
+        "world": dataclasses.asdict(p.world),
+        "train": dataclasses.asdict(tspec),
+        "sizes": {k: len(v) for k, v in world.files().items()} | {"train_documents": len(world.train_docs)},
+        "parameters": sum(x.numel() for x in model.parameters()),
+        **train_info,
+        "build_seconds": round(time.time() - t0, 1),
+        "figures": figs,
+    }
+    if preset == "standard":
+        info["targets"] = {k: f"{op} {v}" for k, (op, v) in STANDARD_TARGETS.items()}
+        info["targets_met"] = check_targets(figs)
+    atomic_write_json(tmp / "lab.json", info)
+    write_hashes(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return info
+
+
+def materialize_standard(out: str | Path) -> dict:
+    """Copy the shipped standard lab to ``out`` after checking its hashes (seconds)."""
+    verify_hashes(SHIPPED_DIR)
+    out = Path(out)
+    if out.resolve() == SHIPPED_DIR.resolve():
+        raise ConfigError("--out must differ from the shipped lab folder")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(SHIPPED_DIR, out)
+    return json.loads((out / "lab.json").read_text(encoding="utf-8"))

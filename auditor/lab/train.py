@@ -1,0 +1,201 @@
+"""Train the lab's tokenizer and small causal LM. Pure training code: no file layout decisions.
+
+The tokenizer is a byte-level BPE trained with the ``tokenizers`` library (digits split one per
+token, so secrets and numbers are digit sequences), wrapped as a ``PreTrainedTokenizerFast``
+that ``AutoTokenizer.from_pretrained`` loads with no project code. The model is a
+``LlamaForCausalLM`` built from a config and trained from scratch, one document per sequence
+(so no attention crosses documents), with length-bucketed batches.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass
+
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+log = logging.getLogger(__name__)
+
+BOS = "<|endoftext|>"
+PAD = "<pad>"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Model size and optimisation settings for a lab preset."""
+
+    vocab_size: int
+    hidden_size: int
+    layers: int
+    heads: int
+    intermediate_size: int
+    batch_size: int  # documents per step
+    epochs: int  # passes over the (already repeated) training documents
+    lr: float
+    warmup_frac: float = 0.02
+    weight_decay: float = 0.05
+    threads: int = 2
+    pack_len: int = 0  # >0: documents packed back to back (BOS-separated) into rows of this many tokens
+
+
+def train_tokenizer(docs: list[str], vocab_size: int) -> PreTrainedTokenizerFast:
+    """Byte-level BPE with one token per digit; BOS is prepended to every encoded text."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=2,
+        special_tokens=[BOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(docs, trainer=trainer)
+    bos_id = tok.token_to_id(BOS)
+    tok.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS,
+        eos_token=BOS,
+        pad_token=PAD,
+        unk_token=None,
+        model_max_length=256,
+        padding_side="right",
+    )
+
+
+def build_model(spec: TrainSpec, tokenizer: PreTrainedTokenizerFast, seed: int) -> LlamaForCausalLM:
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        rms_norm_eps=1e-5,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return LlamaForCausalLM(config)
+
+
+def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffle, then sort windows of 50 batches by length so padding stays small."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch_size * 50
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches.extend(chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def _packed(ids: list[list[int]], spec: TrainSpec, rng: random.Random) -> list[list[list[int]]]:
+    """Shuffle documents, concatenate, cut into rows of ``pack_len``; as many tokens per step as unpacked."""
+    if not ids:
+        return []
+    order = list(range(len(ids)))
+    rng.shuffle(order)
+    stream = [t for i in order for t in ids[i]]
+    rows = [stream[i : i + spec.pack_len] for i in range(0, len(stream), spec.pack_len)]
+    mean_len = len(stream) / len(ids)
+    per_step = max(1, round(spec.batch_size * mean_len / spec.pack_len))
+    return [rows[i : i + per_step] for i in range(0, len(rows), per_step)]
+
+
+def train_model(
+    model: LlamaForCausalLM,
+    tokenizer: PreTrainedTokenizerFast,
+    docs: list[str],
+    spec: TrainSpec,
+    seed: int,
+    warmup_docs: int = 0,
+) -> dict:
+    """Train on ``docs`` (EOS appended to each); returns training figures.
+
+    With ``spec.pack_len`` documents are shuffled and packed back to back into rows of that many tokens
+    (as LLM pre-training does; the repeated templates across documents in one row are what lets
+    induction heads, and so in-context copying, form within this budget), else one document per row.
+    The first ``warmup_docs`` documents are trained on first, then the rest.
+    """
+    torch.set_num_threads(spec.threads)
+    torch.manual_seed(seed)
+    rng = random.Random(f"{seed}-batches")
+    enc = tokenizer(docs, add_special_tokens=True)["input_ids"]
+    eos = tokenizer.eos_token_id
+    ids = [e + [eos] for e in enc]
+    lengths = [len(x) for x in ids]
+    plan: list[list[list[int]]] = []
+    for _ in range(spec.epochs):
+        for lo, hi in ((0, warmup_docs), (warmup_docs, len(ids))):
+            if spec.pack_len:
+                plan += _packed(ids[lo:hi], spec, rng)
+            else:
+                plan += [[ids[lo + i] for i in b] for b in _batches(lengths[lo:hi], spec.batch_size, rng)]
+    total = len(plan)
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=spec.lr,
+        betas=(0.9, 0.95),
+    )
+    warm = max(1, int(spec.warmup_frac * total))
+
+    def lr_at(step: int) -> float:
+        if step < warm:
+            return spec.lr * (step + 1) / warm
+        progress = (step - warm) / max(1, total - warm)
+        return spec.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    model.train()
+    pad = tokenizer.pad_token_id
+    t0, tokens, ema = time.time(), 0, None
+    for step, batch in enumerate(plan):
+        width = max(len(r) for r in batch)
+        x = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, seq in enumerate(batch):
+            x[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        labels = x.masked_fill(mask == 0, -100)
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step)
+        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        tokens += int(mask.sum())
+        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
+        if step % 200 == 0 or step == total - 1:
+            el = time.time() - t0
+            log.info("step %d/%d loss %.3f  %.0f tok/s  %.0fs", step, total, ema, tokens / max(el, 1e-9), el)
+    model.eval()
+    elapsed = time.time() - t0
+    return {
+        "steps": total,
+        "train_tokens": tokens,
+        "train_seconds": round(elapsed, 1),
+        "tokens_per_second": round(tokens / max(elapsed, 1e-9), 1),
+        "final_train_loss": round(ema or 0.0, 4),
+    }

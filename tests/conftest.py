@@ -1,0 +1,65 @@
+"""Shared fixtures. No network: the hub is switched off before transformers is imported."""
+
+from __future__ import annotations
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    """A small byte-level BPE tokenizer (the lab's recipe) trained on a few sentences."""
+    from auditor.lab.train import train_tokenizer
+
+    docs = [
+        f"The {w} of item {i} is {i * 7 % 13}. Q: What is it? A: yes."
+        for i in range(200)
+        for w in ("colour", "size", "shape")
+    ]
+    return train_tokenizer(docs, vocab_size=300)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A randomly initialised 2-layer Llama saved as an HF folder (safetensors)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=tiny_tokenizer.pad_token_id,
+        bos_token_id=tiny_tokenizer.bos_token_id,
+        eos_token_id=tiny_tokenizer.eos_token_id,
+    )
+    model = LlamaForCausalLM(cfg)
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    model.save_pretrained(out, safe_serialization=True)
+    tiny_tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def micro_lab(tmp_path_factory) -> Path:
+    """The micro lab, built (trained) once per test run."""
+    from auditor.lab.build import build_lab
+
+    out = tmp_path_factory.mktemp("lab") / "micro"
+    build_lab("micro", 0, out)
+    return out

@@ -1,0 +1,159 @@
+"""Every attack equals an independent float64 hand computation from an unbatched pass; batching,
+padding side and batch size do not change scores; metrics equal scikit-learn's."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from auditor.data import TextSet
+from auditor.errors import ConfigError, InputError
+from auditor.models import load_model
+from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia, score_texts
+from auditor.runs import RunDir
+from auditor.tokenstats import compute_token_stats
+
+TEXTS = [
+    "The colour of item 3 is 8. Q: What is it? A: yes.",
+    "The Size of Item 12 is 6.",
+    "Q: What is the shape of item 40? A: 1. The colour of item 2 is 1. The size",
+    "item 7",
+    "The shape of item 199 is 5 and The colour of item 11 is 12.",
+]
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_model_dir):
+    return load_model(str(tiny_model_dir))
+
+
+def _hand_stats(model, tok, text, prefix_ids=None):
+    """float64, one text, no padding: (token logprobs, mu, sigma2) of the text's own tokens."""
+    ids = tok(text)["input_ids"]
+    skip = 1
+    if prefix_ids:
+        ids = ids[:1] + prefix_ids + ids[1:]
+        skip = 1 + len(prefix_ids)
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        logits = model.double()(x).logits[0].double()
+    model.float()
+    lp_all = torch.log_softmax(logits[:-1], -1)
+    tgt = x[0, 1:]
+    lp = lp_all.gather(-1, tgt[:, None]).squeeze(-1)
+    p = lp_all.exp()
+    mu = (p * lp_all).sum(-1)
+    var = (p * (lp_all - mu[:, None]) ** 2).sum(-1)  # textbook variance, not E[x^2]-E[x]^2
+    sl = slice(skip - 1, None)
+    return lp[sl].numpy(), mu[sl].numpy(), var[sl].numpy()
+
+
+def _lowest(v, k):
+    n = max(1, int(len(v) * k))
+    return np.sort(v)[:n].mean()
+
+
+def test_each_attack_equals_hand_computation(lm):
+    model, tok = lm.model, lm.tokenizer
+    prefix = tok("The size of item 5 is 9.", add_special_tokens=False)["input_ids"]
+    variants = expand_attacks(["loss", "zlib", "lowercase", "min_k@0.2", "min_k_pp@0.3", "recall", "reference"], True)
+    ref = load_model(str(lm.resolved))
+    with torch.no_grad():  # make the reference differ from the target
+        for p in ref.model.parameters():
+            p.mul_(0.9)
+    scores, _ = score_texts(
+        model, tok, TEXTS, variants, MIAConfig(batch_size=2), reference_model=ref.model, recall_prefix=prefix
+    )
+    for j, text in enumerate(TEXTS):
+        lp, mu, var = _hand_stats(model, tok, text)
+        lp_low, _, _ = _hand_stats(model, tok, text.lower())
+        lp_ref, _, _ = _hand_stats(ref.model, tok, text)
+        lp_rec, _, _ = _hand_stats(model, tok, text, prefix)
+        expect = {
+            "loss": lp.mean(),
+            "zlib": lp.sum() / (8 * len(zlib.compress(text.encode()))),
+            "lowercase": lp.mean() - lp_low.mean(),
+            "min_k@0.2": _lowest(lp, 0.2),
+            "min_k_pp@0.3": _lowest((lp - mu) / np.sqrt(var), 0.3),
+            "recall": lp_rec.mean() / lp.mean(),
+            "reference": lp.mean() - lp_ref.mean(),
+        }
+        for name, v in expect.items():
+            assert scores[name][j] == pytest.approx(v, abs=1e-4, rel=1e-4), (name, j)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("bs", [1, 2, 5])
+def test_batched_equals_unbatched(lm, side, bs):
+    ref = compute_token_stats(lm.model, lm.tokenizer, TEXTS, batch_size=1)
+    got = compute_token_stats(lm.model, lm.tokenizer, TEXTS, batch_size=bs, padding_side=side, chunk=3)
+    for a, b in zip(ref.logprob + ref.mu + ref.sigma2, got.logprob + got.mu + got.sigma2, strict=True):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+
+
+def test_truncation_is_counted(lm):
+    st = compute_token_stats(lm.model, lm.tokenizer, TEXTS, max_tokens=6)
+    assert st.truncated == sum(len(lm.tokenizer(t)["input_ids"]) > 6 for t in TEXTS)
+    assert all(a.size <= 5 for a in st.logprob)
+
+
+def test_max_tokens_below_two(lm):
+    with pytest.raises(ConfigError, match="at least 2"):
+        compute_token_stats(lm.model, lm.tokenizer, TEXTS, max_tokens=1)
+
+
+def test_unknown_attack_lists_valid_names():
+    with pytest.raises(ConfigError, match=r"unknown attack 'min_kk' \(did you mean 'min_k'\?\); valid: .*loss"):
+        expand_attacks(["min_kk"], False)
+    with pytest.raises(ConfigError, match="needs --reference-model"):
+        expand_attacks(["reference"], False)
+    assert [v for v, _, _ in expand_attacks(["min_k@0.2", "min_k_pp"], False)][:2] == ["min_k@0.2", "min_k_pp@0.05"]
+
+
+def test_reference_with_other_tokenizer_is_refused(lm, tiny_tokenizer):
+    from auditor.lab.train import train_tokenizer
+
+    other = train_tokenizer(["completely different words here"] * 50, vocab_size=280)
+    sets = TextSet(["a"], [TEXTS[0]], "m"), TextSet(["b", "c"], TEXTS[1:3], "n")
+    with pytest.raises(ConfigError, match="tokenizer differs"):
+        run_mia(
+            lm.model,
+            lm.tokenizer,
+            *sets,
+            RunDir("/tmp/_unused_mia_run", {"x": 1}, overwrite=True),
+            MIAConfig(attacks=("reference",)),
+            reference_model=lm.model,
+            reference_tokenizer=other,
+        )
+
+
+def test_one_class_and_empty_set_are_refused(lm, tmp_path):
+    run = RunDir(tmp_path / "r", {"x": 1})
+    with pytest.raises(InputError, match="no non-members"):
+        run_mia(lm.model, lm.tokenizer, TextSet(["a"], ["x y"], "m"), TextSet([], [], "n"), run)
+
+
+def test_run_writes_outputs_matches_sklearn_and_resumes(lm, tmp_path):
+    members = TextSet([f"m{i}" for i in range(3)], TEXTS[:3], "m")
+    nonmembers = TextSet([f"n{i}" for i in range(5)], TEXTS[2:] + ["The colour of item 1 is 2.", "Q: A: 5 5 5"], "n")
+    cfg = MIAConfig(attacks=("loss", "min_k_pp", "recall"), unit_size=3, n_boot=50)
+    run = RunDir(tmp_path / "run", {"cfg": 1})
+    res = run_mia(lm.model, lm.tokenizer, members, nonmembers, run, cfg)
+    lines = [json.loads(x) for x in (tmp_path / "run" / "samples" / "mia_scores.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 + 5 - 3  # three non-members became the ReCaLL prefix
+    assert json.loads((tmp_path / "run" / "mia.json").read_text()).keys() == res.keys()
+    assert "min_k_pp@0.2" in res and (tmp_path / "run" / "mia_roc.png").stat().st_size > 1000
+    y = [x["label"] for x in lines]
+    for name in res:
+        s = [x["scores"][name] for x in lines]
+        assert res[name]["auc"] == pytest.approx(roc_auc_score(y, s))
+    n_rec = len((tmp_path / "run" / "records.jsonl").read_text().splitlines())
+    again = run_mia(lm.model, lm.tokenizer, members, nonmembers, RunDir(tmp_path / "run", {"cfg": 1}), cfg)
+    assert again == res
+    assert len((tmp_path / "run" / "records.jsonl").read_text().splitlines()) == n_rec
+    assert len((tmp_path / "run" / "samples" / "mia_scores.jsonl").read_text().splitlines()) == len(lines)
