@@ -110,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     mia.add_argument("--overwrite", action="store_true", help="start the run directory again")
     _model_args(mia)
 
+    pr = sub.add_parser(
+        "prune",
+        help="prune a checkpoint once and save it (safetensors, recipe in config.json and pruning.json)",
+    )
+    pr.add_argument("--model", required=True)
+    pr.add_argument("--method", required=True, help="magnitude, wanda or sparsegpt")
+    pr.add_argument("--sparsity", type=float, default=0.5, help="fraction in [0, 1) (ignored for N:M)")
+    pr.add_argument("--structure", default="unstructured", help="unstructured or N:M, e.g. 2:4")
+    pr.add_argument("--granularity", choices=("layer", "row", "global"), help="default: the method's own")
+    pr.add_argument("--calibration", help="calibration texts (wanda, sparsegpt)")
+    pr.add_argument("--text-column", default="text")
+    pr.add_argument("--n-samples", type=int, default=64, help="calibration rows")
+    pr.add_argument("--seq-len", type=int, default=128, help="tokens per calibration row")
+    pr.add_argument("--out", required=True, help="output folder for the pruned checkpoint")
+    _model_args(pr)
+
     demo = sub.add_parser("demo", help="the demo audit of a lab: lab figures and the LOSS membership AUC")
     demo.add_argument("--lab", default="build/lab-standard", help="lab folder (from `auditor lab build`)")
     demo.add_argument("--out", default="reports/demo", help="run directory (resumed if it exists)")
@@ -238,7 +254,48 @@ def cmd_mia(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia}
+def cmd_prune(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    import pruning
+    from auditor.data import load_texts
+    from auditor.models import load_model
+    from auditor.runs import atomic_write_json
+    from pruning.calibration import calibration_rows
+    from pruning.engine import Pruning
+
+    spec = pruning.PruneSpec(sparsity=a.sparsity, structure=a.structure, granularity=a.granularity)
+    pruning.PRUNERS.get(a.method)
+    lm = load_model(_model_spec(a, a.model))
+    rows = None
+    if a.calibration:
+        texts = load_texts(a.calibration, a.text_column, None).texts
+        rows = calibration_rows(lm.tokenizer, texts, a.n_samples, a.seq_len)
+    report = Pruning(lm.model, a.method, rows, spec).apply_permanently(spec)
+    recipe = {
+        "method": a.method,
+        **asdict(spec),
+        "calibration": a.calibration,
+        "n_samples": a.n_samples,
+        "seq_len": a.seq_len,
+        "source": a.model,
+        "source_fingerprint": lm.fingerprint,
+        "actual_sparsity": report["overall"],
+        "actual_sparsity_per_layer": report["per_layer"],
+    }
+    lm.model.config.memaudit_pruning = {k: v for k, v in recipe.items() if k != "actual_sparsity_per_layer"}
+    out = Path(a.out)
+    lm.model.save_pretrained(out, safe_serialization=True)
+    lm.tokenizer.save_pretrained(out)
+    atomic_write_json(out / "pruning.json", recipe)
+    print(
+        f"pruned {len(report['per_layer'])} layers with {a.method}: actual sparsity {report['overall']:.4f}; "
+        f"saved to {out}"
+    )
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia, "prune": cmd_prune}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError, InputError
@@ -57,20 +58,42 @@ def model_context(model: PreTrainedModel) -> int | None:
     return None
 
 
-def _chunk_stats(logits: torch.Tensor, targets: torch.Tensor, chunk: int) -> tuple[torch.Tensor, ...]:
-    """(logprob, mu, sigma2) for logits (B, T, V) and targets (B, T), over position chunks of T."""
+def _chunk_stats(
+    logits_at: Callable[[int, int], torch.Tensor], targets: torch.Tensor, chunk: int
+) -> tuple[torch.Tensor, ...]:
+    """(logprob, mu, sigma2) per position; ``logits_at(s, e)`` gives the (B, e-s, V) logits of positions s..e-1."""
     outs: list[list[torch.Tensor]] = [[], [], []]
-    for s in range(0, logits.shape[1], chunk):
-        lg = logits[:, s : s + chunk].float()
-        lp = torch.log_softmax(lg, dim=-1)
+    for s in range(0, targets.shape[1], chunk):
+        e = min(s + chunk, targets.shape[1])
+        lp = torch.log_softmax(logits_at(s, e).float(), dim=-1)
         p = lp.exp()
         mu = (p * lp).sum(-1)
-        sigma2 = (p * lp.square()).sum(-1) - mu.square()
-        outs[0].append(lp.gather(-1, targets[:, s : s + chunk, None]).squeeze(-1))
+        outs[0].append(lp.gather(-1, targets[:, s:e, None]).squeeze(-1))
         outs[1].append(mu)
-        outs[2].append(sigma2.clamp_min(0.0))
-        del lg, lp, p
+        outs[2].append((p * (lp - mu[..., None]).square()).sum(-1))
+        del lp, p
     return tuple(torch.cat(o, dim=1) for o in outs)
+
+
+@torch.no_grad()
+def chunked_head(model: PreTrainedModel, probe: torch.Tensor) -> tuple[nn.Module, nn.Module] | None:
+    """(base model, LM head) if running the head on the base model's hidden states in chunks gives the
+    model's own logits (checked on ``probe``, a (1, T) id tensor), else None.
+
+    This avoids the (batch x length x vocabulary) logits tensor: only (batch x chunk x vocabulary) is
+    ever alive. Models that post-process logits (soft-capping, scaling) fail the check and fall back
+    to their full logits.
+    """
+    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
+    if base is None or base is model or head is None:
+        return None
+    try:
+        full = model(input_ids=probe).logits.float()
+        mine = head(base(input_ids=probe)[0]).float()
+    except (TypeError, ValueError, AttributeError):
+        return None
+    tol = 1e-3 * max(1.0, float(full.abs().max()))
+    return (base, head) if full.shape == mine.shape and bool(torch.allclose(full, mine, atol=tol)) else None
 
 
 def encode(
@@ -102,6 +125,7 @@ def compute_token_stats(
     chunk: int = 64,
     padding_side: str = "right",
     prefix_ids: list[int] | None = None,
+    use_chunked_head: bool = True,
 ) -> TokenStats:
     """Statistics for ``texts`` from one forward pass each (batched).
 
@@ -146,6 +170,7 @@ def compute_token_stats(
         batch_size = 64 if device.type == "cuda" else 16
     n = len(seqs)
     res: list[list[np.ndarray | None]] = [[None] * n for _ in range(3)]
+    path = chunked_head(model, torch.tensor([seqs[0][:8]], device=device)) if use_chunked_head else None
     order = sorted(range(n), key=lambda i: len(seqs[i]), reverse=True)
     start = 0
     while start < n:
@@ -165,8 +190,12 @@ def compute_token_stats(
         if padding_side == "left":
             kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)
         try:
-            logits = model(**kwargs).logits
-            lp, mu, s2 = _chunk_stats(logits[:, :-1], input_ids[:, 1:], chunk)
+            if path is not None:
+                hidden = path[0](**kwargs)[0]
+                lp, mu, s2 = _chunk_stats(lambda a, b, h=hidden: path[1](h[:, a:b]), input_ids[:, 1:], chunk)
+            else:
+                logits = model(**kwargs).logits
+                lp, mu, s2 = _chunk_stats(lambda a, b, lg=logits: lg[:, a:b], input_ids[:, 1:], chunk)
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
@@ -174,7 +203,7 @@ def compute_token_stats(
             log.warning("out of GPU memory; retrying with batch size %d", batch_size)
             torch.cuda.empty_cache()
             continue
-        del logits
+        hidden = logits = None
         start += len(batch)
         lp, mu, s2 = lp.double().cpu().numpy(), mu.double().cpu().numpy(), s2.double().cpu().numpy()
         for r, i in enumerate(batch):

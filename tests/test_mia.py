@@ -157,3 +157,39 @@ def test_run_writes_outputs_matches_sklearn_and_resumes(lm, tmp_path):
     assert again == res
     assert len((tmp_path / "run" / "records.jsonl").read_text().splitlines()) == n_rec
     assert len((tmp_path / "run" / "samples" / "mia_scores.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_chunked_head_equals_full_logits_and_is_used_for_llama_and_gpt2(lm):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from auditor.tokenstats import chunked_head
+
+    probe = torch.tensor([lm.tokenizer(TEXTS[0])["input_ids"][:8]])
+    assert chunked_head(lm.model, probe) is not None
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=lm.tokenizer.vocab_size + 10)).eval()
+    assert chunked_head(gpt2, probe) is not None
+    a = compute_token_stats(lm.model, lm.tokenizer, TEXTS, batch_size=2, use_chunked_head=True, chunk=4)
+    b = compute_token_stats(lm.model, lm.tokenizer, TEXTS, batch_size=2, use_chunked_head=False)
+    for x, y in zip(a.logprob + a.mu + a.sigma2, b.logprob + b.mu + b.sigma2, strict=True):
+        assert np.abs(x - y).max() < 1e-5
+
+
+def test_post_processed_logits_fall_back_to_full_logits(lm):
+    from auditor.tokenstats import chunked_head
+
+    class Capped(torch.nn.Module):  # a model whose logits are soft-capped after the head
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.base_model = inner.base_model
+
+        def get_output_embeddings(self):
+            return self.inner.get_output_embeddings()
+
+        def forward(self, **kw):
+            out = self.inner(**kw)
+            out.logits = 2.0 * torch.tanh(out.logits / 2.0)
+            return out
+
+    probe = torch.tensor([lm.tokenizer(TEXTS[0])["input_ids"][:8]])
+    assert chunked_head(Capped(lm.model), probe) is None

@@ -27,14 +27,24 @@ def test_batched_nll_equals_one_text_at_a_time(lm):
         assert b == pytest.approx(ref, abs=1e-5)
 
 
-def test_greedy_match_agrees_with_generate(lm):
-    tok, model = lm.tokenizer, lm.model
-    prompts = ["The colour of item", "Q: What is", "The size of item 12 is"]
-    answers = []
+@pytest.mark.slow
+def test_greedy_match_agrees_with_generate(micro_lab):
+    from auditor.lab.build import load_lab_files
+
+    trained = load_model(str(micro_lab / "model"))
+    tok, model = trained.tokenizer, trained.model
+    files = load_lab_files(micro_lab)
+    prompts = [x["prompt"] for x in files["facts"][:8] + files["open_book"][:8] + files["canaries"][:0]]
+    prompts += [c["prefix"] for c in files["canaries"][:8]]
+    answers, checked = [], []
     for p in prompts:
         ids = tok(p, return_tensors="pt")
         out = model.generate(**ids, max_new_tokens=3, do_sample=False, pad_token_id=tok.pad_token_id)
-        answers.append(tok.decode(out[0, ids["input_ids"].shape[1] :]))
-    assert all(greedy_answer_match(model, tok, prompts, answers, batch_size=2))
-    wrong = [a + "zz" if i == 1 else a for i, a in enumerate(answers)]
-    assert greedy_answer_match(model, tok, prompts, wrong) == [True, False, True]
+        gen = out[0, ids["input_ids"].shape[1] :].tolist()
+        answers.append(tok.decode(gen))
+        checked.append(tok(answers[-1], add_special_tokens=False)["input_ids"] == gen)
+    assert sum(checked) >= len(prompts) // 2  # decoded text re-encodes to the same tokens
+    got = greedy_answer_match(model, tok, prompts, answers, batch_size=5)
+    assert [g for g, c in zip(got, checked, strict=True) if c] == [True] * sum(checked)
+    wrong = [a + " Zq" for a in answers]
+    assert not any(greedy_answer_match(model, tok, prompts, wrong))

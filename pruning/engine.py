@@ -1,0 +1,94 @@
+"""Prune a model at one or many sparsities without reloading it.
+
+``Pruning(model, method, calibration).at(spec)`` is a context manager: inside it the model is pruned
+at ``spec``; on exit the original weights are back, bit-exactly. Magnitude and Wanda compute their
+scores once (``prepare``) and slice a mask per sparsity, so masks are nested. SparseGPT changes the
+kept weights, so it runs from an in-memory copy of the original weights at every sparsity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from auditor.errors import ConfigError, InputError
+from pruning.apply import masked, sparsity_report, weight_2d
+from pruning.methods import PRUNERS, PruneSpec
+from pruning.targets import find_targets
+
+
+def select_targets(model: nn.Module, spec: PruneSpec) -> dict[str, nn.Module]:
+    """Target layers for ``spec``; a pattern set that matches nothing is an error listing what exists."""
+    modules = find_targets(model, spec.targets, spec.ignore)
+    if not modules:
+        every = list(find_targets(model, (".*",), ()))
+        raise ConfigError(
+            f"no layer matches targets {list(spec.targets)} minus ignore {list(spec.ignore)}; "
+            f"Linear/Conv1D layers found: {', '.join(every[:12])}{' ...' if len(every) > 12 else ''}"
+        )
+    for name, m in modules.items():
+        if not m.weight.is_floating_point():
+            raise InputError(
+                f"layer {name} holds quantized ({m.weight.dtype}) weights; load the checkpoint dequantized "
+                "(GGUF files are dequantized by transformers on load) before pruning"
+            )
+    return modules
+
+
+class Pruning:
+    """Scores computed once for ``method``; ``at(spec)`` prunes temporarily."""
+
+    def __init__(
+        self, model: nn.Module, method: str, calibration: list[list[int]] | None = None, spec: PruneSpec | None = None
+    ) -> None:
+        self.model = model
+        self.pruner = PRUNERS.get(method)()
+        self.method = method
+        self.modules = select_targets(model, spec or PruneSpec(sparsity=0.0))
+        if getattr(self.pruner, "needs_calibration", False) and not calibration:
+            raise InputError(f"{method} needs calibration texts; pass --calibration FILE")
+        self.scores = self.pruner.prepare(self.modules, model, calibration)
+
+    @contextmanager
+    def at(self, spec: PruneSpec) -> Iterator[dict]:
+        """The model pruned at ``spec`` inside the block; yields the actual-sparsity report."""
+        if spec.sparsity == 0.0 and spec.structure == "unstructured":
+            yield sparsity_report(self.modules)
+            return
+        if self.method == "sparsegpt":
+            with self._sparsegpt(spec) as rep:
+                yield rep
+            return
+        with masked(self.modules, self.pruner.masks(self.scores, spec)) as rep:
+            yield rep
+
+    @contextmanager
+    def _sparsegpt(self, spec: PruneSpec) -> Iterator[dict]:
+        originals = {n: m.weight.detach().clone() for n, m in self.modules.items()}
+        new, _ = self.pruner.weights(self.modules, self.scores, spec)
+        try:
+            with torch.no_grad():
+                for n, m in self.modules.items():
+                    m.weight.copy_(new[n])
+            yield sparsity_report(self.modules)
+        finally:
+            with torch.no_grad():
+                for n, m in self.modules.items():
+                    m.weight.copy_(originals[n])
+
+    def apply_permanently(self, spec: PruneSpec) -> dict:
+        """Prune in place for good (for saving a pruned checkpoint); returns the sparsity report."""
+        if self.method == "sparsegpt":
+            new, _ = self.pruner.weights(self.modules, self.scores, spec)
+            with torch.no_grad():
+                for n, m in self.modules.items():
+                    m.weight.copy_(new[n])
+        else:
+            masks = self.pruner.masks(self.scores, spec)
+            with torch.no_grad():
+                for n, mask in masks.items():
+                    weight_2d(self.modules[n])[~mask.to(self.modules[n].weight.device)] = 0
+        return sparsity_report(self.modules)

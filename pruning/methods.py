@@ -1,0 +1,62 @@
+"""Pruning methods share one shape: ``prepare`` (expensive, once) -> scores; ``masks`` (cheap, per sparsity).
+
+The spec, the registry and magnitude pruning live here; Wanda and SparseGPT have their own files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from auditor.registry import Registry
+from pruning.apply import weight_2d
+from pruning.masks import check_sparsity, make_masks, parse_structure
+from pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
+
+
+@dataclass(frozen=True)
+class PruneSpec:
+    """What to prune and how much."""
+
+    sparsity: float  # fraction of weights to zero, in [0, 1); ignored for N:M
+    structure: str = "unstructured"  # "unstructured" or "N:M" (keep N of every M inputs), e.g. "2:4"
+    granularity: str | None = None  # "layer" | "row" | "global"; None: the method's default
+    targets: tuple[str, ...] = DEFAULT_TARGETS  # regexes of module names to prune
+    ignore: tuple[str, ...] = field(default=DEFAULT_IGNORE)  # regexes never pruned (embeddings, lm_head)
+
+    def __post_init__(self) -> None:
+        check_sparsity(self.sparsity)
+        parse_structure(self.structure)
+
+
+class Pruner(Protocol):
+    name: str
+    default_granularity: str
+
+    def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
+        """Scores per layer (shaped like ``weight_2d``), computed once."""
+        ...
+
+    def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]: ...
+
+
+PRUNERS: Registry[type] = Registry("pruning method")
+
+
+@PRUNERS.register("magnitude")
+class Magnitude:
+    """Magnitude pruning: score = |W|, compared per layer by default (Han et al. 2015, "Learning both
+    Weights and Connections for Efficient Neural Networks", arXiv:1506.02626)."""
+
+    name = "magnitude"
+    default_granularity = "layer"
+    needs_calibration = False
+
+    def prepare(self, modules: dict[str, nn.Module], model: nn.Module | None = None, calibration=None) -> dict:
+        return {name: weight_2d(m).detach().abs() for name, m in modules.items()}
+
+    def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
+        return make_masks(scores, spec.sparsity, spec.structure, spec.granularity or self.default_granularity)
