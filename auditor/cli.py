@@ -126,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", required=True, help="output folder for the pruned checkpoint")
     _model_args(pr)
 
+    sw = sub.add_parser(
+        "sweep",
+        help="prune at each sparsity (model loaded once) and run the probe families at every point",
+        description="Config keys (YAML) mirror auditor.sweep.SweepConfig; flags and --set key=value override "
+        "them. Example: auditor sweep --model lab --lab build/lab-standard --methods magnitude,wanda "
+        "--sparsities 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 --out reports/sweep",
+    )
+    sw.add_argument("config", nargs="?", help="YAML config (optional)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    for flag in ("model", "lab", "out", "structure", "granularity", "device", "dtype"):
+        sw.add_argument(f"--{flag}")
+    for flag in ("methods", "sparsities", "families"):
+        sw.add_argument(f"--{flag}", help="comma-separated")
+    sw.add_argument("--overwrite", action="store_true")
+
     demo = sub.add_parser("demo", help="the demo audit of a lab: lab figures and the LOSS membership AUC")
     demo.add_argument("--lab", default="build/lab-standard", help="lab folder (from `auditor lab build`)")
     demo.add_argument("--out", default="reports/demo", help="run directory (resumed if it exists)")
@@ -295,7 +310,23 @@ def cmd_prune(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia, "prune": cmd_prune}
+def cmd_sweep(a: argparse.Namespace) -> int:
+    from auditor.sweep import load_sweep_config, run_sweep
+
+    overrides = list(a.set)
+    for flag in ("model", "lab", "out", "structure", "granularity", "device", "dtype"):
+        if getattr(a, flag) is not None:
+            overrides.append(f"{flag}={getattr(a, flag)}")
+    for flag in ("methods", "sparsities", "families"):
+        if getattr(a, flag) is not None:
+            overrides.append(f"{flag}=[{getattr(a, flag)}]")
+    cfg = load_sweep_config(a.config, overrides)
+    out = run_sweep(cfg, overwrite=a.overwrite)
+    print(f"sweep records: {out / 'records.jsonl'}")
+    return 0
+
+
+COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia, "prune": cmd_prune, "sweep": cmd_sweep}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -118,6 +118,10 @@ def smollm2_folder(cache_dir: str | None = None) -> Path:
     log.info("converting %s to safetensors in %s (once; ~45 s)", gguf.name, target)
     model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    # The weights are dequantized on load; drop the GGUF quantizer so the model saves as plain safetensors.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
     model.save_pretrained(tmp, safe_serialization=True)

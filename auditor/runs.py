@@ -47,6 +47,7 @@ class Record:
     checkpoint: str = "model"
     method: str = "dense"
     sparsity: float = 0.0
+    requested_sparsity: float | None = None
     extra: dict = field(default_factory=dict)
 
     def key(self) -> tuple:

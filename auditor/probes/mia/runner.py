@@ -128,6 +128,7 @@ def run_mia(
     reference_model: PreTrainedModel | None = None,
     reference_tokenizer: PreTrainedTokenizerBase | None = None,
     record_tags: dict | None = None,
+    name: str = "mia",
 ) -> dict:
     """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``."""
     if len(members) == 0 or len(nonmembers) == 0:
@@ -150,7 +151,7 @@ def run_mia(
         non = non[shots:]
         log.info("ReCaLL prefix: the first %d non-members (%d tokens), left out of scoring", shots, len(recall_prefix))
     items += [(i, t, 0) for i, t in non]
-    samples = run.samples("mia_scores")
+    samples = run.samples(f"{name}_scores")
     truncated = 0
     for start in range(0, len(items), config.unit_size):
         unit = items[start : start + config.unit_size]
@@ -170,7 +171,7 @@ def run_mia(
         samples.append(
             key,
             [
-                {"id": i, "label": lab, "scores": {name: float(v[j]) for name, v in scores.items()}}
+                {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}}
                 for j, (i, _, lab) in enumerate(unit)
             ],
         )
@@ -180,21 +181,21 @@ def run_mia(
     result: dict[str, dict] = {}
     tags = record_tags or {}
     records = []
-    for name, _, _ in variants:
-        s = np.array([r["scores"][name] for r in rows])
+    for attack, _, _ in variants:
+        s = np.array([r["scores"][attack] for r in rows])
         res = metrics_for(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
-        result[name] = res
+        result[attack] = res
         n = res["n_members"] + res["n_nonmembers"]
         for metric in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy"):
             ci = tuple(res["auc_ci"]) if metric == "auc" else None
-            records.append(Record("mia", name, metric, res[metric], n=n, ci=ci, **tags))
-    unit = "mia-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
+            records.append(Record("mia", attack, metric, res[metric], n=n, ci=ci, **tags))
+    unit = f"{name}-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
     if not run.done(unit):
         run.write(unit, records)
-    atomic_write_json(run.path / "mia.json", result)
+    atomic_write_json(run.path / f"{name}.json", result)
     if truncated:
         run.update_manifest(mia_truncated_texts=truncated)
-    plot_roc(rows, [v for v, _, _ in variants], run.path / "mia_roc.png")
+    plot_roc(rows, [v for v, _, _ in variants], run.path / f"{name}_roc.png")
     return result
 
 
