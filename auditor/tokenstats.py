@@ -61,18 +61,33 @@ def model_context(model: PreTrainedModel) -> int | None:
 def _chunk_stats(
     logits_at: Callable[[int, int], torch.Tensor], targets: torch.Tensor, chunk: int
 ) -> tuple[torch.Tensor, ...]:
-    """(logprob, mu, sigma2) per position; ``logits_at(s, e)`` gives the (B, e-s, V) logits of positions s..e-1."""
-    outs: list[list[torch.Tensor]] = [[], [], []]
-    for s in range(0, targets.shape[1], chunk):
-        e = min(s + chunk, targets.shape[1])
-        lp = torch.log_softmax(logits_at(s, e).float(), dim=-1)
-        p = lp.exp()
-        mu = (p * lp).sum(-1)
-        outs[0].append(lp.gather(-1, targets[:, s:e, None]).squeeze(-1))
-        outs[1].append(mu)
-        outs[2].append((p * (lp - mu[..., None]).square()).sum(-1))
-        del lp, p
-    return tuple(torch.cat(o, dim=1) for o in outs)
+    """(logprob, mu, sigma2) for ``targets`` (N,), where ``logits_at(a, b)`` gives the (b-a, V) logits of rows a..b-1.
+
+    Rows are processed ``chunk`` at a time. With z the logits shifted by their row max (z <= 0),
+    e = exp(z) and S = sum e: log p(x) = z_x - log S, mu = E_p[z] - log S and
+    sigma2 = E_p[z^2] - E_p[z]^2 (a shift leaves the variance unchanged; the max shift keeps the
+    float32 cancellation small). Everything after the logits is in place in one reused buffer, so
+    per chunk only the logits and that buffer are vocabulary-sized.
+    """
+    n = targets.shape[0]
+    out = [torch.empty(n, device=targets.device) for _ in range(3)]
+    buf: torch.Tensor | None = None
+    for a in range(0, n, chunk):
+        b = min(a + chunk, n)
+        z = logits_at(a, b).float()
+        z = z - z.amax(-1, keepdim=True)
+        if buf is None or buf.shape != z.shape:
+            buf = torch.empty_like(z)
+        e = torch.exp(z, out=buf)
+        total = e.sum(-1)
+        log_total = total.log()
+        out[0][a:b] = z.gather(1, targets[a:b, None]).squeeze(1) - log_total
+        m1 = e.mul_(z).sum(-1) / total
+        m2 = e.mul_(z).sum(-1) / total
+        out[1][a:b] = m1 - log_total
+        out[2][a:b] = (m2 - m1.square()).clamp_min(0.0)
+        del z
+    return tuple(out)
 
 
 @torch.no_grad()
@@ -122,7 +137,7 @@ def compute_token_stats(
     *,
     batch_size: int | None = None,
     max_tokens: int | None = None,
-    chunk: int = 64,
+    chunk: int = 128,
     padding_side: str = "right",
     prefix_ids: list[int] | None = None,
     use_chunked_head: bool = True,
@@ -190,12 +205,19 @@ def compute_token_stats(
         if padding_side == "left":
             kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)
         try:
+            targets = input_ids[:, 1:].reshape(-1)
             if path is not None:
-                hidden = path[0](**kwargs)[0]
-                lp, mu, s2 = _chunk_stats(lambda a, b, h=hidden: path[1](h[:, a:b]), input_ids[:, 1:], chunk)
+                hidden = path[0](**kwargs)[0][:, :-1]
+                hidden = hidden.reshape(-1, hidden.shape[-1])
+                stats = _chunk_stats(lambda a, b, h=hidden: path[1](h[a:b]), targets, chunk)
             else:
                 logits = model(**kwargs).logits
-                lp, mu, s2 = _chunk_stats(lambda a, b, lg=logits: lg[:, a:b], input_ids[:, 1:], chunk)
+                flat = logits.reshape(-1, logits.shape[-1])  # a view: no copy of the full logits
+                w = input_ids.shape[1]
+                rows = torch.arange(len(batch), device=device)[:, None] * w + torch.arange(w - 1, device=device)
+                rows = rows.reshape(-1)
+                stats = _chunk_stats(lambda a, b, f=flat, r=rows: f.index_select(0, r[a:b]), targets, chunk)
+            lp, mu, s2 = (x.view(input_ids.shape[0], -1) for x in stats)
         except torch.cuda.OutOfMemoryError:
             if batch_size == 1:
                 raise
