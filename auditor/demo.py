@@ -6,11 +6,11 @@ from pathlib import Path
 
 from auditor.data import TextSet
 from auditor.lab.build import load_lab_files
-from auditor.lab.evaluate import lab_figures
+from auditor.lab.evaluate import lab_figures, lab_records
 from auditor.models import ModelSpec, load_model
 from auditor.probes.mia.runner import MIAConfig, run_mia
 from auditor.report import write_report
-from auditor.runs import Record, RunDir
+from auditor.runs import RunDir
 
 
 def run_demo(
@@ -41,13 +41,7 @@ def run_demo(
 
     if not run.done("lab_figures"):
         figs = lab_figures(model, tok, files, batch_size=batch_size)
-        recs = []
-        for key in ("fact_recall", "open_book", "overriding", "icl_classification"):
-            n = len(files["facts" if key == "fact_recall" else key])
-            recs.append(Record("lab", key, "accuracy", figs[key], n=n))
-        for reps, v in figs["canary_exact_by_repeats"].items():
-            recs.append(Record("extraction", f"canaries@repeats={reps}", "exact_extraction_rate", v))
-        run.write("lab_figures", recs)
+        run.write("lab_figures", lab_records(figs, {k: len(v) for k, v in files.items()}))
 
     members = TextSet([x["id"] for x in files["members"]], [x["text"] for x in files["members"]], "members")
     nonmembers = TextSet([x["id"] for x in files["nonmembers"]], [x["text"] for x in files["nonmembers"]], "nonmembers")

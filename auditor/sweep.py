@@ -20,10 +20,10 @@ from auditor.config import load_config
 from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError
 from auditor.lab.build import load_lab_files
-from auditor.lab.evaluate import lab_figures
+from auditor.lab.evaluate import lab_figures, lab_records
 from auditor.models import ModelSpec, load_model
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.runs import RunDir, atomic_write_json
 from pruning import PRUNERS, PruneSpec
 from pruning.apply import sparsity_report
 from pruning.calibration import calibration_rows
@@ -90,16 +90,6 @@ class SweepConfig:
         expand_attacks(self.mia.attacks, False)
 
 
-def _lab_records(figs: dict, n: dict[str, int], tags: dict) -> list[Record]:
-    out = [Record("fact_recall", "lab_facts", "accuracy", figs["fact_recall"], n=n["facts"], **tags)]
-    for key in ("open_book", "overriding", "icl_classification"):
-        out.append(Record("icl", key, "accuracy", figs[key], n=n[key], **tags))
-    for reps, v in figs["canary_exact_by_repeats"].items():
-        out.append(Record("extraction", f"canaries@repeats={reps}", "exact_extraction_rate", v, **tags))
-    out.append(Record("mia", "lab_loss", "auc", figs["loss_auc"], **tags))
-    return out
-
-
 def _mia_sets(cfg: SweepConfig) -> tuple[TextSet, TextSet]:
     lab = Path(cfg.lab) if cfg.lab else None
     mpath = cfg.mia.members or str(lab / "members.jsonl")
@@ -158,7 +148,7 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False) -> Path:
                     assert lab_files is not None
                     figs = lab_figures(lm.model, lm.tokenizer, lab_files, batch_size=cfg.batch_size or 64)
                     n = {k: len(v) for k, v in lab_files.items()}
-                    run.write(unit, _lab_records(figs, n, tags))
+                    run.write(unit, lab_records(figs, n, tags))
                 else:
                     assert sets is not None
                     run_mia(lm.model, lm.tokenizer, *sets, run, mia_cfg, record_tags=tags, name=f"mia-{method}-{s:g}")

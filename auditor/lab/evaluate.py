@@ -7,6 +7,7 @@ from collections import defaultdict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.metrics import auc
+from auditor.runs import Record
 from auditor.scoring import greedy_answer_match, mean_nll
 
 # The bars the shipped standard lab must meet (issue: foundation, "Synthetic lab").
@@ -62,4 +63,16 @@ def check_targets(figs: dict, targets: dict[str, tuple[str, float]] = STANDARD_T
     for key, (op, bar) in targets.items():
         v = figs.get(key)
         out[key] = v is not None and (v >= bar if op == ">=" else v <= bar)
+    return out
+
+
+def lab_records(figs: dict, n: dict[str, int], tags: dict | None = None) -> list[Record]:
+    """The figures as records, in the design's families: fact_recall, icl, extraction, mia."""
+    tags = tags or {}
+    out = [Record("fact_recall", "lab_facts", "accuracy", figs["fact_recall"], n=n["facts"], **tags)]
+    for key in ("open_book", "overriding", "icl_classification"):
+        out.append(Record("icl", key, "accuracy", figs[key], n=n[key], **tags))
+    for reps, v in figs["canary_exact_by_repeats"].items():
+        out.append(Record("extraction", f"canaries@repeats={reps}", "exact_extraction_rate", v, **tags))
+    out.append(Record("mia", "lab_loss", "auc", figs["loss_auc"], **tags))
     return out
