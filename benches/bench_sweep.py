@@ -1,7 +1,7 @@
 """A 10-point magnitude sweep: prune-in-memory-and-restore against reloading the checkpoint per point.
 
-Both variants run the same cheap probe at every point (mean NLL of 64 lab texts) so the outputs can be
-compared; the table shows seconds for the whole sweep and the ratio, measured in one run.
+Both variants run the same tiny probe at every point (mean NLL of --texts lab texts, default 2) so the
+outputs can be compared and the table shows the per-point overhead: seconds for the whole sweep and the ratio.
 
     python benches/bench_sweep.py [--model lab] [--points 10]
 """
@@ -26,9 +26,10 @@ def main() -> None:
     ap.add_argument("--model", default="lab")
     ap.add_argument("--points", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--texts", type=int, default=2, help="texts scored at each point (the probe)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    texts = [x["text"] for x in load_lab_files(SHIPPED_DIR)["members"][:64]]
+    texts = [x["text"] for x in load_lab_files(SHIPPED_DIR)["members"][: a.texts]]
     sparsities = [i / a.points for i in range(a.points)]
 
     t0 = time.perf_counter()

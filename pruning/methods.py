@@ -13,7 +13,7 @@ from torch import nn
 
 from auditor.registry import Registry
 from pruning.apply import weight_2d
-from pruning.masks import check_sparsity, make_masks, parse_structure
+from pruning.masks import RankedScores, check_sparsity, make_masks, parse_structure
 from pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 
 
@@ -59,4 +59,17 @@ class Magnitude:
         return {name: weight_2d(m).detach().abs() for name, m in modules.items()}
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
-        return make_masks(scores, spec.sparsity, spec.structure, spec.granularity or self.default_granularity)
+        return ranked_masks(self, scores, spec)
+
+
+def ranked_masks(pruner: object, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
+    """Masks for ``spec``; unstructured layer/row masks come from a ranking cached on the pruner."""
+    granularity = spec.granularity or pruner.default_granularity  # type: ignore[attr-defined]
+    if spec.structure != "unstructured" or granularity == "global":
+        return make_masks(scores, spec.sparsity, spec.structure, granularity)
+    cache = pruner.__dict__.setdefault("_ranked", {})
+    key = (id(scores), granularity)
+    if key not in cache:
+        cache.clear()
+        cache[key] = RankedScores(scores, granularity)
+    return cache[key].masks(spec.sparsity)

@@ -14,8 +14,7 @@ from torch import nn
 from auditor.errors import InputError
 from pruning.apply import weight_2d
 from pruning.calibration import collect_inputs
-from pruning.masks import make_masks
-from pruning.methods import PRUNERS, PruneSpec
+from pruning.methods import PRUNERS, PruneSpec, ranked_masks
 
 
 def wanda_scores(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:
@@ -42,4 +41,4 @@ class Wanda:
         return {name: wanda_scores(weight_2d(m).detach(), sq[name]) for name, m in modules.items()}
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
-        return make_masks(scores, spec.sparsity, spec.structure, spec.granularity or self.default_granularity)
+        return ranked_masks(self, scores, spec)

@@ -211,3 +211,15 @@ def test_short_calibration_texts(tiny_model_dir):
     lm = load_model(str(tiny_model_dir))
     with pytest.raises(InputError, match="fewer than seq_len=512"):
         calibration_rows(lm.tokenizer, ["short text"], 4, 512)
+
+
+@pytest.mark.parametrize("granularity", ["layer", "row"])
+def test_cached_ranking_gives_the_same_masks_as_sorting_each_time(granularity):
+    from pruning.masks import RankedScores
+
+    scores = {"a": torch.randn(12, 40).abs().round(decimals=1), "b": torch.randn(7, 16).abs()}
+    ranked = RankedScores(scores, granularity)
+    for s in (0.0, 0.2, 0.55, 0.9):
+        direct = make_masks(scores, s, "unstructured", granularity)
+        cached = ranked.masks(s)
+        assert all(torch.equal(direct[n], cached[n]) for n in scores)
