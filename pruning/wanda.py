@@ -14,6 +14,7 @@ from torch import nn
 from auditor.errors import InputError
 from pruning.apply import weight_2d
 from pruning.calibration import collect_inputs
+from pruning.masks import make_masks
 from pruning.methods import PRUNERS, PruneSpec, ranked_masks
 
 
@@ -42,3 +43,60 @@ class Wanda:
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
         return ranked_masks(self, scores, spec)
+
+
+def block_of(name: str) -> str:
+    """The repeated block a layer belongs to: its name up to the first numeric part
+    (``model.layers.3.mlp.up_proj`` -> ``model.layers.3``); layers outside numbered blocks form their own."""
+    parts = name.split(".")
+    for i, p in enumerate(parts):
+        if p.isdigit():
+            return ".".join(parts[: i + 1])
+    return name
+
+
+@PRUNERS.register("wanda_sequential")
+class WandaSequential(Wanda):
+    """Wanda as the reference scripts run it: blocks are pruned in order, and each block's input norms
+    are collected with every earlier block already pruned at the same sparsity. Masks therefore
+    depend on the sparsity (they are not sliced from one ranking) and cost one calibration pass per
+    block at every sparsity. Blocks are found by name (the first numeric part), not by architecture."""
+
+    name = "wanda_sequential"
+    sequential = True
+
+    def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
+        if not calibration:
+            raise InputError("wanda_sequential needs calibration texts (--calibration)")
+        self._model, self._modules, self._calibration = model, modules, calibration
+        return {}
+
+    def sequential_masks(self, spec: PruneSpec) -> dict[str, torch.Tensor]:
+        from pruning.apply import apply_masks, restore
+
+        blocks: dict[str, list[str]] = {}
+        for n in self._modules:
+            blocks.setdefault(block_of(n), []).append(n)
+        out: dict[str, torch.Tensor] = {}
+        applied = []
+        try:
+            for names in blocks.values():
+                sub = {n: self._modules[n] for n in names}
+                sq: dict[str, torch.Tensor] = {}
+
+                def update(name: str, x: torch.Tensor, sq=sq) -> None:
+                    s = x.square().sum(0)
+                    sq[name] = s if name not in sq else sq[name] + s
+
+                collect_inputs(self._model, sub, self._calibration, update)
+                scores = {n: wanda_scores(weight_2d(m).detach(), sq[n]) for n, m in sub.items()}
+                masks = make_masks(scores, spec.sparsity, spec.structure, spec.granularity or self.default_granularity)
+                applied.append((sub, masks, apply_masks(sub, masks)))
+                out.update(masks)
+        finally:
+            for sub, masks, saved in reversed(applied):
+                restore(sub, masks, saved)
+        return out
+
+    def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
+        return self.sequential_masks(spec)

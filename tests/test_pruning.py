@@ -98,7 +98,7 @@ def test_bad_specs():
 
 
 @pytest.mark.parametrize("arch", list(MODELS))
-@pytest.mark.parametrize("method", ["magnitude", "wanda"])
+@pytest.mark.parametrize("method", ["magnitude", "wanda", "wanda_sequential"])
 def test_actual_sparsity_and_bit_exact_restore(arch, method):
     import pruning.wanda  # noqa: F401  (registers)
 
@@ -223,3 +223,36 @@ def test_cached_ranking_gives_the_same_masks_as_sorting_each_time(granularity):
         direct = make_masks(scores, s, "unstructured", granularity)
         cached = ranked.masks(s)
         assert all(torch.equal(direct[n], cached[n]) for n in scores)
+
+
+def test_sequential_wanda_first_block_matches_one_pass_and_later_blocks_see_pruned_inputs():
+    import pruning.wanda as w
+
+    model = MODELS["llama"].eval()
+    modules = find_targets(model)
+    before = {n: m.weight.detach().clone() for n, m in modules.items()}
+    calib = [list(range(i, i + 16)) for i in range(4)]
+    spec = PruneSpec(sparsity=0.6)
+    one = w.Wanda()
+    one_masks = one.masks(one.prepare(modules, model, calib), spec)
+    seq = w.WandaSequential()
+    seq.prepare(modules, model, calib)
+    seq_masks = seq.masks({}, spec)
+    first = [n for n in modules if w.block_of(n) == "model.layers.0"]
+    later = [n for n in modules if w.block_of(n) == "model.layers.1"]
+    assert first and later
+    assert all(torch.equal(one_masks[n], seq_masks[n]) for n in first)  # dense inputs for the first block
+    assert not all(torch.equal(one_masks[n], seq_masks[n]) for n in later)  # pruned inputs change the rest
+    assert all(torch.equal(m.weight, before[n]) for n, m in modules.items())  # restored
+    with masked(modules, seq_masks) as rep:
+        assert rep["overall"] == pytest.approx(0.6, abs=0.01)
+
+
+def test_quantized_weights_are_refused():
+    from auditor.errors import InputError
+    from pruning.engine import select_targets
+
+    lin = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    lin[0].weight = torch.nn.Parameter(torch.zeros(4, 4, dtype=torch.int8), requires_grad=False)
+    with pytest.raises(InputError, match="quantized"):
+        select_targets(lin, PruneSpec(sparsity=0.5, ignore=()))
