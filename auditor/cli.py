@@ -48,6 +48,20 @@ def _model_spec(a: argparse.Namespace, source: str):
     )
 
 
+def _plugin_modules() -> list:
+    """Modules that add their own subcommands: each has ``add_parsers(sub, model_args)`` and ``COMMANDS``."""
+    from auditor import cli_capability, cli_extract
+
+    return [cli_extract, cli_capability]
+
+
+def all_commands() -> dict:
+    out = dict(COMMANDS)
+    for module in _plugin_modules():
+        out.update(module.COMMANDS)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="auditor",
@@ -141,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
         sw.add_argument(f"--{flag}", help="comma-separated")
     sw.add_argument("--overwrite", action="store_true")
 
+    for module in _plugin_modules():
+        module.add_parsers(sub, _model_args)
     demo = sub.add_parser("demo", help="the demo audit of a lab: lab figures and the LOSS membership AUC")
     demo.add_argument("--lab", default="build/lab-standard", help="lab folder (from `auditor lab build`)")
     demo.add_argument("--out", default="reports/demo", help="run directory (resumed if it exists)")
@@ -337,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    handler = cmd_lab_build if a.command == "lab" else COMMANDS[a.command]
+    handler = cmd_lab_build if a.command == "lab" else all_commands()[a.command]
     try:
         return handler(a)
     except AuditorError as e:

@@ -57,8 +57,16 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 @pytest.fixture(scope="session")
 def micro_lab(tmp_path_factory) -> Path:
-    """The micro lab, built (trained) once per test run."""
+    """The micro lab, built (trained) once per test run.
+
+    For local iteration, ``MEMAUDIT_TEST_MICRO_LAB=DIR`` reuses a micro lab built earlier with
+    ``auditor lab build --preset micro --out DIR`` (CI always builds it afresh).
+    """
     from auditor.lab.build import build_lab
+
+    cached = os.environ.get("MEMAUDIT_TEST_MICRO_LAB")
+    if cached and (Path(cached) / "lab.json").exists():
+        return Path(cached)
 
     out = tmp_path_factory.mktemp("lab") / "micro"
     build_lab("micro", 0, out)

@@ -32,7 +32,9 @@ from auditor.runs import atomic_write_json
 log = logging.getLogger(__name__)
 
 SHIPPED_DIR = Path(__file__).parent / "standard"
+SHIPPED_RETRAIN_DIR = Path(__file__).parent / "standard_retrain"
 HASHES = "SHA256SUMS"
+FORGET_FRACTION = 0.1  # share of the lab's members that the unlearning benchmark asks to forget
 
 
 def world_for(preset: str, seed: int) -> World:
@@ -148,3 +150,85 @@ def materialize_standard(out: str | Path) -> dict:
         shutil.rmtree(out)
     shutil.copytree(SHIPPED_DIR, out)
     return json.loads((out / "lab.json").read_text(encoding="utf-8"))
+
+
+def forget_split(world: World) -> tuple[list[dict], list[dict]]:
+    """The unlearning benchmark's split of the lab's members: (forget, retain).
+
+    The first ``FORGET_FRACTION`` of the members (by id) form the forget set, the rest the retain set;
+    the non-members are the holdout. Deterministic, so the shipped retrain model and any rebuild agree.
+    """
+    n = max(1, round(FORGET_FRACTION * len(world.members)))
+    return world.members[:n], world.members[n:]
+
+
+def forget_qa(rows: list[dict]) -> list[dict]:
+    """Cloze questions about forget-set biographies (KnowMem): "<name> was born in" -> " <year>", and more."""
+    import re
+
+    out = []
+    pat = re.compile(
+        r"^(?P<name>\S+ \S+) was born in (?P<y1>\d+) in (?P<c1>\S+)\. (?P<first>\S+) worked as an? (?P<job>\S+)"
+    )
+    for r in rows:
+        m = pat.match(r["text"])
+        if not m:
+            continue
+        out.append({"id": f"{r['id']}-born", "prompt": f"{m['name']} was born in", "answer": f" {m['y1']}"})
+        out.append(
+            {"id": f"{r['id']}-city", "prompt": f"{m['name']} was born in {m['y1']} in", "answer": f" {m['c1']}"}
+        )
+    return out
+
+
+def build_retrain(
+    seed: int = 0,
+    out: str | Path = SHIPPED_RETRAIN_DIR,
+    *,
+    threads: int | None = 1,
+    tokenizer_dir: str | Path | None = None,
+) -> dict:
+    """Train the standard lab's oracle for unlearning: the same world, seed and tokenizer, minus the forget set.
+
+    This is the "retrain" model of MUSE / TOFU (Shi et al. 2024; Maini et al. 2024): PrivLeak is measured
+    relative to it. The tokenizer is the shipped standard lab's, so the two checkpoints share token ids.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    p = get_preset("standard")
+    tspec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
+    out = Path(out)
+    t0 = time.time()
+    world = generate_world(p.world, seed)
+    forget, retain = forget_split(world)
+    drop = {r["text"] for r in forget}
+    docs = [d for d in world.train_docs if d not in drop]
+    tok = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir or SHIPPED_DIR / "model"))
+    model = build_model(tspec, tok, seed)
+    train_info = train_model(model, tok, docs, tspec, seed, warmup_docs=world.warmup_docs)
+    figs = lab_figures(model, tok, world.files())
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp / "model", safe_serialization=True)
+    tok.save_pretrained(tmp / "model")
+    write_jsonl(tmp / "forget.jsonl", forget)
+    write_jsonl(tmp / "retain.jsonl", retain)
+    write_jsonl(tmp / "forget_qa.jsonl", forget_qa(forget))
+    info = {
+        "preset": "standard",
+        "variant": "retrain_without_forget",
+        "seed": seed,
+        "forget_ids": [r["id"] for r in forget],
+        "train_documents": len(docs),
+        "removed_documents": len(world.train_docs) - len(docs),
+        **train_info,
+        "build_seconds": round(time.time() - t0, 1),
+        "figures": figs,
+    }
+    atomic_write_json(tmp / "lab.json", info)
+    write_hashes(tmp)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return info
