@@ -157,13 +157,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in _plugin_modules():
         module.add_parsers(sub, _model_args)
-    demo = sub.add_parser("demo", help="the demo audit of a lab: lab figures and the LOSS membership AUC")
-    demo.add_argument("--lab", default="build/lab-standard", help="lab folder (from `auditor lab build`)")
+    au = sub.add_parser(
+        "audit",
+        help="the release audit: run what CONFIG names (MIA, extraction, exposure, capability, sweep) on "
+        "the candidate and comparison checkpoints; checks the config's policy",
+        description="Run (or resume) a release audit. Exit 0: done (and the policy passed); 1: a rule failed; "
+        "2: bad config or input. Example config: tasks/configs/audit-example.yaml.",
+    )
+    au.add_argument("config", help="audit YAML config")
+    au.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    au.add_argument("--overwrite", action="store_true", help="start the run directory again")
+    au.add_argument("--no-report", action="store_true", help="do not write report.html / report.md")
+
+    rep = sub.add_parser("report", help="write report.html (self-contained) and report.md for a run directory")
+    rep.add_argument("run", help="run directory (audit, mia, extract, sweep, unlearn-compare)")
+    rep.add_argument("--redact", action="store_true", help="show memorized/extracted texts as length + hash only")
+    rep.add_argument("--title", help="report title")
+
+    g = sub.add_parser(
+        "gate",
+        help="check a run's figures against a policy: exit 0 all pass, 1 a rule failed, 2 bad policy or run",
+    )
+    g.add_argument("run", help="run directory")
+    g.add_argument("--policy", help="policy YAML (rules: ['PATH OP VALUE', ...]); default: the audit config's policy")
+
+    demo = sub.add_parser(
+        "demo", help="the demo audit: `audit` with the shipped demo config on the shipped lab, then `report`"
+    )
     demo.add_argument("--out", default="reports/demo", help="run directory (resumed if it exists)")
-    demo.add_argument("--batch-size", type=int, default=32)
-    demo.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    demo.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     demo.add_argument("--overwrite", action="store_true", help="start the run directory again")
-    _model_args(demo)
     return p
 
 
@@ -200,23 +223,70 @@ def cmd_info(a: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(a: argparse.Namespace) -> int:
-    from auditor.demo import run_demo
+def _gate_run(run: Path, rules: list) -> int:
+    from auditor.figures import collect_figures
+    from auditor.gate import check, format_results, gate_summary
+    from auditor.runs import atomic_write_json
 
-    html = run_demo(
-        a.lab,
-        a.out,
-        spec=_model_spec(a, str(Path(a.lab) / "model")),
-        batch_size=a.batch_size,
-        seed=a.seed,
-        overwrite=a.overwrite,
-    )
+    figures, baseline = collect_figures(run)
+    results = check(rules, figures, baseline)
+    for line in format_results(results):
+        print(line)
+    summary = gate_summary(results)
+    atomic_write_json(run / "gate.json", summary)
+    print(f"gate: {'PASS' if summary['passed'] else 'FAIL'} ({sum(r.passed for r in results)}/{len(results)} rules)")
+    return 0 if summary["passed"] else 1
+
+
+def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> int:
+    from auditor.audit import load_audit_config, run_audit
+    from auditor.gate import parse_rules
+    from auditor.report import write_report
+
+    cfg = load_audit_config(config, overrides)
+    out = run_audit(cfg, overwrite=overwrite)
+    rc = _gate_run(out, parse_rules(list(cfg.policy))) if cfg.policy else 0
+    if report:
+        html = write_report(out)
+        print(f"report: {html}")
+        print(f"        {html.with_suffix('.md')}")
+    return rc
+
+
+def cmd_audit(a: argparse.Namespace) -> int:
+    return _audit(a.config, a.set, a.overwrite, not a.no_report)
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    from tasks import tasks_dir
+
+    return _audit(str(tasks_dir() / "configs" / "demo-audit.yaml"), [f"out={a.out}", *a.set], a.overwrite, True)
+
+
+def cmd_report(a: argparse.Namespace) -> int:
+    from auditor.report import write_report
+
+    html = write_report(a.run, redact=a.redact, title=a.title)
     print(f"report: {html}")
     print(f"        {html.with_suffix('.md')}")
     return 0
 
 
-def _batch_size(value: str) -> int | None:
+def cmd_gate(a: argparse.Namespace) -> int:
+    from auditor.gate import load_policy, parse_rules
+
+    run = Path(a.run)
+    if a.policy:
+        rules = load_policy(a.policy)
+    elif (run / "policy.json").exists():
+        rules = parse_rules(json.loads((run / "policy.json").read_text(encoding="utf-8")).get("rules"))
+    else:
+        raise ConfigError(f"no --policy given and {run} records no policy (policy.json); pass --policy POLICY.yaml")
+    return _gate_run(run, rules)
+
+
+def batch_size_arg(value: str) -> int | None:
+    """``--batch-size``: a positive integer, or ``auto`` (None: start large, halve on out-of-memory)."""
     if value == "auto":
         return None
     try:
@@ -245,7 +315,7 @@ def cmd_mia(a: argparse.Namespace) -> int:
     members = load_texts(a.members, a.text_column, a.id_column)
     nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column)
     cfg = MIAConfig(
-        attacks=attacks, batch_size=_batch_size(a.batch_size), max_tokens=a.max_tokens, n_boot=a.n_boot, seed=a.seed
+        attacks=attacks, batch_size=batch_size_arg(a.batch_size), max_tokens=a.max_tokens, n_boot=a.n_boot, seed=a.seed
     )
     lm = load_model(_model_spec(a, a.model))
     ref = load_model(_model_spec(a, a.reference_model)) if a.reference_model else None
@@ -342,7 +412,16 @@ def cmd_sweep(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"info": cmd_info, "demo": cmd_demo, "mia": cmd_mia, "prune": cmd_prune, "sweep": cmd_sweep}
+COMMANDS = {
+    "info": cmd_info,
+    "demo": cmd_demo,
+    "audit": cmd_audit,
+    "report": cmd_report,
+    "gate": cmd_gate,
+    "mia": cmd_mia,
+    "prune": cmd_prune,
+    "sweep": cmd_sweep,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,63 +1,270 @@
-"""Render a run directory's records and manifest as ``report.md`` and a self-contained ``report.html``.
+"""``auditor report RUN``: a self-contained ``report.html`` and a ``report.md`` with the same tables.
 
-Every string that comes from a model, a dataset or a config is HTML-escaped in the HTML report.
+Works on an audit directory (several checkpoints side by side, deltas against the baseline) and on a
+plain run (``auditor mia``, ``extract``, ``sweep`` ...). Sections: summary and verdict, membership
+inference, extraction and exposure, capability under pruning, unlearning (when present), manifest.
+With ``redact=True`` every memorized or extracted text is replaced by its length and a hash, so a
+report can be shared without leaking what it found.
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
 import json
 from pathlib import Path
 
-from auditor.runs import MANIFEST, RunDir
+from auditor.errors import InputError
+from auditor.figures import checkpoint_figures, is_audit
+from auditor.reportdoc import Document, Image, Paragraph, Pre, Section, Table, render_html, render_markdown
+from auditor.runs import MANIFEST, UnitLog
+
+SUMMARY_FIGURES = (
+    ("mia", "best attack AUC"),
+    ("extraction", "exact extraction rate"),
+    ("exposure", "max exposure (bits)"),
+    ("capability", "capability accuracy"),
+)
 
 
-def _fmt(v: object) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    if isinstance(v, list | tuple) and len(v) == 2 and all(isinstance(x, float) for x in v):
-        return f"[{v[0]:.3f}, {v[1]:.3f}]"
-    return "" if v is None else str(v)
+def redact_text(text: str) -> str:
+    """``[redacted: N chars, sha256 0123abcd4567]``: enough to match against a file, nothing to read."""
+    h = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+    return f"[redacted: {len(text)} chars, sha256 {h}]"
 
 
-COLUMNS = ("family", "task", "metric", "value", "ci", "n", "method", "sparsity")
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
 
 
-def _rows(records: list[dict]) -> list[list[str]]:
-    return [[_fmt(r.get(c)) for c in COLUMNS] for r in records]
+def _headline(figs: dict) -> dict[str, float]:
+    """One number per probe family for the summary table."""
+    out: dict[str, float] = {}
+    for attack, res in figs.get("mia", {}).items():
+        if isinstance(res, dict) and "auc" in res:
+            out[f"mia.{attack}.auc"] = res["auc"]
+            out[f"mia.{attack}.tpr@1%fpr"] = res.get("tpr@1%fpr")
+    for key, v in figs.get("extraction", {}).items():
+        if key.startswith(("exact_extraction_rate@", "approx_extraction_rate@")) and isinstance(v, int | float):
+            out[f"extraction.{key}"] = v
+    for key in ("max", "mean"):
+        v = figs.get("exposure", {}).get(key)
+        if isinstance(v, int | float):
+            out[f"exposure.{key}"] = v
+    for fam, entry in figs.get("capability", {}).items():
+        if "accuracy" in entry:
+            out[f"capability.{fam}.accuracy"] = entry["accuracy"]
+        for method, thr in entry.get("threshold_5pct", {}).items():
+            out[f"capability.{fam}.threshold_5pct.{method}"] = thr
+    for key, v in figs.get("lab", {}).items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            out[f"lab.{key}"] = v
+    return out
 
 
-def render_markdown(title: str, records: list[dict], manifest: dict, notes: list[str]) -> str:
-    lines = [f"# {title}", ""]
-    lines += [f"- {n}" for n in notes] + [""]
-    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in _rows(records)]
-    lines += ["", "## Manifest", "", "```json", json.dumps(manifest, indent=2, default=str), "```", ""]
-    return "\n".join(lines)
+def _summary(run: Path, figs: dict[str, dict], primary: str, baseline: str | None) -> Section:
+    sec = Section("Summary")
+    gate = _read_json(run / "gate.json")
+    if gate:
+        verdict = "PASS" if gate.get("passed") else "FAIL"
+        sec.blocks.append(Paragraph(f"Verdict: {verdict} ({len(gate['rules'])} rules)", verdict.lower()))
+        sec.blocks.append(
+            Table(
+                ["rule", "value", "threshold", "baseline", "result"],
+                [
+                    [r["rule"], r["value"], r["threshold"], r["baseline"], "PASS" if r["passed"] else "FAIL"]
+                    for r in gate["rules"]
+                ],
+            )
+        )
+    else:
+        msg = "No gate policy was checked for this run (auditor gate RUN --policy FILE)."
+        sec.blocks.append(Paragraph(msg, "muted"))
+    labels = list(figs)
+    heads = {label: _headline(f) for label, f in figs.items()}
+    keys = sorted({k for h in heads.values() for k in h})
+    if not keys:
+        return sec
+    ref = baseline if baseline in heads else None
+    headers = ["figure", *labels] + ([f"{primary} - {ref}"] if ref and len(labels) > 1 else [])
+    rows = []
+    for k in keys:
+        row: list[object] = [k] + [heads[label].get(k) for label in labels]
+        if ref and len(labels) > 1:
+            a, b = heads[primary].get(k), heads[ref].get(k)
+            row.append(f"{a - b:+.4f}" if isinstance(a, int | float) and isinstance(b, int | float) else None)
+        rows.append(row)
+    sec.blocks.append(Table(headers, rows))
+    return sec
 
 
-def render_html(title: str, records: list[dict], manifest: dict, notes: list[str]) -> str:
-    e = html.escape
-    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in _rows(records))
-    items = "".join(f"<li>{e(n)}</li>" for n in notes)
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{e(title)}</title><style>body{{font-family:sans-serif;margin:2em}}"
-        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}"
-        "pre{background:#f6f6f6;padding:1em;overflow:auto}</style></head><body>"
-        f"<h1>{e(title)}</h1><ul>{items}</ul><table><tr>{head}</tr>{body}</table>"
-        f"<h2>Manifest</h2><pre>{e(json.dumps(manifest, indent=2, default=str))}</pre></body></html>"
-    )
+def _member_texts(run: Path, manifest: dict) -> dict[str, str]:
+    """id -> text of the member/non-member files the run was given (for the top-scoring table)."""
+    from auditor.data import load_texts
+
+    cfg = manifest.get("config", {})
+    mia = cfg.get("mia") if isinstance(cfg.get("mia"), dict) else {}
+    paths = [mia.get("members"), mia.get("nonmembers"), cfg.get("members"), cfg.get("nonmembers")]
+    if cfg.get("lab"):
+        from auditor.lab.build import SHIPPED_DIR
+
+        lab = SHIPPED_DIR if cfg["lab"] == "standard" else Path(cfg["lab"])
+        paths += [str(lab / "members.jsonl"), str(lab / "nonmembers.jsonl")]
+    out: dict[str, str] = {}
+    for p in paths:
+        if p and Path(p).exists():
+            try:
+                ts = load_texts(p, mia.get("text_column", "text"), mia.get("id_column", "id"))
+            except Exception:  # the report shows ids when texts cannot be read back
+                continue
+            out.update(zip(ts.ids, ts.texts, strict=True))
+    return out
 
 
-def write_report(run: RunDir | str | Path, title: str = "memaudit report", notes: list[str] | None = None) -> Path:
-    """Write report.md and report.html into the run directory; return the HTML path."""
-    path = run.path if isinstance(run, RunDir) else Path(run)
-    manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    records = run.all_records() if isinstance(run, RunDir) else RunDir(path, manifest["config"]).all_records()
-    notes = notes or []
-    (path / "report.md").write_text(render_markdown(title, records, manifest, notes), encoding="utf-8")
-    out = path / "report.html"
-    out.write_text(render_html(title, records, manifest, notes), encoding="utf-8")
+def _mia_section(run: Path, label: str, sub: Path, manifest: dict, redact: bool, top: int) -> list:
+    mia = _read_json(sub / "mia.json")
+    if not mia:
+        return []
+    blocks: list = [Paragraph(f"{label}: membership inference (higher score = more likely a member)")]
+    rows = [
+        [a, r.get("auc"), r.get("auc_ci"), r.get("tpr@1%fpr"), r.get("tpr@0.1%fpr"), r.get("n_members")]
+        for a, r in mia.items()
+        if isinstance(r, dict)
+    ]
+    blocks.append(Table(["attack", "AUC", "95% CI", "TPR@1%FPR", "TPR@0.1%FPR", "members"], rows))
+    roc = sub / "mia_roc.png"
+    blocks.append(Image(roc, f"ROC curves, {label}", str(roc.relative_to(run))))
+    scores = UnitLog(sub / "samples" / "mia_scores.jsonl").rows()
+    best = max((a for a in mia if isinstance(mia[a], dict)), key=lambda a: mia[a].get("auc", 0), default=None)
+    if scores and best:
+        texts = _member_texts(run, manifest)
+        members = sorted((r for r in scores if r["label"] == 1), key=lambda r: -r["scores"].get(best, 0))[:top]
+        rows = []
+        for r in members:
+            t = texts.get(r["id"], "")
+            rows.append([r["id"], r["scores"].get(best), redact_text(t) if redact and t else t])
+        blocks.append(Paragraph(f"Top-scoring member texts under {best}:"))
+        blocks.append(Table(["id", f"{best} score", "text"], rows, text_columns=(2,)))
+    return blocks
+
+
+def _by_repeats_rows(d: dict) -> list[list[object]]:
+    rows = []
+    for k, v in sorted(d.items(), key=lambda kv: float(kv[0]) if str(kv[0]).replace(".", "").isdigit() else 0):
+        if isinstance(v, dict):
+            rows.append([k, *[v.get(c) for c in ("exact_extraction_rate", "token_match", "exposure", "n")]])
+        else:
+            rows.append([k, v, None, None, None])
+    return rows
+
+
+def _extraction_section(run: Path, label: str, sub: Path, redact: bool, top: int) -> list:
+    ext, exp = _read_json(sub / "extraction.json"), _read_json(sub / "exposure.json")
+    if not ext and not exp:
+        return []
+    blocks: list = []
+    if ext:
+        blocks.append(Paragraph(f"{label}: discoverable extraction (k-token prefix, greedy m-token suffix)"))
+        scalars = [[k, v] for k, v in ext.items() if isinstance(v, int | float | str) and not isinstance(v, bool)]
+        blocks.append(Table(["figure", "value"], scalars))
+        by_prefix = ext.get("by_prefix_len")
+        if isinstance(by_prefix, dict):
+            cols = sorted(
+                {c for v in by_prefix.values() if isinstance(v, dict) for c in v if not isinstance(v[c], dict)}
+            )
+            rows = [[k, *[v.get(c) for c in cols]] for k, v in by_prefix.items() if isinstance(v, dict)]
+            blocks.append(Paragraph("By prefix length:"))
+            blocks.append(Table(["prefix_len", *cols], rows))
+        if isinstance(ext.get("by_repeats"), dict):
+            blocks.append(Paragraph("By number of repeats in training:"))
+            blocks.append(
+                Table(["repeats", "exact rate", "token match", "exposure", "n"], _by_repeats_rows(ext["by_repeats"]))
+            )
+        samples = [r for r in UnitLog(sub / "samples" / "extraction.jsonl").rows() if r.get("exact")][:top]
+        if samples:
+            blocks.append(Paragraph("Examples of extracted text (generated = training suffix):"))
+            rows = []
+            for r in samples:
+                t = str(r.get("generated") or r.get("target") or "")
+                rows.append([r.get("id"), r.get("prefix_len"), redact_text(t) if redact else t])
+            blocks.append(Table(["id", "prefix_len", "extracted suffix"], rows, text_columns=(2,)))
+    if exp:
+        blocks.append(Paragraph(f"{label}: canary exposure (Carlini et al. 2019), bits"))
+        scalars = [[k, v] for k, v in exp.items() if isinstance(v, int | float | str) and not isinstance(v, bool)]
+        blocks.append(Table(["figure", "value"], scalars))
+        if isinstance(exp.get("by_repeats"), dict):
+            blocks.append(
+                Table(["repeats", "exact rate", "token match", "exposure", "n"], _by_repeats_rows(exp["by_repeats"]))
+            )
+    return blocks
+
+
+def _capability_section(run: Path, label: str, sub: Path) -> list:
+    for cap_dir in (sub, sub / "sweep"):
+        cap = _read_json(cap_dir / "capability.json")
+        if cap:
+            break
+    else:
+        return []
+    blocks: list = [Paragraph(f"{label}: accuracy against sparsity (Jin et al. 2024 thresholds drawn)")]
+    curves = cap_dir / "curves.png"
+    blocks.append(Image(curves, f"capability curves, {label}", str(curves.relative_to(run))))
+    rows = []
+    for method, fams in cap.items():
+        if not isinstance(fams, dict):
+            continue
+        for fam, c in fams.items():
+            if isinstance(c, dict) and "accuracy" in c:
+                pts = ", ".join(f"{s:g}:{a:.2f}" for s, a in zip(c["sparsity"], c["accuracy"], strict=False))
+                rows.append([method, fam, c.get("threshold_5pct"), c.get("n"), pts])
+    blocks.append(Table(["method", "family", "threshold (within 5% of dense)", "n", "sparsity:accuracy"], rows))
+    return blocks
+
+
+def build_document(run: Path, *, redact: bool = False, title: str | None = None, top: int = 5) -> Document:
+    manifest = _read_json(run / MANIFEST)
+    if not manifest:
+        raise InputError(f"{run} has no {MANIFEST}; is it a run directory written by auditor?")
+    figs, primary, baseline = checkpoint_figures(run)
+    if is_audit(run):
+        index = _read_json(run / "audit.json")
+        subs = {label: run / rel for label, rel in index["checkpoints"].items()}
+    else:
+        subs = {"run": run}
+    doc = Document(title or ("memaudit release audit" if is_audit(run) else "memaudit report"))
+    if redact:
+        note = Paragraph("Memorized and extracted texts are shown as length + hash.")
+        doc.sections.append(Section("Redacted", [note]))
+    doc.sections.append(_summary(run, figs, primary, baseline))
+    for name, fn in (
+        ("Membership inference", lambda lb, s: _mia_section(run, lb, s, _read_json(s / MANIFEST), redact, top)),
+        ("Extraction and exposure", lambda lb, s: _extraction_section(run, lb, s, redact, top)),
+        ("Capabilities under pruning", lambda lb, s: _capability_section(run, lb, s)),
+    ):
+        blocks = [b for label, sub in subs.items() for b in fn(label, sub)]
+        if blocks:
+            doc.sections.append(Section(name, blocks))
+    unlearning = _read_json(run / "unlearning.json")
+    if unlearning:
+        from auditor.unlearning.report import unlearning_section
+
+        doc.sections.append(unlearning_section(run, unlearning))
+    notes = [n for sub in subs.values() for n in _read_json(sub / MANIFEST).get("checkpoint", {}).get("notes", [])]
+    if notes:
+        doc.sections.append(Section("Notes", [Paragraph(n) for n in dict.fromkeys(notes)]))
+    doc.sections.append(Section("Manifest", [Pre(json.dumps(manifest, indent=2, default=str))]))
+    return doc
+
+
+def write_report(run: str | Path, *, redact: bool = False, title: str | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` into the run directory; return the HTML path."""
+    run = Path(run)
+    if not run.is_dir():
+        raise InputError(f"run directory not found: {run}")
+    doc = build_document(run, redact=redact, title=title)
+    (run / "report.md").write_text(render_markdown(doc), encoding="utf-8")
+    out = run / "report.html"
+    out.write_text(render_html(doc), encoding="utf-8")
     return out

@@ -1,23 +1,64 @@
+"""The report: escaping, redaction, self-containment, comparison deltas (on a hand-made run directory)."""
+
 from __future__ import annotations
 
-from auditor.report import render_html, render_markdown
+import re
+from pathlib import Path
+
+from auditor.cli import main
+from auditor.report import redact_text, write_report
+
+EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
-def test_model_and_data_strings_are_escaped_in_html():
-    evil = "<script>alert(1)</script><img src=x onerror=alert(2)>"
-    records = [
-        {
-            "family": "mia",
-            "task": evil,
-            "metric": "auc",
-            "value": 0.5,
-            "ci": [0.4, 0.6],
-            "n": 3,
-            "method": "dense",
-            "sparsity": 0.0,
-        }
-    ]
-    html = render_html(evil, records, {"config": {"model": evil}}, [evil])
-    assert "<script>" not in html and "<img" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert "| 0.5000 | [0.400, 0.600] |" in render_markdown("t", records, {}, [])
+def test_html_escapes_every_planted_string(audit_run: Path) -> None:
+    html = write_report(audit_run).read_text()
+    assert "<script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    # the planted text reached the page in every place it was planted: member text, extraction, note, manifest
+    assert html.count("&lt;script&gt;") >= 5
+    # the only tags are the report's own: no script, iframe, object, link or external source
+    tags = set(re.findall(r"<([a-zA-Z0-9]+)", html))
+    assert tags <= {
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "h1",
+        "h2",
+        "h3",
+        "p",
+        "table",
+        "tr",
+        "th",
+        "td",
+        "img",
+        "pre",
+    }
+    assert not re.search(r"(src|href)\s*=\s*['\"]?(https?:|//)", html)
+    assert "Content-Security-Policy" in html and "default-src 'none'" in html
+    srcs = re.findall(r"<img src='([^']*)'", html)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+
+
+def test_comparison_side_by_side_with_deltas(audit_run: Path) -> None:
+    md = write_report(audit_run).with_suffix(".md").read_text()
+    assert "| figure | cand | prev | cand - prev |" in md
+    assert "| mia.loss.auc | 0.9 | 0.7 | +0.2000 |" in md
+    assert "| exposure.max | 13.3 | 13.3 | +0.0000 |" in md
+
+
+def test_redact_hides_memorized_text(audit_run: Path) -> None:
+    assert main(["report", str(audit_run), "--redact"]) == 0
+    for name in ("report.html", "report.md"):
+        text = (audit_run / name).read_text()
+        assert "member one" not in text and "secret" not in text.replace("secrets", "")
+        assert redact_text(f"member one {EVIL}") in text.replace("&#x27;", "'")
+    assert redact_text("abc") == f"[redacted: 3 chars, sha256 {__import__('hashlib').sha256(b'abc').hexdigest()[:12]}]"
+
+
+def test_report_errors(tmp_path: Path) -> None:
+    assert main(["report", str(tmp_path / "missing")]) == 2
+    assert main(["report", str(tmp_path)]) == 2
