@@ -181,6 +181,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("run", help="run directory")
     g.add_argument("--policy", help="policy YAML (rules: ['PATH OP VALUE', ...]); default: the audit config's policy")
 
+    uc = sub.add_parser(
+        "unlearn-compare",
+        help="compare unlearned checkpoints: VerbMem, KnowMem, PrivLeak, utility, onion and resurfacing checks",
+        description="Audit unlearned checkpoints (given, or made by built-in methods from the base) against the "
+        "base and a retrained-without-forget oracle. Example: tasks/configs/unlearn-lab.yaml.",
+    )
+    uc.add_argument("config", help="unlearn-compare YAML config")
+    uc.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    uc.add_argument("--overwrite", action="store_true", help="start the run directory again")
+
     demo = sub.add_parser(
         "demo", help="the demo audit: `audit` with the shipped demo config on the shipped lab, then `report`"
     )
@@ -261,6 +271,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
     from tasks import tasks_dir
 
     return _audit(str(tasks_dir() / "configs" / "demo-audit.yaml"), [f"out={a.out}", *a.set], a.overwrite, True)
+
+
+def cmd_unlearn_compare(a: argparse.Namespace) -> int:
+    from auditor.report import write_report
+    from auditor.unlearn_compare import load_compare_config, run_compare
+
+    out = run_compare(load_compare_config(a.config, a.set), overwrite=a.overwrite)
+    html = write_report(out, title="memaudit unlearning comparison")
+    print(f"comparison: {out / 'unlearning.json'}")
+    print(f"report: {html}")
+    return 0
 
 
 def cmd_report(a: argparse.Namespace) -> int:
@@ -418,6 +439,7 @@ COMMANDS = {
     "audit": cmd_audit,
     "report": cmd_report,
     "gate": cmd_gate,
+    "unlearn-compare": cmd_unlearn_compare,
     "mia": cmd_mia,
     "prune": cmd_prune,
     "sweep": cmd_sweep,

@@ -10,6 +10,7 @@ audit) the figures are::
     capability.<family>.accuracy                  dense accuracy, from capability.json
     capability.<family>.threshold_5pct.<method>   largest sparsity within 5% of dense
     lab.<figure>                                  the lab's figures, when the run measured them
+    unlearning.<label>.<metric>                   an unlearning comparison (privleak, verbmem_forget, ...)
 
 An audit directory (``audit.json``) holds one such run per checkpoint under ``checkpoints/<label>``.
 """
@@ -66,6 +67,9 @@ def run_figures(path: str | Path) -> dict:
         if cap.exists():
             figs["capability"] = _capability(_read(cap))
             break
+    unl = path / "unlearning.json"
+    if unl.exists():
+        figs["unlearning"] = _read(unl).get("checkpoints", {})
     lab = path / "lab_figures.json"
     if lab.exists():
         figs["lab"] = _read(lab)

@@ -248,7 +248,7 @@ def build_document(run: Path, *, redact: bool = False, title: str | None = None,
             doc.sections.append(Section(name, blocks))
     unlearning = _read_json(run / "unlearning.json")
     if unlearning:
-        from auditor.unlearning.report import unlearning_section
+        from auditor.unlearn_report import unlearning_section
 
         doc.sections.append(unlearning_section(run, unlearning))
     notes = [n for sub in subs.values() for n in _read_json(sub / MANIFEST).get("checkpoint", {}).get("notes", [])]
