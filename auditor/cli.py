@@ -91,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--retrain", action="store_true", help="train the standard preset instead of copying the shipped one"
     )
     b.add_argument("--threads", type=int, help="torch threads for training (default 2)")
+    b.add_argument(
+        "--without-forget",
+        action="store_true",
+        help="with --retrain: train the unlearning oracle (standard lab minus its forget set, same seed and "
+        "tokenizer; default out: the shipped auditor/lab/standard_retrain)",
+    )
 
     info = sub.add_parser("info", help="architecture, parameter count, dtype and prunable layers of a model")
     info.add_argument("model", help="local folder, .gguf file, hub id, or an alias: lab, smollm2-135m")
@@ -205,6 +211,16 @@ def cmd_lab_build(a: argparse.Namespace) -> int:
     from auditor.lab.presets import get_preset
 
     get_preset(a.preset)
+    if a.without_forget:
+        from auditor.lab.build import SHIPPED_RETRAIN_DIR, build_retrain
+
+        if a.preset != "standard" or not a.retrain:
+            raise ConfigError("--without-forget trains the standard lab's oracle: use --preset standard --retrain")
+        out = Path(a.out) if a.out else SHIPPED_RETRAIN_DIR
+        info = build_retrain(a.seed, out, threads=a.threads or 1)
+        print(f"built the retrain-without-forget model in {out} in {info['build_seconds']:.0f} s")
+        print(json.dumps(info["figures"], indent=2))
+        return 0
     if a.preset == "standard" and not a.retrain:
         if a.seed != 0:
             raise ConfigError(

@@ -215,6 +215,7 @@ def build_retrain(
     write_jsonl(tmp / "forget.jsonl", forget)
     write_jsonl(tmp / "retain.jsonl", retain)
     write_jsonl(tmp / "forget_qa.jsonl", forget_qa(forget))
+    write_jsonl(tmp / "retain_qa.jsonl", forget_qa(retain))
     info = {
         "preset": "standard",
         "variant": "retrain_without_forget",
