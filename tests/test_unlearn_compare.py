@@ -1,0 +1,61 @@
+"""The unlearning comparison's pure parts: overlap checks, PrivLeak, the onion count, config validation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from auditor.data import TextSet
+from auditor.errors import ConfigError, InputError
+from auditor.unlearn_compare import UnlearnCompareConfig, Unlearned, _percentiles, check_disjoint, onion, summarize
+
+
+def test_overlap_and_empty_forget_are_errors() -> None:
+    f = TextSet(["a", "b", "c"], ["t1", "t2", "t3"], "forget.jsonl")
+    r = TextSet(["b", "x", "y"], ["other", "t3", "t4"], "retain.jsonl")
+    with pytest.raises(InputError, match=r"overlap \(same id or same text\): b, x;"):
+        check_disjoint(f, r)
+    check_disjoint(f, TextSet(["z"], ["t9"], "r"))
+    with pytest.raises(InputError, match="forget set forget.jsonl is empty"):
+        check_disjoint(TextSet([], [], "forget.jsonl"), r)
+
+
+def test_privleak_is_relative_auc_and_zero_for_retrain() -> None:
+    per = {
+        "base": {"forget_auc": 0.9, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
+        "retrain": {"forget_auc": 0.5, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
+        "npo": {"forget_auc": 0.45, "retain_percentiles": [0.9, 0.5], "retain_verbatim": [0.2, 0.5]},
+    }
+    t = summarize(per, has_retrain=True, margin=0.1)
+    assert t["retrain"]["privleak"] == 0.0
+    assert t["base"]["privleak"] == pytest.approx((0.9 - 0.5) / 0.5)
+    assert t["npo"]["privleak"] == pytest.approx(-0.1)
+    assert t["npo"]["onion"]["more_exposed_mia"] == 1 and t["npo"]["onion"]["more_extractable"] == 1
+    assert t["npo"]["onion"]["more_exposed_any"] == 2
+    assert "onion" not in t["base"]
+    no_ref = summarize({"base": per["base"], "npo": per["npo"]}, has_retrain=False, margin=0.1)
+    assert no_ref["npo"]["privleak"] is None
+
+
+def test_onion_ignores_small_changes_and_nan() -> None:
+    base = {"retain_percentiles": [0.1, 0.2, 0.3], "retain_verbatim": [0.1, math.nan, 0.3]}
+    after = {"retain_percentiles": [0.15, 0.35, 0.3], "retain_verbatim": [0.15, 0.9, 0.3]}
+    o = onion(base, after, margin=0.1)
+    assert (o["more_exposed_mia"], o["more_extractable"], o["more_exposed_any"]) == (1, 0, 1)
+
+
+def test_percentiles_against_holdout() -> None:
+    p = _percentiles(np.array([0.0, 2.5, 10.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    assert p.tolist() == [0.0, 0.5, 1.0]
+
+
+def test_config_validation() -> None:
+    kw = {"base": "b", "forget": "f", "retain": "r", "holdout": "h"}
+    with pytest.raises(ConfigError, match="nothing to compare"):
+        UnlearnCompareConfig(**kw)
+    with pytest.raises(ConfigError, match="duplicate checkpoint label"):
+        UnlearnCompareConfig(**kw, unlearned=(Unlearned("npo", "x"),), methods=("npo",))
+    with pytest.raises(ConfigError, match=r"outside \[0, 1\)"):
+        UnlearnCompareConfig(**kw, methods=("npo",), resurfacing_sparsities=(1.0,))
