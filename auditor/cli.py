@@ -50,9 +50,9 @@ def _model_spec(a: argparse.Namespace, source: str):
 
 def _plugin_modules() -> list:
     """Modules that add their own subcommands: each has ``add_parsers(sub, model_args)`` and ``COMMANDS``."""
-    from auditor import cli_capability, cli_extract
+    from auditor import cli_capability, cli_extract, cli_unlearn
 
-    return [cli_extract, cli_capability]
+    return [cli_extract, cli_capability, cli_unlearn]
 
 
 def all_commands() -> dict:
@@ -286,7 +286,11 @@ def cmd_audit(a: argparse.Namespace) -> int:
 def cmd_demo(a: argparse.Namespace) -> int:
     from tasks import tasks_dir
 
-    return _audit(str(tasks_dir() / "configs" / "demo-audit.yaml"), [f"out={a.out}", *a.set], a.overwrite, True)
+    rc = _audit(str(tasks_dir() / "configs" / "demo-audit.yaml"), [f"out={a.out}", *a.set], a.overwrite, True)
+    # The demo's lab model memorizes by construction, so its policy is meant to fail: the demo itself succeeded.
+    if rc == 1:
+        print("demo: done; the lab checkpoint fails the example policy, as it should (it memorizes by design)")
+    return 0
 
 
 def cmd_unlearn_compare(a: argparse.Namespace) -> int:

@@ -1,12 +1,258 @@
-"""Subcommands for extraction (wired into ``auditor.cli``)."""
+"""Subcommands for extraction (wired into ``auditor.cli``): ``extract``, ``exposure``, ``generate-extract``."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+from auditor.errors import AuditorError, ConfigError, InputError
+
+if TYPE_CHECKING:
+    from auditor.models import LoadedModel
+    from auditor.runs import RunDir
+
+
+def _read_rows(path: str, what: str) -> list[dict]:
+    """Rows of a data file; any read failure becomes an InputError naming the file."""
+    from auditor.data import read_rows
+
+    try:
+        rows = read_rows(path)
+    except AuditorError:
+        raise
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise InputError(
+            f"cannot read {what} {path}: {type(e).__name__}; give a readable JSONL, CSV, Parquet or TXT file "
+            "(UTF-8) or a dataset saved with save_to_disk"
+        ) from e
+    if not rows:
+        raise InputError(f"{what} {path} is empty; give a file with at least one row")
+    return rows
+
+
+def _int_list(value: str | None, flag: str) -> tuple[int, ...]:
+    if not value:
+        return ()
+    try:
+        out = tuple(int(x) for x in value.split(",") if x.strip())
+    except ValueError as e:
+        raise ConfigError(f"{flag} must be comma-separated whole numbers, e.g. 8,16,32,64; got {value!r}") from e
+    if not out or min(out) < 1:
+        raise ConfigError(f"{flag} must list whole numbers >= 1, got {value!r}")
+    return out
+
+
+def _open_run(a: argparse.Namespace, command: str, config: dict, lm: LoadedModel, **manifest: object) -> RunDir:
+    from auditor.runs import RunDir
+
+    return RunDir(
+        a.out, {"command": command, "model": a.model, **config}, overwrite=a.overwrite,
+        extra_manifest={"checkpoint": lm.describe(), **manifest},
+    )  # fmt: skip
+
+
+def cmd_extract(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.models import load_model
+    from auditor.probes.extraction import ExtractionConfig, run_extraction
+
+    cfg = ExtractionConfig(
+        prefix_len=a.prefix_len,
+        suffix_len=a.suffix_len,
+        prefix_lens=_int_list(a.prefix_lens, "--prefix-lens"),
+        batch_size=batch_size_arg(a.batch_size),
+        approx_threshold=a.approx_threshold,
+        approx_metric=a.approx_metric,
+        text_column=a.text_column,
+        id_column=a.id_column,
+        repeats_column=a.repeats_column or None,
+        prefix_column=a.prefix_column,
+        suffix_column=a.suffix_column,
+        keep_text=not a.no_text,
+    )
+    cfg.validate()
+    rows = _read_rows(a.data, "data file")
+    lm = load_model(_model_spec(a, a.model))
+    run = _open_run(a, "extract", {"data": a.data, "extraction": asdict(cfg)}, lm)
+    res = run_extraction(lm.model, lm.tokenizer, rows, run, cfg)
+    print(f"texts: {res['n_texts']}  scored: {res['n']}  skipped (too short): {res['skipped_short']}")
+    table = res.get("by_prefix_len") or {"-": res}
+    print(f"{'prefix_len':>10} {'n':>6} {'exact':>7} {'approx':>7} {'tok_match':>9} {'similarity':>10} {'bleu':>6}")
+    for k, r in table.items():
+        if not r["n"]:
+            print(f"{k:>10} {0:>6}  (every text too short)")
+            continue
+        print(
+            f"{k:>10} {r['n']:>6} {r['exact_extraction_rate']:7.3f} {r['approx_extraction_rate']:7.3f} "
+            f"{r['token_match']:9.3f} {r['similarity']:10.3f} {r['bleu']:6.3f}"
+        )
+    for reps, r in res.get("by_repeats", {}).items():
+        print(f"  repeats {reps:>5}: exact {r['exact_extraction_rate']:.3f} (n={r['n']})")
+    print(f"wrote {Path(run.path) / 'extraction.json'}")
+    return 0
+
+
+def cmd_exposure(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.models import load_model
+    from auditor.probes.extraction import ExposureConfig, run_exposure
+    from auditor.probes.extraction.items import require_columns
+
+    candidates: tuple[str, ...] = ()
+    if a.candidates:
+        candidates = tuple(r.get("text", "") for r in _read_rows(a.candidates, "candidate file"))
+    cfg = ExposureConfig(
+        prefix_column=a.prefix_column,
+        secret_column=a.secret_column,
+        id_column=a.id_column,
+        repeats_column=a.repeats_column or None,
+        space="list" if candidates else "digits",
+        candidates=candidates,
+        method=a.method,
+        max_enumerate=a.max_enumerate,
+        n_estimate=a.n_estimate,
+        seed=a.seed,
+        batch_size=batch_size_arg(a.batch_size),
+    )
+    cfg.validate()
+    rows = _read_rows(a.canaries, "canary file")
+    hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
+    require_columns(rows, (cfg.prefix_column, cfg.secret_column), a.canaries, hint)
+    lm = load_model(_model_spec(a, a.model))
+    run = _open_run(a, "exposure", {"canaries": a.canaries, "exposure": asdict(cfg)}, lm, seeds={"exposure": a.seed})
+    res = run_exposure(lm.model, lm.tokenizer, rows, run, cfg)
+    top = res["max_possible"]
+    print(f"canaries: {res['n']}  exposure mean {res['mean']:.2f}  max {res['max']:.2f}  (of {top:.2f})")
+    for reps, r in res.get("by_repeats", {}).items():
+        print(f"  repeats {reps:>5}: mean exposure {r['mean']:6.2f}  max {r['max']:6.2f}  (n={r['n']})")
+    print(f"wrote {Path(run.path) / 'exposure.json'}")
+    return 0
+
+
+def cmd_generate_extract(a: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.models import load_model
+    from auditor.probes.extraction import UntargetedConfig, run_untargeted
+
+    cfg = UntargetedConfig(
+        n_samples=a.samples,
+        sample_len=a.sample_len,
+        top_k=a.top_k or None,
+        top_p=a.top_p,
+        temperature=a.temperature,
+        seed=a.seed,
+        ngram=a.ngram,
+        batch_size=batch_size_arg(a.batch_size),
+        text_column=a.text_column,
+        id_column=a.id_column,
+    )
+    cfg.validate()
+    corpus = _read_rows(a.corpus, "corpus")
+    prompts = [r.get(a.text_column, "") for r in _read_rows(a.prompts, "prompt file")] if a.prompts else None
+    lm = load_model(_model_spec(a, a.model))
+    ref = load_model(_model_spec(a, a.reference_model)) if a.reference_model else None
+    config = {"corpus": a.corpus, "prompts": a.prompts, "reference_model": a.reference_model, "untargeted": asdict(cfg)}
+    run = _open_run(a, "generate-extract", config, lm, seeds={"sampling": a.seed})
+    res = run_untargeted(
+        lm.model, lm.tokenizer, corpus, run, cfg, prompts=prompts,
+        reference_model=ref.model if ref else None, reference_tokenizer=ref.tokenizer if ref else None,
+    )  # fmt: skip
+    print(f"samples: {res['n_samples']}  verbatim ({cfg.ngram}-gram in corpus): {res['verbatim']}")
+    for name, r in res["by_ranking"].items():
+        tops = "  ".join(f"top{k}: {r[f'top{k}']}/{r[f'top{k}_n']}" for k in cfg.top_ns)
+        print(f"  ranked by {name:<10} {tops}")
+    print(f"wrote {Path(run.path) / 'untargeted.json'}")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "extract": cmd_extract,
+    "exposure": cmd_exposure,
+    "generate-extract": cmd_generate_extract,
+}
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
+    p.add_argument("--batch-size", default="auto", help="sequences per batch, or auto (default; halved on OOM)")
+    p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
+    p.add_argument("--overwrite", action="store_true", help="start the run directory again")
 
 
 def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add this module's subcommands to ``sub``; ``model_args`` adds the shared --dtype/--device/... flags."""
+    ex = sub.add_parser(
+        "extract",
+        help="discoverable extraction: greedy-decode from training texts' prefixes, compare with the suffix",
+        description="Greedy decoding (batched, KV cache) from each text's first --prefix-len tokens (after BOS); "
+        "exact match (Carlini et al. 2023), fraction of tokens matched (Biderman et al. 2023), edit similarity "
+        "and BLEU (Ippolito et al. 2022). With --prefix-column/--suffix-column each row carries its own prefix "
+        "and suffix (e.g. the lab's canaries: prefix, secret). Writes RUN/extraction.json, "
+        "RUN/samples/extraction.jsonl, RUN/records.jsonl. Rerunning the same command resumes.",
+    )
+    _common(ex)
+    ex.add_argument("--data", required=True, help="texts (jsonl/csv/parquet/txt/HF dir)")
+    ex.add_argument("--prefix-len", type=int, default=32, help="prefix tokens, BOS not counted (default 32)")
+    ex.add_argument("--suffix-len", type=int, default=32, help="target suffix tokens (default 32)")
+    ex.add_argument("--prefix-lens", help="prefix-length sweep, e.g. 8,16,32,64")
+    ex.add_argument("--approx-threshold", type=float, default=0.75, help="approximate memorization threshold")
+    ex.add_argument("--approx-metric", choices=("similarity", "bleu"), default="similarity")
+    ex.add_argument("--text-column", default="text")
+    ex.add_argument("--id-column", default="id")
+    ex.add_argument("--repeats-column", default="repeats", help="duplication count column, if any ('' = none)")
+    ex.add_argument("--prefix-column", help="column mode: the prefix column (e.g. prefix)")
+    ex.add_argument("--suffix-column", help="column mode: the suffix column (e.g. secret)")
+    ex.add_argument("--no-text", action="store_true", help="do not write generated/true suffix text to the samples")
+    model_args(ex)
+
+    xp = sub.add_parser(
+        "exposure",
+        help="canary exposure (Carlini et al. 2019): rank of each secret among its candidate space",
+        description="exposure = log2 |space| - log2 rank(secret); exact rank when the space has at most "
+        "--max-enumerate candidates, else the skew-normal estimate. Writes RUN/exposure.json, "
+        "RUN/samples/exposure.jsonl, RUN/records.jsonl.",
+    )
+    _common(xp)
+    xp.add_argument("--canaries", required=True, help="rows with a prefix and a secret (jsonl/csv/...)")
+    xp.add_argument("--prefix-column", default="prefix")
+    xp.add_argument("--secret-column", default="secret")
+    xp.add_argument("--id-column", default="id")
+    xp.add_argument("--repeats-column", default="repeats", help="duplication count column ('' = none)")
+    xp.add_argument("--candidates", help="file of candidate secrets (a 'text' column / one per line); default: "
+                    "every digit string of the secret's shape")  # fmt: skip
+    xp.add_argument("--method", choices=("auto", "exact", "estimate"), default="auto")
+    xp.add_argument("--max-enumerate", type=int, default=100_000, help="auto: exact up to this many candidates")
+    xp.add_argument("--n-estimate", type=int, default=5_000, help="candidates sampled for the estimate")
+    xp.add_argument("--seed", type=int, default=0)
+    model_args(xp)
+
+    ge = sub.add_parser(
+        "generate-extract",
+        help="untargeted extraction (Carlini et al. 2021): sample, rank, check against the corpus",
+        description="Samples --samples generations (top-k/top-p, seeded), ranks them by perplexity, zlib ratio "
+        "and (with --reference-model) reference ratio, and counts verbatim corpus text (any --ngram-token "
+        "window in the corpus) among the top 10 / 100 of each ranking. Writes RUN/untargeted.json, "
+        "RUN/samples/untargeted.jsonl, RUN/records.jsonl.",
+    )
+    _common(ge)
+    ge.add_argument("--corpus", required=True, help="the training corpus to check against")
+    ge.add_argument("--samples", type=int, default=100, help="number of generations (default 100)")
+    ge.add_argument("--sample-len", type=int, default=64, help="tokens per generation (default 64)")
+    ge.add_argument("--top-k", type=int, default=40, help="top-k sampling (0 = off; default 40)")
+    ge.add_argument("--top-p", type=float, help="nucleus sampling threshold")
+    ge.add_argument("--temperature", type=float, default=1.0)
+    ge.add_argument("--ngram", type=int, default=50, help="verbatim window in tokens (default 50)")
+    ge.add_argument("--prompts", help="file of prompts to start from (default: BOS)")
+    ge.add_argument("--reference-model", help="reference model for the reference ranking")
+    ge.add_argument("--text-column", default="text")
+    ge.add_argument("--id-column", default="id")
+    ge.add_argument("--seed", type=int, default=0)
+    model_args(ge)

@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("cpu", "cuda", "auto")
-ALIASES = ("lab", "lab:standard", "smollm2-135m")
+ALIASES = ("lab", "lab:standard", "lab:retrain", "smollm2-135m")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -98,8 +98,9 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
     return DTYPES[dtype]
 
 
-def shipped_lab_dir() -> Path:
-    return Path(__file__).parent / "lab" / "standard" / "model"
+def shipped_lab_dir(variant: str = "standard") -> Path:
+    """The shipped lab model: ``standard``, or ``standard_retrain`` (trained without the forget set)."""
+    return Path(__file__).parent / "lab" / variant / "model"
 
 
 def smollm2_folder(cache_dir: str | None = None) -> Path:
@@ -171,8 +172,8 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
         kwargs["device_map"] = "auto"
     notes: list[str] = []
     gguf_file = None
-    if src in ("lab", "lab:standard"):
-        folder = shipped_lab_dir()
+    if src in ("lab", "lab:standard", "lab:retrain"):
+        folder = shipped_lab_dir("standard_retrain" if src == "lab:retrain" else "standard")
         if not (folder / "config.json").exists():
             raise ModelLoadError(f"the shipped lab model is missing from {folder}; reinstall memaudit")
         path, fingerprint = str(folder), folder_fingerprint(folder)

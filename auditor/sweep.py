@@ -5,8 +5,13 @@ once, under method ``dense``. Each (method, sparsity, family) is one resumable u
 directory, so a killed sweep resumes at the first unit not yet recorded. Records carry the actual
 sparsity (measured after pruning) and the requested one.
 
-Families: ``mia`` (membership inference on members vs non-members) and ``lab`` (the lab's figures:
-fact recall, open-book / overriding QA, in-context classification, canary extraction by repeats).
+Families: ``mia`` (membership inference on members vs non-members), ``lab`` (the lab's figures:
+fact recall, open-book / overriding QA, in-context classification, canary extraction by repeats), and
+the capability families ``fact_recall``, ``open_book``, ``overriding``, ``icl_classification`` and
+``lm_eval:<task>`` (:mod:`auditor.capability`; tasks from the lab, from real facts or from user files,
+per the ``capability:`` section). With capability families the sweep ends by writing
+``RUN/capability.json`` and ``RUN/curves.png`` (Jin et al. 2024's thresholds; see
+:mod:`auditor.capability.analysis`).
 """
 
 from __future__ import annotations
@@ -15,13 +20,18 @@ import logging
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from auditor.capability.analysis import write_capability
+from auditor.capability.builders import CapabilityConfig
+from auditor.capability.runner import CapabilitySuite, check_family_names, is_capability_family
+from auditor.capability.schema import FAMILIES as CAPABILITY_FAMILIES
 from auditor.config import load_config
 from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError
 from auditor.lab.build import load_lab_files
 from auditor.lab.evaluate import lab_figures, lab_records
-from auditor.models import ModelSpec, load_model
+from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia
 from auditor.runs import RunDir, atomic_write_json
 from pruning import PRUNERS, PruneSpec
@@ -29,14 +39,17 @@ from pruning.apply import sparsity_report
 from pruning.calibration import calibration_rows
 from pruning.engine import Pruning, select_targets
 
+if TYPE_CHECKING:
+    from auditor.audit import AuditConfig
+
 log = logging.getLogger(__name__)
 
-FAMILIES = ("mia", "lab")
+FAMILIES = ("mia", "lab", *CAPABILITY_FAMILIES)  # and lm_eval:<task>
 
 
 @dataclass(frozen=True)
 class CalibrationConfig:
-    """Calibration texts for Wanda and SparseGPT (default: the lab's calibration.jsonl)."""
+    """Calibration texts for Wanda and SparseGPT (default: the lab's calibration.jsonl, else the shipped lab's)."""
 
     path: str | None = None
     text_column: str = "text"
@@ -69,6 +82,7 @@ class SweepConfig:
     families: tuple[str, ...] = ("mia", "lab")
     lab: str | None = None  # lab folder (ground truth for 'lab', defaults for 'mia' and calibration)
     mia: MIASweepConfig = field(default_factory=MIASweepConfig)
+    capability: CapabilityConfig = field(default_factory=CapabilityConfig)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     batch_size: int | None = None
     device: str | None = None
@@ -79,8 +93,12 @@ class SweepConfig:
         for m in self.methods:
             PRUNERS.get(m)
         for f in self.families:
-            if f not in FAMILIES:
-                raise ConfigError(f"families: unknown family {f!r}; valid: {', '.join(FAMILIES)}")
+            if f not in FAMILIES and not is_capability_family(f):
+                raise ConfigError(f"families: unknown family {f!r}; valid: {', '.join(FAMILIES)}, lm_eval:TASK")
+        check_family_names(self.families)
+        native = [f for f in self.families if f in CAPABILITY_FAMILIES and f not in self.capability.files]
+        if native and (self.capability.source or ("lab" if self.lab else "real")) == "lab" and not self.lab:
+            raise ConfigError("capability.source: lab needs lab: FOLDER (or capability.source: real)")
         for s in self.sparsities:
             PruneSpec(sparsity=s, structure=self.structure)
         if "lab" in self.families and not self.lab:
@@ -99,15 +117,40 @@ def _mia_sets(cfg: SweepConfig) -> tuple[TextSet, TextSet]:
     return m, n
 
 
-def run_sweep(cfg: SweepConfig, overwrite: bool = False) -> Path:
-    """Run (or resume) the sweep; returns the run directory."""
-    lm = load_model(ModelSpec(cfg.model, device=cfg.device, dtype=cfg.dtype))
-    run = RunDir(
-        cfg.out,
-        asdict(cfg),
-        overwrite=overwrite,
-        extra_manifest={"checkpoint": lm.describe(), "seeds": {"bootstrap": cfg.seed}},
-    )
+def _calibration_path(cfg: SweepConfig) -> str:
+    if cfg.calibration.path:
+        return cfg.calibration.path
+    if cfg.lab:
+        return str(Path(cfg.lab) / "calibration.jsonl")
+    from auditor.models import shipped_lab_dir
+
+    path = str(shipped_lab_dir().parent / "calibration.jsonl")
+    log.warning("calibration.path not set and no lab: calibrating on the shipped lab's texts (%s)", path)
+    return path
+
+
+def source_notes(source: str) -> list[str]:
+    """Notes on how the checkpoint's weights came to be that bear on pruning (e.g. a quantized source)."""
+    if source == "smollm2-135m" or source.lower().endswith(".gguf"):
+        return [
+            "weights dequantized from a quantized GGUF source (SmolLM2-135M-Instruct is shipped as Q4_1): each "
+            "block of 32 weights takes at most 16 distinct values, so magnitude ranks have many ties; masks break "
+            "ties deterministically (stable sort: the lower flat index is pruned first)"
+        ]
+    return []
+
+
+def run_sweep(cfg: SweepConfig, overwrite: bool = False, loaded: LoadedModel | None = None) -> Path:
+    """Run (or resume) the sweep; returns the run directory. ``loaded``: an already-loaded model to use."""
+    suite = None
+    if any(is_capability_family(f) for f in cfg.families):  # built (and lm-eval names checked) before loading
+        suite = CapabilitySuite(list(cfg.families), cfg.capability, cfg.lab, cfg.batch_size)
+    lm = loaded or load_model(ModelSpec(cfg.model, device=cfg.device, dtype=cfg.dtype))
+    extra = {"checkpoint": lm.describe(), "seeds": {"bootstrap": cfg.seed, "capability": cfg.capability.seed}}
+    extra["source_notes"] = source_notes(lm.source)
+    if suite is not None:
+        extra["capability_tasks"] = suite.describe()
+    run = RunDir(cfg.out, asdict(cfg), overwrite=overwrite, extra_manifest=extra)
     lab_files = load_lab_files(cfg.lab) if "lab" in cfg.families else None
     sets = _mia_sets(cfg) if "mia" in cfg.families else None
     mia_cfg = MIAConfig(attacks=cfg.mia.attacks, batch_size=cfg.batch_size, seed=cfg.seed, n_boot=200)
@@ -116,11 +159,12 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False) -> Path:
     needed = {m for m, _ in undone if m != "dense"}
     rows = None
     if any(getattr(PRUNERS.get(m), "needs_calibration", False) for m in needed):
-        cpath = cfg.calibration.path or (str(Path(cfg.lab) / "calibration.jsonl") if cfg.lab else None)
-        if cpath is None:
-            raise ConfigError("calibration.path is needed for wanda/sparsegpt (or lab: FOLDER)")
+        cpath = _calibration_path(cfg)
+        if not run.manifest.get("calibration"):
+            run.update_manifest(calibration=cpath)
         texts = load_texts(cpath, cfg.calibration.text_column, None).texts
         rows = calibration_rows(lm.tokenizer, texts, cfg.calibration.n_samples, cfg.calibration.seq_len)
+    cap_samples = run.samples("capability") if suite is not None else None
     pruners: dict[str, Pruning] = {}
     summary: list[dict] = []
     for method, s in points:
@@ -139,7 +183,7 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False) -> Path:
                 "method": method,
                 "sparsity": round(rep["overall"], 6),
                 "requested_sparsity": s,
-                "checkpoint": cfg.model,
+                "checkpoint": lm.source,
             }
             for family in todo:
                 unit = f"{method}/{s:g}/{family}"
@@ -149,14 +193,46 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False) -> Path:
                     figs = lab_figures(lm.model, lm.tokenizer, lab_files, batch_size=cfg.batch_size or 64)
                     n = {k: len(v) for k, v in lab_files.items()}
                     run.write(unit, lab_records(figs, n, tags))
+                elif suite is not None and is_capability_family(family):
+                    recs, item_rows = suite.evaluate(family, lm.model, lm.tokenizer, tags)
+                    if not cap_samples.has(unit):  # a kill between the two appends leaves only the samples
+                        cap_samples.append(unit, [{"method": method, "sparsity": s, **r} for r in item_rows])
+                    run.write(unit, recs)
                 else:
                     assert sets is not None
                     run_mia(lm.model, lm.tokenizer, *sets, run, mia_cfg, record_tags=tags, name=f"mia-{method}-{s:g}")
                     run.write(unit, [])
             summary.append({"method": method, "requested": s, "actual": rep["overall"]})
     atomic_write_json(run.path / "sweep.json", {"points": summary, "records": len(run.all_records())})
+    if suite is not None:
+        suite.close()
+        write_capability(run.path)
     return run.path
 
 
 def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
     return load_config(SweepConfig, path, overrides)
+
+
+def sweep_config_for_audit(cfg: AuditConfig, out: str | Path, with_sweep: bool) -> SweepConfig:
+    """The sweep an audit runs (``auditor.audit.AuditConfig``): capability families at the dense model, and
+    at every sweep point when ``with_sweep``; MIA too when ``sweep.mia``."""
+    from auditor.audit import resolve_lab
+
+    fams = list(cfg.capability.families) if cfg.capability.enabled or with_sweep else []
+    if with_sweep and cfg.sweep.mia:
+        fams.append("mia")
+    cap = CapabilityConfig(source=cfg.capability.source, limit=cfg.capability.limit, seed=cfg.seed)
+    return SweepConfig(
+        model=cfg.model,
+        out=str(out),
+        methods=tuple(cfg.sweep.methods) if with_sweep else (),
+        sparsities=tuple(cfg.sweep.sparsities) if with_sweep else (0.0,),
+        families=tuple(fams),
+        lab=str(resolve_lab(cfg.lab)) if cfg.lab else None,
+        capability=cap,
+        batch_size=cfg.batch_size,
+        device=cfg.device,
+        dtype=cfg.dtype,
+        seed=cfg.seed,
+    )

@@ -44,20 +44,55 @@ def test_info_prints_json(tiny_model_dir, capsys):
     assert info["parameters"] > 0 and info["prunable_layers"] == 14
 
 
+def test_demo_config_is_valid_and_uses_the_shipped_lab():
+    from auditor.audit import load_audit_config
+    from tasks import tasks_dir
+
+    cfg = load_audit_config(str(tasks_dir() / "configs" / "demo-audit.yaml"), [])
+    assert cfg.model == "lab" and cfg.lab == "standard" and cfg.compare[0].model == "lab:retrain"
+    assert cfg.policy and cfg.sweep.enabled
+
+
 @pytest.mark.slow
 def test_demo_on_micro_lab_writes_report_and_resumes(micro_lab, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["-q", "demo", "--lab", str(micro_lab), "--out", str(out), "--device", "cpu"]) == 0
+    args = [
+        "-q",
+        "demo",
+        "--out",
+        str(out),
+        "--set",
+        f"lab={micro_lab}",
+        "--set",
+        f"model={micro_lab / 'model'}",
+        "--set",
+        "compare=[]",
+        "--set",
+        "sweep.enabled=false",
+        "--set",
+        "capability.enabled=false",
+        "--set",
+        "extraction.prefix_lens=[4]",
+        "--set",
+        "extraction.limit=20",
+        "--set",
+        "mia.n_boot=100",
+        "--set",
+        "policy=['mia.loss.auc <= 0.6']",
+    ]
+    assert main(args) == 0  # the policy fails (the lab memorizes) but the demo itself succeeded
+    assert "fails the example policy" in capsys.readouterr().out
     html = (out / "report.html").read_text()
-    assert "LOSS (Yeom" in html and "auc" in html and "min_k_pp@0.2" in html
-    recs = [json.loads(x) for x in (out / "records.jsonl").read_text().splitlines()]
-    auc = next(r for r in recs if r["task"] == "loss" and r["metric"] == "auc")
+    assert "Membership inference" in html and "min_k_pp@0.2" in html and "Verdict: FAIL" in html
+    recs = [json.loads(x) for x in (out / "checkpoints" / "lab-candidate" / "records.jsonl").read_text().splitlines()]
+    auc = next(r for r in recs if r.get("task") == "loss" and r.get("metric") == "auc")
     lab = json.loads((micro_lab / "lab.json").read_text())["figures"]
     assert auc["value"] == pytest.approx(lab["loss_auc"], abs=1e-3)
     assert auc["ci"][0] <= auc["value"] <= auc["ci"][1]
     n = len(recs)
-    assert main(["-q", "demo", "--lab", str(micro_lab), "--out", str(out), "--device", "cpu"]) == 0
-    assert len((out / "records.jsonl").read_text().splitlines()) == n  # resumed, nothing duplicated
+    assert main(args) == 0
+    recs_after = (out / "checkpoints" / "lab-candidate" / "records.jsonl").read_text().splitlines()
+    assert len(recs_after) == n  # resumed, nothing duplicated
 
 
 def test_console_script_entry_point():

@@ -1,0 +1,166 @@
+"""The native, batched capability evaluator: greedy generation with normalized match, and log-likelihood choice.
+
+Generation families (``fact_recall``, ``open_book``, ``overriding``): prompts are left-padded in
+length-sorted batches and decoded greedily with the KV cache (``model.generate``) for at most
+``max_new_tokens`` tokens or until every row has produced a newline; the first line is compared with
+:func:`auditor.capability.normalize.answer_match`. ``icl_classification``: the choice with the highest
+summed log-probability of its tokens after the prompt (context and continuation split as lm-eval's
+``_encode_pair`` does: encode the whole string, the continuation is what follows the prompt's tokens),
+at k shots and at 0 shots (the baseline; Jin et al. 2024 compare ICL against it); also a calibrated choice
+(k-shot minus 0-shot log-likelihood per label) that removes a model's fixed preference for one label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
+
+from auditor.capability.normalize import answer_match, first_line
+from auditor.capability.schema import Task, fit_to_context
+from auditor.metrics import proportion_ci
+from auditor.scoring import token_logprobs
+
+
+@dataclass
+class TaskResult:
+    """Accuracy of one task with its Wilson 95% CI, per-item rows and family-specific extras."""
+
+    task: str
+    family: str
+    n: int
+    correct: int
+    extras: dict = field(default_factory=dict)  # accuracy_0shot, memorized_rate, shots, ...
+    items: list[dict] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.n if self.n else 0.0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        return proportion_ci(self.correct, self.n)
+
+
+class _NewlineStop(StoppingCriteria):
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, start: int) -> None:
+        self.tokenizer, self.start = tokenizer, start
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=False)
+        return torch.tensor(["\n" in t for t in texts], dtype=torch.bool, device=input_ids.device)
+
+
+def context_budget(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, reserve: int) -> int:
+    """Prompt tokens that fit: the model's positions (or the tokenizer's limit, if smaller) minus ``reserve``."""
+    limit = getattr(model.config, "max_position_embeddings", None) or 2048
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if isinstance(tok_limit, int) and 0 < tok_limit < limit:
+        limit = tok_limit
+    return limit - reserve
+
+
+@torch.no_grad()
+def greedy_generate(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int = 16,
+    batch_size: int = 16,
+) -> list[str]:
+    """Greedy continuation of each prompt (decoded, special tokens dropped), batched with left padding."""
+    device = next(model.parameters()).device
+    enc = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
+    out = [""] * len(prompts)
+    pad = tokenizer.pad_token_id
+    for b in range(0, len(order), batch_size):
+        idx = order[b : b + batch_size]
+        width = max(len(enc[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):
+            ids[row, width - len(enc[i]) :] = torch.tensor(enc[i])
+            mask[row, width - len(enc[i]) :] = 1
+        gen = model.generate(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=pad,
+            stopping_criteria=StoppingCriteriaList([_NewlineStop(tokenizer, width)]),
+            use_cache=True,
+        )
+        for row, i in enumerate(idx):
+            out[i] = tokenizer.decode(gen[row, width:].tolist(), skip_special_tokens=True)
+    return out
+
+
+def choice_logliks(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    choices: list[tuple[str, ...]],
+    batch_size: int = 16,
+) -> list[list[float]]:
+    """Summed log-prob of each choice's tokens after its prompt."""
+    seqs, spans = [], []
+    for p, cs in zip(prompts, choices, strict=True):
+        n_ctx = len(tokenizer(p, add_special_tokens=True)["input_ids"])
+        for c in cs:
+            whole = tokenizer(p + c, add_special_tokens=True)["input_ids"]
+            seqs.append(whole)
+            spans.append(len(whole) - n_ctx)
+    lps = token_logprobs(model, seqs, tokenizer.pad_token_id, batch_size)
+    flat = [float(lp[len(lp) - k :].sum()) for lp, k in zip(lps, spans, strict=True)]
+    out, at = [], 0
+    for cs in choices:
+        out.append(flat[at : at + len(cs)])
+        at += len(cs)
+    return out
+
+
+def _argmax(xs: list[float]) -> int:
+    return max(range(len(xs)), key=lambda i: (xs[i], -i))  # first maximum, as numpy's argmax
+
+
+def evaluate_task(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    task: Task,
+    max_new_tokens: int = 16,
+    batch_size: int = 16,
+) -> TaskResult:
+    """Accuracy of ``model`` on ``task`` (k-shot reduced where the context is too short; see extras)."""
+    task, fit = fit_to_context(task, tokenizer, context_budget(model, tokenizer, max_new_tokens))
+    items = task.items
+    rows: list[dict] = []
+    extras: dict = {"shots": fit["requested_shots"], "shots_min": fit["min_shots"], "shots_reduced": fit["reduced"]}
+    if task.family == "icl_classification":
+        ll = choice_logliks(model, tokenizer, [x.prompt() for x in items], [x.choices for x in items], batch_size)
+        ll0 = choice_logliks(model, tokenizer, [x.prompt(0) for x in items], [x.choices for x in items], batch_size)
+        hits = [_argmax(a) == x.gold for a, x in zip(ll, items, strict=True)]
+        hits0 = [_argmax(a) == x.gold for a, x in zip(ll0, items, strict=True)]
+        # calibrated: k-shot log-likelihood minus the 0-shot one per label (the 0-shot prompt as the reference
+        # input of Zhao et al. 2021's contextual calibration), which removes a fixed label bias
+        cal = [[a - b for a, b in zip(k, z, strict=True)] for k, z in zip(ll, ll0, strict=True)]
+        hits_cal = [_argmax(c) == x.gold for c, x in zip(cal, items, strict=True)]
+        extras["accuracy_calibrated"] = sum(hits_cal) / len(items)
+        extras["correct_calibrated"] = sum(hits_cal)
+        extras["correct_0shot"] = sum(hits0)
+        extras["accuracy_0shot"] = sum(hits0) / len(items)
+        extras["gain_over_0shot"] = (sum(hits) - sum(hits0)) / len(items)
+        for x, a, h, h0 in zip(items, ll, hits, hits0, strict=True):
+            rows.append({"id": x.id, "prediction": x.choices[_argmax(a)], "correct": h, "correct_0shot": h0})
+    else:
+        gens = greedy_generate(model, tokenizer, [x.prompt() for x in items], max_new_tokens, batch_size)
+        hits = [answer_match(g, x.answers) for g, x in zip(gens, items, strict=True)]
+        for x, g, h in zip(items, gens, hits, strict=True):
+            row = {"id": x.id, "prediction": first_line(g), "correct": h}
+            if x.memorized:
+                row["memorized"] = answer_match(g, x.memorized)
+            rows.append(row)
+        if any(x.memorized for x in items):
+            extras["memorized_rate"] = sum(r.get("memorized", False) for r in rows) / len(rows)
+    return TaskResult(task.name, task.family, len(items), sum(hits), extras, rows)

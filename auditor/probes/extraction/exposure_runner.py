@@ -1,0 +1,118 @@
+"""Run canary exposure into a run directory: per-canary lines in resumable units, then aggregates and records.
+
+Writes ``samples/NAME.jsonl`` (one line per canary: ``id, repeats, exposure, rank, log_likelihood,
+space_size, method``), ``NAME.json`` (``mean, max, median, min, n, rank1_rate, by_repeats`` with each
+count's ``mean``/``max``/``n``) and records (family ``extraction``, metric ``exposure``: task NAME = the
+mean, ``NAME@max`` = the max, ``NAME@repeats=R`` = the mean per duplication count).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict
+
+import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from auditor.data import TextSet
+from auditor.probes.extraction.config import ExposureConfig
+from auditor.probes.extraction.exposure import canary_exposure, digit_slots
+from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
+from auditor.probes.extraction.runner import digest
+from auditor.runs import Record, RunDir, atomic_write_json
+
+log = logging.getLogger(__name__)
+
+
+def _stats(values: list[float]) -> dict:
+    a = np.asarray(values, dtype=np.float64)
+    return {"n": int(a.size), "mean": float(a.mean()), "max": float(a.max()), "min": float(a.min()),
+            "median": float(np.median(a))}  # fmt: skip
+
+
+def check_canaries(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, rows: list[dict], config: ExposureConfig, source: str
+) -> None:
+    """Columns present, secrets fit the space, and prefix + secret fit the model's context."""
+    hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
+    require_columns(rows, (config.prefix_column, config.secret_column), source, hint)
+    if config.space == "digits":
+        for r in rows:
+            digit_slots(r[config.secret_column])
+    worst = max(
+        rows,
+        key=lambda r: len(tokenizer(r[config.prefix_column] + r[config.secret_column])["input_ids"]),
+    )
+    n = len(tokenizer(worst[config.prefix_column])["input_ids"]) + len(
+        tokenizer(worst[config.secret_column], add_special_tokens=False)["input_ids"]
+    )
+    check_context(model, n, "a canary's prefix plus secret")
+
+
+def run_exposure(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    canaries: TextSet | Sequence[dict],
+    run: RunDir,
+    config: ExposureConfig | None = None,
+    record_tags: dict | None = None,
+    name: str = "exposure",
+) -> dict:
+    """Exposure of every canary; returns (and writes to ``NAME.json``) the aggregates."""
+    config = config or ExposureConfig()
+    config.validate()
+    rows = as_rows(canaries, "canaries")
+    check_canaries(model, tokenizer, rows, config, "canaries")
+    ids = row_ids(rows, config.id_column)
+    reps = row_repeats(rows, config.repeats_column)
+    tags = dict(record_tags or {})
+    scope = digest({"tags": tags, "config": asdict(config)})
+    samples = run.samples(name)
+    for start in range(0, len(rows), config.unit_size):
+        idx = range(start, min(start + config.unit_size, len(rows)))
+        ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
+        if samples.has(ukey):
+            continue
+        out = []
+        for i in idx:
+            r = rows[i]
+            res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config, ids[i])
+            out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res, "scope": scope})
+        samples.append(ukey, out)
+        log.info("exposure: %d / %d canaries", idx.stop, len(rows))
+    mine = [r for r in samples.rows() if r.get("scope") == scope]
+    result = summarize_exposure(mine)
+    n = result["n"]
+    recs = [
+        Record("extraction", name, "exposure", result["mean"], n=n, extra={"statistic": "mean"}, **tags),
+        Record("extraction", f"{name}@max", "exposure", result["max"], n=n, extra={"statistic": "max"}, **tags),
+    ]
+    for rep, s in result.get("by_repeats", {}).items():
+        extra = {"statistic": "mean", "repeats": int(rep), "max": s["max"]}
+        recs.append(Record("extraction", f"{name}@repeats={rep}", "exposure", s["mean"], n=s["n"], extra=extra, **tags))
+    runit = f"{name}-records-{scope}"
+    if not run.done(runit):
+        run.write(runit, recs)
+    atomic_write_json(run.path / f"{name}.json", result)
+    return result
+
+
+def summarize_exposure(rows: list[dict]) -> dict:
+    """Aggregates over per-canary lines: ``mean, max, median, min, n, rank1_rate, methods, by_repeats``."""
+    exp = [r["exposure"] for r in rows]
+    result: dict = {**_stats(exp), "methods": sorted({r["method"] for r in rows})}
+    sizes = sorted({r["space_size"] for r in rows})
+    result["space_size"] = sizes[0] if len(sizes) == 1 else sizes
+    result["max_possible"] = float(np.log2(max(sizes)))
+    ranked = [r for r in rows if "rank" in r]
+    if ranked:
+        result["rank1_rate"] = sum(r["rank"] == 1 for r in ranked) / len(ranked)
+    groups: dict[int, list[float]] = defaultdict(list)
+    for r in rows:
+        if r.get("repeats") is not None:
+            groups[int(r["repeats"])].append(r["exposure"])
+    if groups:
+        result["by_repeats"] = {str(k): _stats(groups[k]) for k in sorted(groups)}
+    return result

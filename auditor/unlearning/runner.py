@@ -1,0 +1,118 @@
+"""Run an unlearning method on a loaded model (``unlearn``) or on a checkpoint, saving the result
+(``unlearn_checkpoint``: the folder ``auditor unlearn-compare`` and ``load_model`` take)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from auditor.data import TextSet, load_texts
+from auditor.errors import ConfigError
+from auditor.models import ModelSpec, load_model
+from auditor.runs import atomic_write_json, package_versions
+from auditor.unlearning.base import UNLEARNERS, UnlearnConfig, check_sets
+
+log = logging.getLogger(__name__)
+
+RESULT_FILE = "unlearning.json"
+
+
+def unlearn(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    method: str,
+    forget: TextSet,
+    retain: TextSet | None = None,
+    config: UnlearnConfig | None = None,
+) -> dict:
+    """Unlearn ``forget`` from ``model`` in place with ``method``; returns its figures.
+
+    Raises ConfigError for an unknown method (with "did you mean") and InputError for an empty forget
+    set, a missing retain set the method needs, or forget and retain sets that share ids or texts.
+    The model is left in eval mode with its ``requires_grad`` flags and dtype as they were.
+    """
+    config = config or UnlearnConfig()
+    cls = UNLEARNERS.get(method)
+    check_sets(forget, retain, method, cls.needs_retain)
+    figures = cls().run(model, tokenizer, forget, retain, config)
+    return {"method": method, **figures}
+
+
+def _prepare_out(out: Path) -> Path:
+    """A fresh ``<out>.partial`` folder; refuse to replace an existing folder that is not an unlearned checkpoint."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / RESULT_FILE).exists())):
+        raise ConfigError(f"{out} exists and is not an unlearned checkpoint; choose another --out or remove it")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def unlearn_checkpoint(
+    spec: ModelSpec | str,
+    method: str,
+    forget_path: str | Path,
+    retain_path: str | Path | None,
+    out_dir: str | Path,
+    config: UnlearnConfig | None = None,
+    *,
+    text_column: str = "text",
+    id_column: str | None = "id",
+) -> dict:
+    """Load ``spec``, unlearn the forget file's texts, and save the model (safetensors), its tokenizer and
+    ``unlearning.json`` (method, config, figures, sets, source fingerprint) to ``out_dir``; returns that dict.
+
+    Inputs are checked before the model is loaded; the folder appears only once complete.
+    """
+    config = config or UnlearnConfig()
+    spec = ModelSpec(source=spec) if isinstance(spec, str) else spec
+    cls = UNLEARNERS.get(method)
+    forget = load_texts(forget_path, text_column, id_column)
+    retain = load_texts(retain_path, text_column, id_column) if retain_path else None
+    check_sets(forget, retain, method, cls.needs_retain)
+    out = Path(out_dir)
+    tmp = _prepare_out(out)
+    try:
+        info = _unlearn_and_save(spec, method, forget, retain, forget_path, retain_path, tmp, config)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    log.info("unlearned %s with %s in %.1fs; saved to %s", spec.source, method, info["figures"]["seconds"], out)
+    return info
+
+
+def _unlearn_and_save(
+    spec: ModelSpec,
+    method: str,
+    forget: TextSet,
+    retain: TextSet | None,
+    forget_path: str | Path,
+    retain_path: str | Path | None,
+    folder: Path,
+    config: UnlearnConfig,
+) -> dict:
+    lm = load_model(spec)
+    figures = unlearn(lm.model, lm.tokenizer, method, forget, retain, config)
+    info = {
+        "method": method,
+        "config": asdict(config),
+        "figures": figures,
+        "source": {"model": spec.source, "resolved": lm.resolved, "fingerprint": lm.fingerprint},
+        "notes": lm.notes,
+        "forget": {"path": str(forget_path), "n": len(forget)},
+        "retain": {"path": str(retain_path) if retain_path else None, "n": len(retain) if retain else 0},
+        "versions": package_versions(),
+    }
+    recipe = {"method": method, "source": spec.source, "source_fingerprint": lm.fingerprint}
+    lm.model.config.memaudit_unlearning = recipe  # also in config.json, as pruned checkpoints carry theirs
+    lm.model.save_pretrained(folder, safe_serialization=True)
+    lm.tokenizer.save_pretrained(folder)
+    atomic_write_json(folder / RESULT_FILE, info)
+    return info

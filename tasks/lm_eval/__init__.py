@@ -1,0 +1,1 @@
+"""lm-eval task configs for the capability families (YAML) and their metric hook (``utils.py``)."""
