@@ -76,6 +76,9 @@ class ExtractionSection:
     limit: int | None = None
     text_column: str = "text"
     id_column: str = "id"
+    # greedy extraction of the canaries' secrets from their prefixes, by repeat count (extraction_canaries.json);
+    # on by default when there are canaries (the exposure section's, or the lab's)
+    canaries: bool = True
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,12 @@ def _extraction(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
     texts = load_texts(_lab_path(cfg, s.data, "members.jsonl"), s.text_column, s.id_column, limit=s.limit)
     ecfg = ExtractionConfig(prefix_lens=s.prefix_lens, suffix_len=s.suffix_len, batch_size=cfg.batch_size)
     run_extraction(lm.model, lm.tokenizer, texts, run, ecfg, record_tags={"checkpoint": run.path.name})
+    canaries = cfg.exposure.canaries or (cfg.lab and _lab_path(cfg, None, "canaries.jsonl"))
+    if s.canaries and canaries:
+        ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=cfg.batch_size)
+        rows = read_rows(canaries)
+        tags = {"checkpoint": run.path.name}
+        run_extraction(lm.model, lm.tokenizer, rows, run, ccfg, record_tags=tags, name="extraction_canaries")
 
 
 def _exposure(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:

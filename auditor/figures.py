@@ -5,6 +5,7 @@ audit) the figures are::
 
     mia.<attack>.<metric>                         from mia.json (auc, auc_ci, tpr@1%fpr, tpr@0.1%fpr, ...)
     extraction.<key>                              from extraction.json (exact_extraction_rate@32, by_repeats, ...)
+    extraction_canaries.<key>                     canary secrets greedily decoded from their prefixes (by_repeats)
     exposure.<key>                                from exposure.json (max, mean, by_repeats, ...)
     untargeted.<key>                              from untargeted.json
     capability.<family>.accuracy                  dense accuracy, from capability.json
@@ -59,7 +60,7 @@ def run_figures(path: str | Path) -> dict:
     if not path.is_dir():
         raise InputError(f"run directory not found: {path}")
     figs: dict[str, Any] = {}
-    for name in ("mia", "extraction", "exposure", "untargeted"):
+    for name in ("mia", "extraction", "extraction_canaries", "exposure", "untargeted"):
         f = path / f"{name}.json"
         if f.exists():
             figs[name] = _read(f)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.figures import checkpoint_figures, is_audit
-from auditor.reportdoc import Document, Image, Paragraph, Pre, Section, Table, render_html, render_markdown
+from auditor.reportdoc import Document, Image, Paragraph, Pre, Section, Table, fmt, render_html, render_markdown
 from auditor.runs import MANIFEST, UnitLog
 
 SUMMARY_FIGURES = (
@@ -49,6 +49,10 @@ def _headline(figs: dict) -> dict[str, float]:
     for key, v in figs.get("extraction", {}).items():
         if key.startswith(("exact_extraction_rate@", "approx_extraction_rate@")) and isinstance(v, int | float):
             out[f"extraction.{key}"] = v
+    for key in ("exact_extraction_rate", "approx_extraction_rate"):
+        v = figs.get("extraction_canaries", {}).get(key)
+        if isinstance(v, int | float):
+            out[f"extraction_canaries.{key}"] = v
     for key in ("max", "mean"):
         v = figs.get("exposure", {}).get(key)
         if isinstance(v, int | float):
@@ -69,7 +73,11 @@ def _summary(run: Path, figs: dict[str, dict], primary: str, baseline: str | Non
     gate = _read_json(run / "gate.json")
     if gate:
         verdict = "PASS" if gate.get("passed") else "FAIL"
-        sec.blocks.append(Paragraph(f"Verdict: {verdict} ({len(gate['rules'])} rules)", verdict.lower()))
+        n_failed = sum(not r.get("passed", False) for r in gate["rules"])
+        detail = (
+            f"{n_failed} of {len(gate['rules'])} rules failed" if n_failed else f"all {len(gate['rules'])} rules passed"
+        )
+        sec.blocks.append(Paragraph(f"Verdict: {verdict} ({detail})", verdict.lower()))
         sec.blocks.append(
             Table(
                 ["rule", "value", "threshold", "baseline", "result"],
@@ -150,19 +158,25 @@ def _mia_section(run: Path, label: str, sub: Path, manifest: dict, redact: bool,
     return blocks
 
 
-def _by_repeats_rows(d: dict) -> list[list[object]]:
-    rows = []
-    for k, v in sorted(d.items(), key=lambda kv: float(kv[0]) if str(kv[0]).replace(".", "").isdigit() else 0):
-        if isinstance(v, dict):
-            rows.append([k, *[v.get(c) for c in ("exact_extraction_rate", "token_match", "exposure", "n")]])
-        else:
-            rows.append([k, v, None, None, None])
-    return rows
+def _repeat_order(kv: tuple) -> float:
+    try:
+        return float(kv[0])
+    except (TypeError, ValueError):
+        return float("inf")
+
+
+def _by_repeats_table(d: dict, columns: tuple[str, ...]) -> Table:
+    rows = [[k, *[v.get(c) for c in columns]] for k, v in sorted(d.items(), key=_repeat_order) if isinstance(v, dict)]
+    return Table(["repeats", *columns], rows)
+
+
+_EXTRACTION_BY_REPEATS = ("n", "exact_extraction_rate", "approx_extraction_rate", "token_match")
 
 
 def _extraction_section(run: Path, label: str, sub: Path, redact: bool, top: int) -> list:
     ext, exp = _read_json(sub / "extraction.json"), _read_json(sub / "exposure.json")
-    if not ext and not exp:
+    can = _read_json(sub / "extraction_canaries.json")
+    if not ext and not exp and not can:
         return []
     blocks: list = []
     if ext:
@@ -179,9 +193,7 @@ def _extraction_section(run: Path, label: str, sub: Path, redact: bool, top: int
             blocks.append(Table(["prefix_len", *cols], rows))
         if isinstance(ext.get("by_repeats"), dict):
             blocks.append(Paragraph("By number of repeats in training:"))
-            blocks.append(
-                Table(["repeats", "exact rate", "token match", "exposure", "n"], _by_repeats_rows(ext["by_repeats"]))
-            )
+            blocks.append(_by_repeats_table(ext["by_repeats"], _EXTRACTION_BY_REPEATS))
         samples = [r for r in UnitLog(sub / "samples" / "extraction.jsonl").rows() if r.get("exact")][:top]
         if samples:
             blocks.append(Paragraph("Examples of extracted text (generated = training suffix):"))
@@ -195,9 +207,17 @@ def _extraction_section(run: Path, label: str, sub: Path, redact: bool, top: int
         scalars = [[k, v] for k, v in exp.items() if isinstance(v, int | float | str) and not isinstance(v, bool)]
         blocks.append(Table(["figure", "value"], scalars))
         if isinstance(exp.get("by_repeats"), dict):
-            blocks.append(
-                Table(["repeats", "exact rate", "token match", "exposure", "n"], _by_repeats_rows(exp["by_repeats"]))
+            blocks.append(Paragraph("Exposure by number of repeats in training (bits):"))
+            blocks.append(_by_repeats_table(exp["by_repeats"], ("n", "mean", "median", "min", "max")))
+    if can:
+        blocks.append(
+            Paragraph(
+                f"{label}: canary secrets greedily decoded from their prefixes: exact rate "
+                f"{fmt(can.get('exact_extraction_rate'))} over {can.get('n')} canaries"
             )
+        )
+        if isinstance(can.get("by_repeats"), dict):
+            blocks.append(_by_repeats_table(can["by_repeats"], _EXTRACTION_BY_REPEATS))
     return blocks
 
 

@@ -35,6 +35,15 @@ def test_type_errors_and_missing_keys(tmp_path):
         load_config(SweepConfig, None, ["lab=L"])
 
 
+def test_exponent_without_a_dot_is_a_number():
+    # YAML 1.1 (PyYAML) reads 1e-4 as the string "1e-4"; float fields accept it as the number
+    from auditor.unlearning import UnlearnConfig
+
+    assert load_config(UnlearnConfig, None, ["lr=1e-4"]).lr == pytest.approx(1e-4)
+    with pytest.raises(ConfigError, match="lr: expected a number"):
+        load_config(UnlearnConfig, None, ["lr=fast"])
+
+
 def test_values_are_validated(tmp_path):
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         load_config(SweepConfig, None, ["model=lab", "lab=L", "sparsities=[0.5, 1.0]"])

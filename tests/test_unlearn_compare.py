@@ -59,3 +59,49 @@ def test_config_validation() -> None:
         UnlearnCompareConfig(**kw, unlearned=(Unlearned("npo", "x"),), methods=("npo",))
     with pytest.raises(ConfigError, match=r"outside \[0, 1\)"):
         UnlearnCompareConfig(**kw, methods=("npo",), resurfacing_sparsities=(1.0,))
+
+
+@pytest.mark.slow
+def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
+    """Base = retrain = the micro lab model, plus gradient ascent: PrivLeak of the retrain is 0, the unlearned
+    model's forget NLL rises, the report renders, and a rerun adds no records."""
+    import json
+
+    from auditor.lab.build import forget_qa
+    from auditor.report import write_report
+    from auditor.unlearn_compare import load_compare_config, run_compare
+
+    rows = [json.loads(x) for x in (micro_lab / "members.jsonl").read_text().splitlines()]
+    for name, part in (("forget", rows[:8]), ("retain", rows[8:24])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part))
+        (tmp_path / f"{name}_qa.jsonl").write_text("".join(json.dumps(q) + "\n" for q in forget_qa(part)))
+    model = str(micro_lab / "model")
+    overrides = [
+        f"base={model}",
+        f"retrain={model}",
+        f"forget={tmp_path / 'forget.jsonl'}",
+        f"retain={tmp_path / 'retain.jsonl'}",
+        f"holdout={micro_lab / 'nonmembers.jsonl'}",
+        f"forget_qa={tmp_path / 'forget_qa.jsonl'}",
+        f"retain_qa={tmp_path / 'retain_qa.jsonl'}",
+        "methods=[gradient_ascent]",
+        "method_config={lr: 1e-3, steps: 4}",
+        "resurfacing_sparsities=[0.5]",
+        f"out={tmp_path / 'run'}",
+        "device=cpu",
+    ]
+    cfg = load_compare_config(None, overrides)
+    out = run_compare(cfg)
+    res = json.loads((out / "unlearning.json").read_text())
+    table = res["checkpoints"]
+    assert set(table) == {"base", "retrain", "gradient_ascent"}
+    assert table["retrain"]["privleak"] == pytest.approx(0.0)
+    assert table["base"]["forget_auc"] == pytest.approx(table["retrain"]["forget_auc"])
+    assert table["gradient_ascent"]["verbmem_forget"] < table["base"]["verbmem_forget"]
+    assert table["gradient_ascent"]["holdout_ppl"] > table["base"]["holdout_ppl"]
+    assert set(res["resurfacing"]["base"]) == {"0.5"}
+    html = write_report(out).read_text()
+    assert "PrivLeak" in html and "gradient_ascent" in html
+    n = len((out / "records.jsonl").read_text().splitlines())
+    run_compare(load_compare_config(None, overrides))
+    assert len((out / "records.jsonl").read_text().splitlines()) == n
