@@ -48,6 +48,23 @@ def detect_format(path: Path) -> str:
     return table[ext]
 
 
+def numbered_jsonl(path: Path) -> list[tuple[int, dict]]:
+    """``(line number, row)`` for each non-blank line of a JSONL file; bad lines are errors naming the line."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{n}: not valid JSON ({e.msg}); write one JSON object per line") from e
+            if not isinstance(row, dict):
+                raise InputError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
+            out.append((n, row))
+    return out
+
+
 def read_rows(path: str | Path, fmt: str | None = None) -> list[dict]:
     """All rows of a file as dicts (TXT: one ``{"text": line}`` per non-empty line)."""
     p = Path(path).expanduser()
@@ -57,19 +74,7 @@ def read_rows(path: str | Path, fmt: str | None = None) -> list[dict]:
     if fmt not in FORMATS:
         raise InputError(f"unknown data format {fmt!r}; use one of: {', '.join(FORMATS)}")
     if fmt == "jsonl":
-        rows = []
-        with open(p, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise InputError(f"{p}:{n}: not valid JSON ({e.msg}); write one JSON object per line") from e
-                if not isinstance(row, dict):
-                    raise InputError(f"{p}:{n}: expected a JSON object per line, got {type(row).__name__}")
-                rows.append(row)
-        return rows
+        return [row for _, row in numbered_jsonl(p)]
     if fmt == "csv":
         with open(p, encoding="utf-8", newline="") as fh:
             return list(csv.DictReader(fh))

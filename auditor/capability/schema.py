@@ -23,6 +23,7 @@ import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from auditor.data import numbered_jsonl
 from auditor.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -120,18 +121,7 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     p = Path(path)
     if not p.exists():
         raise InputError(f"task file not found: {p}")
-    out = []
-    with p.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{p}:{n}: not valid JSON ({e.msg}); one JSON object per line") from e
-            if not isinstance(row, dict):
-                raise InputError(f"{p}:{n}: expected a JSON object, got {type(row).__name__}")
-            out.append((n, row))
+    out = numbered_jsonl(p)
     if not out:
         raise InputError(f"{p}: no rows; a task file needs at least one JSON object per line")
     return out
