@@ -228,18 +228,33 @@ def _capability_section(run: Path, label: str, sub: Path) -> list:
             break
     else:
         return []
+    methods = {m: f for m, f in cap.items() if isinstance(f, dict) and not m.startswith("_")}
+    if set(methods) <= {"dense"}:  # a comparison checkpoint: measured dense only, nothing was pruned
+        rows = [
+            [fam, c["accuracy"][0], (c.get("ci") or [None])[0], c.get("n")]
+            for fam, c in methods.get("dense", {}).items()
+            if isinstance(c, dict) and c.get("accuracy")
+        ]
+        return [Paragraph(f"{label}: dense accuracy (not pruned)"), Table(["family", "accuracy", "95% CI", "n"], rows)]
     blocks: list = [Paragraph(f"{label}: accuracy against sparsity (Jin et al. 2024 thresholds drawn)")]
     curves = cap_dir / "curves.png"
     blocks.append(Image(curves, f"capability curves, {label}", str(curves.relative_to(run))))
     rows = []
-    for method, fams in cap.items():
-        if not isinstance(fams, dict):
-            continue
+    for method, fams in methods.items():
         for fam, c in fams.items():
             if isinstance(c, dict) and "accuracy" in c:
                 pts = ", ".join(f"{s:g}:{a:.2f}" for s, a in zip(c["sparsity"], c["accuracy"], strict=False))
-                rows.append([method, fam, c.get("threshold_5pct"), c.get("n"), pts])
+                thr = c.get("threshold_5pct") if method != "dense" else None
+                rows.append([method, fam, thr, c.get("n"), pts])
     blocks.append(Table(["method", "family", "threshold (within 5% of dense)", "n", "sparsity:accuracy"], rows))
+    meta = cap.get("_meta") if isinstance(cap.get("_meta"), dict) else {}
+    gap = meta.get("gap_vs_fact_recall")
+    if isinstance(gap, dict) and gap:
+        fams = sorted({f for g in gap.values() if isinstance(g, dict) for f in g})
+        blocks.append(Paragraph("Threshold minus fact recall's threshold (positive: outlasts fact recall):"))
+        blocks.append(Table(["method", *fams], [[m, *[g.get(f) for f in fams]] for m, g in gap.items()]))
+    if meta.get("quantized_source"):
+        blocks.append(Paragraph("The checkpoint was loaded from a quantized source (GGUF); see the notes."))
     return blocks
 
 
