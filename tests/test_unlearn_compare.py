@@ -105,3 +105,14 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
     n = len((out / "records.jsonl").read_text().splitlines())
     run_compare(load_compare_config(None, overrides))
     assert len((out / "records.jsonl").read_text().splitlines()) == n
+
+
+def test_a_checkpoint_with_another_tokenizer_is_refused() -> None:
+    from types import SimpleNamespace
+
+    from auditor.unlearn_compare import check_same_tokenizer
+
+    other = SimpleNamespace(tokenizer=SimpleNamespace(get_vocab=lambda: {"a": 0, "b": 1}))
+    check_same_tokenizer({"a": 0, "b": 1}, other, "same")  # no error
+    with pytest.raises(InputError, match="'npo-7b' has a different tokenizer from the base"):
+        check_same_tokenizer({"a": 0, "c": 1}, other, "npo-7b")
