@@ -6,7 +6,7 @@ counted) of ``--texts`` lab member texts:
 * ``generate, one at a time``: ``model.generate(do_sample=False, eos_token_id=None)`` per text (the
   reference, and what extraction scripts commonly do);
 * ``generate, batched``: ``model.generate`` on left-padded batches of ``--batch``;
-* ``ours``: ``auditor.probes.extraction.decoding.decode`` (left-padded batches, KV cache, positions from
+* ``ours``: ``auditor.lm.decoding.decode`` (left-padded batches, KV cache, positions from
   the mask, only the last position's logits).
 
 The token ids of every variant are compared with the reference (``ours`` must match exactly; the run
@@ -41,7 +41,7 @@ def prompts_for(tok, n: int, prefix_len: int, suffix_len: int) -> list[list[int]
 
 @torch.no_grad()
 def generate_batched(model, prompts: list[list[int]], m: int, pad_id: int, batch: int) -> list[list[int]]:
-    from auditor.probes.extraction.decoding import input_device, left_pad
+    from auditor.lm.decoding import input_device, left_pad
 
     out = []
     for s in range(0, len(prompts), batch):
@@ -60,8 +60,8 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
 
 
 def main() -> None:
+    from auditor.lm.decoding import decode, generate_one_by_one
     from auditor.models import ModelSpec, load_model
-    from auditor.probes.extraction.decoding import decode, generate_one_by_one
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="lab")

@@ -2,7 +2,7 @@
 
 Variants, all computing every attack that needs only the target's pass (loss, zlib, Min-K%, Min-K%++):
 
-* ``ours``: ``auditor.tokenstats.compute_token_stats`` (length-sorted batches, chunked float32
+* ``ours``: ``auditor.lm.tokenstats.compute_token_stats`` (length-sorted batches, chunked float32
   log-softmax on the device) and the attack functions;
 * ``batch-1 loop``: one forward pass per text, every attack from it (the Min-K%++ reference
   script's way);
@@ -59,12 +59,12 @@ def load_texts(model_name: str, n: int, tokens: int | None, tok) -> list[str]:
 
 
 def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threads: int, batch: int) -> dict:
+    from auditor.lm.tokenstats import compute_token_stats
     from auditor.models import ModelSpec, load_model
     from auditor.probes.mia.base import AttackInputs
     from auditor.probes.mia.min_k import score as min_k
     from auditor.probes.mia.min_k_pp import score as min_k_pp
     from auditor.probes.mia.zlib_ratio import zlib_score
-    from auditor.tokenstats import compute_token_stats
 
     torch.set_num_threads(threads)
     lm = load_model(ModelSpec(model_name, device="cpu"))

@@ -1,6 +1,6 @@
 """Batched vs one-text-at-a-time teacher-forced scoring on the shipped lab model.
 
-Prints a table of tokens/s for ``auditor.scoring.mean_nll`` at several batch sizes against a
+Prints a table of tokens/s for ``auditor.lm.scoring.mean_nll`` at several batch sizes against a
 batch-1 loop, all measured in this one run (ratios, not absolute times, are what to compare).
 
     python benches/bench_scoring.py [--model lab] [--texts 600] [--threads 2]
@@ -14,8 +14,8 @@ import time
 import torch
 
 from auditor.lab.build import SHIPPED_DIR, load_lab_files
+from auditor.lm.scoring import mean_nll
 from auditor.models import ModelSpec, load_model
-from auditor.scoring import mean_nll
 
 
 def _timed(fn) -> float:

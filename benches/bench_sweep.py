@@ -14,8 +14,8 @@ import time
 import torch
 
 from auditor.lab.build import SHIPPED_DIR, load_lab_files
+from auditor.lm.scoring import mean_nll
 from auditor.models import ModelSpec, load_model
-from auditor.scoring import mean_nll
 from pruning import PruneSpec
 from pruning.apply import apply_masks
 from pruning.engine import Pruning, select_targets

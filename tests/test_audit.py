@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from auditor.audit import AuditConfig, load_audit_config
 from auditor.cli import main
 from auditor.errors import ConfigError
+from auditor.pipeline.audit import AuditConfig, load_audit_config
 
 
 def _config(tmp_path: Path, micro_lab: Path, **extra) -> Path:

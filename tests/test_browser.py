@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.report import write_report
+from auditor.report.build import write_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 FLAGS = [

@@ -128,7 +128,7 @@ def test_unknown_lm_eval_task_and_family_are_clear_errors(monkeypatch) -> None:
     with pytest.raises(ConfigError, match=r"lm_eval:hellaswog: unknown lm-eval task.*did you mean hellaswag"):
         check_lm_eval_tasks(["hellaswog"])
     from auditor.config import load_config
-    from auditor.sweep import SweepConfig
+    from auditor.pipeline.sweep import SweepConfig
 
     with pytest.raises(ConfigError, match="unknown family 'recall'"):
         load_config(SweepConfig, None, ["model=lab", "families=[recall]"])
@@ -192,7 +192,7 @@ def test_native_and_lm_eval_agree_per_item(micro_lab: Path, tmp_path: Path) -> N
 @pytest.mark.slow
 def test_sweep_writes_capability_json_and_curves(micro_lab: Path, tmp_path: Path) -> None:
     from auditor.config import load_config
-    from auditor.sweep import SweepConfig, run_sweep
+    from auditor.pipeline.sweep import SweepConfig, run_sweep
 
     user = tmp_path / "user.jsonl"
     rows = [json.loads(x) for x in (micro_lab / "open_book.jsonl").read_text().splitlines()]

@@ -45,7 +45,7 @@ def test_info_prints_json(tiny_model_dir, capsys):
 
 
 def test_demo_config_is_valid_and_uses_the_shipped_lab():
-    from auditor.audit import load_audit_config
+    from auditor.pipeline.audit import load_audit_config
     from tasks import tasks_dir
 
     cfg = load_audit_config(str(tasks_dir() / "configs" / "demo-audit.yaml"), [])

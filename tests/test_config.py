@@ -4,7 +4,7 @@ import pytest
 
 from auditor.config import load_config
 from auditor.errors import ConfigError
-from auditor.sweep import SweepConfig
+from auditor.pipeline.sweep import SweepConfig
 
 
 def _write(tmp_path, text):

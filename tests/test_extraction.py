@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from auditor.errors import ConfigError, InputError
+from auditor.lm.decoding import decode, generate_one_by_one
 from auditor.models import ModelSpec, load_model, shipped_lab_dir
 from auditor.probes.extraction import (
     ExposureConfig,
@@ -25,7 +26,6 @@ from auditor.probes.extraction import (
 )
 from auditor.probes.extraction import runner as ext_runner
 from auditor.probes.extraction.candidates import candidate_logliks
-from auditor.probes.extraction.decoding import decode, generate_one_by_one
 from auditor.probes.extraction.exposure import canary_exposure, exposure_from_rank, fit_log_cdf, mid_rank
 from auditor.probes.extraction.items import token_items
 from auditor.probes.extraction.match import bleu, levenshtein, longest_run, match_metrics, similarity, token_match

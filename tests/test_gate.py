@@ -9,7 +9,7 @@ import pytest
 
 from auditor.cli import main
 from auditor.errors import ConfigError, InputError
-from auditor.gate import check, parse_rule, resolve
+from auditor.report.gate import check, parse_rule, resolve
 
 FIGS = {
     "mia": {"min_k_pp@0.2": {"auc": 0.55, "tpr@1%fpr": 0.02}, "loss": {"auc": 0.8}},

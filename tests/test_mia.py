@@ -13,10 +13,10 @@ from sklearn.metrics import roc_auc_score
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.lm.tokenstats import compute_token_stats
 from auditor.models import load_model
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia, score_texts
 from auditor.runs import RunDir
-from auditor.tokenstats import compute_token_stats
 
 TEXTS = [
     "The colour of item 3 is 8. Q: What is it? A: yes.",
@@ -162,7 +162,7 @@ def test_run_writes_outputs_matches_sklearn_and_resumes(lm, tmp_path):
 def test_chunked_head_equals_full_logits_and_is_used_for_llama_and_gpt2(lm):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from auditor.tokenstats import chunked_head
+    from auditor.lm.tokenstats import chunked_head
 
     probe = torch.tensor([lm.tokenizer(TEXTS[0])["input_ids"][:8]])
     assert chunked_head(lm.model, probe) is not None
@@ -175,7 +175,7 @@ def test_chunked_head_equals_full_logits_and_is_used_for_llama_and_gpt2(lm):
 
 
 def test_post_processed_logits_fall_back_to_full_logits(lm):
-    from auditor.tokenstats import chunked_head
+    from auditor.lm.tokenstats import chunked_head
 
     class Capped(torch.nn.Module):  # a model whose logits are soft-capped after the head
         def __init__(self, inner):

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from auditor.cli import main
-from auditor.report import redact_text, write_report
+from auditor.report.build import redact_text, write_report
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 

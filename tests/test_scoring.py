@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from auditor.lm.scoring import greedy_answer_match, mean_nll
 from auditor.models import load_model
-from auditor.scoring import greedy_answer_match, mean_nll
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-import auditor.sweep as sweep_mod
+import auditor.pipeline.sweep as sweep_mod
 from auditor.config import load_config
-from auditor.sweep import SweepConfig, run_sweep
+from auditor.pipeline.sweep import SweepConfig, run_sweep
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import pytest
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
-from auditor.unlearn_compare import UnlearnCompareConfig, Unlearned, _percentiles, check_disjoint, onion, summarize
+from auditor.pipeline.unlearn import UnlearnCompareConfig, Unlearned, _percentiles, check_disjoint, onion, summarize
 
 
 def test_overlap_and_empty_forget_are_errors() -> None:
@@ -68,8 +68,8 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
     import json
 
     from auditor.lab.build import forget_qa
-    from auditor.report import write_report
-    from auditor.unlearn_compare import load_compare_config, run_compare
+    from auditor.pipeline.unlearn import load_compare_config, run_compare
+    from auditor.report.build import write_report
 
     rows = [json.loads(x) for x in (micro_lab / "members.jsonl").read_text().splitlines()]
     for name, part in (("forget", rows[:8]), ("retain", rows[8:24])):
@@ -110,7 +110,7 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
 def test_a_checkpoint_with_another_tokenizer_is_refused() -> None:
     from types import SimpleNamespace
 
-    from auditor.unlearn_compare import check_same_tokenizer
+    from auditor.pipeline.unlearn import check_same_tokenizer
 
     other = SimpleNamespace(tokenizer=SimpleNamespace(get_vocab=lambda: {"a": 0, "b": 1}))
     check_same_tokenizer({"a": 0, "b": 1}, other, "same")  # no error

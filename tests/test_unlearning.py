@@ -14,8 +14,8 @@ import torch
 
 from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError, InputError
+from auditor.lm.scoring import mean_nll
 from auditor.models import load_model
-from auditor.scoring import mean_nll
 from auditor.unlearning import UNLEARNERS, UnlearnConfig, check_sets, unlearn, unlearn_checkpoint
 from auditor.unlearning.npo import npo_loss
 from auditor.unlearning.prune_unlearn import prune_scores
@@ -250,8 +250,8 @@ def test_unlearn_checkpoint_saves_a_loadable_model_with_its_record(tiny_model_di
 
 
 def test_cli_unlearn(tiny_model_dir, tmp_path, capsys) -> None:
-    from auditor import cli_unlearn
-    from auditor.cli import _model_args
+    from auditor.cli import unlearn as cli_unlearn
+    from auditor.cli.common import _model_args
 
     parser = argparse.ArgumentParser()
     cli_unlearn.add_parsers(parser.add_subparsers(dest="command"), _model_args)

@@ -19,8 +19,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCrite
 
 from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import Task, fit_to_context
+from auditor.lm.scoring import token_logprobs
 from auditor.metrics import proportion_ci
-from auditor.scoring import token_logprobs
 
 
 @dataclass

@@ -6,9 +6,9 @@ from collections import defaultdict
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from auditor.lm.scoring import greedy_answer_match, mean_nll
 from auditor.metrics import auc
 from auditor.runs import Record
-from auditor.scoring import greedy_answer_match, mean_nll
 
 # The bars the shipped standard lab must meet (issue: foundation, "Synthetic lab").
 STANDARD_TARGETS: dict[str, tuple[str, float]] = {

@@ -21,7 +21,7 @@ import torch
 from transformers import PreTrainedModel
 
 from auditor.errors import InputError
-from auditor.probes.extraction.decoding import accepts, input_device, left_pad
+from auditor.lm.decoding import accepts, input_device, left_pad
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ Two modes:
   A text with fewer than ``prefix_len + suffix_len`` text tokens is skipped and counted.
 * **columns**: a row carries its own prefix and suffix strings (the lab's canaries: ``prefix`` and
   ``secret``). The prefix is tokenized with special tokens, the suffix without, separately (so the
-  target is exactly the suffix's own tokens, as ``auditor.scoring.greedy_answer_match`` does).
+  target is exactly the suffix's own tokens, as ``auditor.lm.scoring.greedy_answer_match`` does).
 
 Rows may carry a duplication count (``repeats``) for extraction-rate-by-count figures.
 """
@@ -23,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
-from auditor.tokenstats import model_context
+from auditor.lm.tokenstats import model_context
 
 
 @dataclass(frozen=True)

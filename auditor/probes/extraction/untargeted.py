@@ -29,15 +29,15 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet, load_texts
 from auditor.errors import AuditorError, ConfigError, InputError
+from auditor.lm.decoding import decode
+from auditor.lm.scoring import token_logprobs
 from auditor.metrics import proportion_ci
 from auditor.probes.extraction.config import UntargetedConfig
-from auditor.probes.extraction.decoding import decode
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids
 from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.runner import digest
 from auditor.probes.extraction.sampling import Sampler
 from auditor.runs import Record, RunDir, atomic_write_json
-from auditor.scoring import token_logprobs
 
 log = logging.getLogger(__name__)
 

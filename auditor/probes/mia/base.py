@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from auditor.lm.tokenstats import TokenStats
 from auditor.registry import Registry
-from auditor.tokenstats import TokenStats
 
 
 @dataclass

@@ -19,13 +19,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.lm.tokenstats import compute_token_stats
 from auditor.metrics import auc, best_accuracy, bootstrap_ci, roc_curve, tpr_at_fpr
 
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs
 from auditor.runs import Record, RunDir, atomic_write_json
-from auditor.tokenstats import compute_token_stats
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 
 from auditor.errors import InputError
-from auditor.figures import checkpoint_figures, is_audit
-from auditor.reportdoc import Document, Image, Paragraph, Pre, Section, Table, fmt, render_html, render_markdown
+from auditor.report.doc import Document, Image, Paragraph, Pre, Section, Table, fmt, render_html, render_markdown
+from auditor.report.figures import checkpoint_figures, is_audit
 from auditor.runs import MANIFEST, UnitLog
 
 SUMMARY_FIGURES = (
@@ -283,7 +283,7 @@ def build_document(run: Path, *, redact: bool = False, title: str | None = None,
             doc.sections.append(Section(name, blocks))
     unlearning = _read_json(run / "unlearning.json")
     if unlearning:
-        from auditor.unlearn_report import unlearning_section
+        from auditor.report.unlearning import unlearning_section
 
         doc.sections.append(unlearning_section(run, unlearning))
     notes = [n for sub in subs.values() for n in _read_json(sub / MANIFEST).get("checkpoint", {}).get("notes", [])]

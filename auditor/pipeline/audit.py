@@ -28,8 +28,8 @@ from pathlib import Path
 from auditor.config import load_config
 from auditor.data import load_texts, read_rows
 from auditor.errors import ConfigError
-from auditor.figures import AUDIT_INDEX
 from auditor.models import LoadedModel, ModelSpec, load_model
+from auditor.report.figures import AUDIT_INDEX
 from auditor.runs import RunDir, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ class AuditConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from auditor.gate import parse_rule
+        from auditor.report.gate import parse_rule
 
         if not _LABEL.match(self.label):
             raise ConfigError(f"label {self.label!r}: use letters, digits, '_', '-', '.' (at most 64)")
@@ -231,7 +231,7 @@ def _lab_figures(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
 
 
 def _capability(cfg: AuditConfig, lm: LoadedModel, run: RunDir, with_sweep: bool) -> None:
-    from auditor.sweep import run_sweep, sweep_config_for_audit
+    from auditor.pipeline.sweep import run_sweep, sweep_config_for_audit
 
     scfg = sweep_config_for_audit(cfg, run.path / "sweep", with_sweep)
     run_sweep(scfg, loaded=lm)

@@ -9,48 +9,22 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from auditor.cli.common import _model_args, _model_spec, batch_size_arg
 from auditor.errors import AuditorError, ConfigError
 from auditor.probes.mia import DEFAULT_ATTACKS
 
 log = logging.getLogger("auditor")
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--revision", help="hub revision (branch, tag or commit) for a hub id")
-    p.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16", "float16"),
-        help="weights dtype (default: float32 on CPU, bfloat16/float16 on GPU)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("cpu", "cuda", "auto"),
-        help="cpu, cuda, or auto (device_map='auto' across GPUs); default: cuda if available",
-    )
-    p.add_argument(
-        "--trust-remote-code", action="store_true", help="run the checkpoint's own Python code (off by default)"
-    )
-    p.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights; default: safetensors only")
-    p.add_argument("--cache-dir", help="cache for converted checkpoints (default ~/.cache/memaudit or $MEMAUDIT_CACHE)")
 
 
-def _model_spec(a: argparse.Namespace, source: str):
-    from auditor.models import ModelSpec
-
-    return ModelSpec(
-        source=source,
-        revision=a.revision,
-        dtype=a.dtype,
-        device=a.device,
-        trust_remote_code=a.trust_remote_code,
-        allow_pickle=a.allow_pickle,
-        cache_dir=a.cache_dir,
-    )
 
 
 def _plugin_modules() -> list:
     """Modules that add their own subcommands: each has ``add_parsers(sub, model_args)`` and ``COMMANDS``."""
-    from auditor import cli_capability, cli_extract, cli_unlearn
+    from auditor.cli import capability as cli_capability
+    from auditor.cli import extract as cli_extract
+    from auditor.cli import unlearn as cli_unlearn
 
     return [cli_extract, cli_capability, cli_unlearn]
 
@@ -149,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser(
         "sweep",
         help="prune at each sparsity (model loaded once) and run the probe families at every point",
-        description="Config keys (YAML) mirror auditor.sweep.SweepConfig; flags and --set key=value override "
+        description="Config keys (YAML) mirror auditor.pipeline.sweep.SweepConfig; flags and --set key=value override "
         "them. Example: auditor sweep --model lab --lab build/lab-standard --methods magnitude,wanda "
         "--sparsities 0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9 --out reports/sweep",
     )
@@ -250,8 +224,8 @@ def cmd_info(a: argparse.Namespace) -> int:
 
 
 def _gate_run(run: Path, rules: list) -> int:
-    from auditor.figures import collect_figures
-    from auditor.gate import check, format_results, gate_summary
+    from auditor.report.figures import collect_figures
+    from auditor.report.gate import check, format_results, gate_summary
     from auditor.runs import atomic_write_json
 
     figures, baseline = collect_figures(run)
@@ -265,9 +239,9 @@ def _gate_run(run: Path, rules: list) -> int:
 
 
 def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> int:
-    from auditor.audit import load_audit_config, run_audit
-    from auditor.gate import parse_rules
-    from auditor.report import write_report
+    from auditor.pipeline.audit import load_audit_config, run_audit
+    from auditor.report.build import write_report
+    from auditor.report.gate import parse_rules
 
     cfg = load_audit_config(config, overrides)
     out = run_audit(cfg, overwrite=overwrite)
@@ -294,8 +268,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 
 def cmd_unlearn_compare(a: argparse.Namespace) -> int:
-    from auditor.report import write_report
-    from auditor.unlearn_compare import load_compare_config, run_compare
+    from auditor.pipeline.unlearn import load_compare_config, run_compare
+    from auditor.report.build import write_report
 
     out = run_compare(load_compare_config(a.config, a.set), overwrite=a.overwrite)
     html = write_report(out, title="memaudit unlearning comparison")
@@ -305,7 +279,7 @@ def cmd_unlearn_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    from auditor.report import write_report
+    from auditor.report.build import write_report
 
     html = write_report(a.run, redact=a.redact, title=a.title)
     print(f"report: {html}")
@@ -314,7 +288,7 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 
 def cmd_gate(a: argparse.Namespace) -> int:
-    from auditor.gate import load_policy, parse_rules
+    from auditor.report.gate import load_policy, parse_rules
 
     run = Path(a.run)
     if a.policy:
@@ -326,17 +300,6 @@ def cmd_gate(a: argparse.Namespace) -> int:
     return _gate_run(run, rules)
 
 
-def batch_size_arg(value: str) -> int | None:
-    """``--batch-size``: a positive integer, or ``auto`` (None: start large, halve on out-of-memory)."""
-    if value == "auto":
-        return None
-    try:
-        b = int(value)
-    except ValueError as e:
-        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}") from e
-    if b < 1:
-        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}")
-    return b
 
 
 def cmd_mia(a: argparse.Namespace) -> int:
@@ -438,7 +401,7 @@ def cmd_prune(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    from auditor.sweep import load_sweep_config, run_sweep
+    from auditor.pipeline.sweep import load_sweep_config, run_sweep
 
     overrides = list(a.set)
     for flag in ("model", "lab", "out", "structure", "granularity", "device", "dtype"):

@@ -163,7 +163,7 @@ def _verbatim(lm: LoadedModel, texts: list[str], cfg: UnlearnCompareConfig) -> l
 
 
 def _qa_acc(lm: LoadedModel, rows: list[dict], batch_size: int | None) -> float | None:
-    from auditor.scoring import greedy_answer_match
+    from auditor.lm.scoring import greedy_answer_match
 
     if not rows:
         return None
@@ -180,7 +180,7 @@ def _percentiles(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
 
 def measure(lm: LoadedModel, sets: Sets, cfg: UnlearnCompareConfig, lab_files: dict | None) -> dict:
     """Every per-checkpoint figure except PrivLeak (which needs the retrain model's AUC)."""
-    from auditor.scoring import mean_nll
+    from auditor.lm.scoring import mean_nll
 
     forget_s = _mia_scores(lm, sets.forget.texts, cfg)
     hold_s = _mia_scores(lm, sets.holdout.texts, cfg)
@@ -313,7 +313,7 @@ def _plots(table: dict[str, dict], resurf: dict[str, dict], out: Path) -> None:
 
 def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
     """Run (or resume) the comparison; writes unlearning.json, plots and records; returns the run dir."""
-    from auditor.audit import resolve_lab
+    from auditor.pipeline.audit import resolve_lab
 
     sets = load_sets(cfg)
     lab_files = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.reportdoc import Image, Paragraph, Section, Table
+from auditor.report.doc import Image, Paragraph, Section, Table
 
 COLUMNS = (
     ("verbmem_forget", "VerbMem forget"),

@@ -56,7 +56,7 @@ def _open_run(a: argparse.Namespace, command: str, config: dict, lm: LoadedModel
 def cmd_extract(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import ExtractionConfig, run_extraction
 
@@ -99,7 +99,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
 def cmd_exposure(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import ExposureConfig, run_exposure
     from auditor.probes.extraction.items import require_columns
@@ -138,7 +138,7 @@ def cmd_exposure(a: argparse.Namespace) -> int:
 def cmd_generate_extract(a: argparse.Namespace) -> int:
     from dataclasses import asdict
 
-    from auditor.cli import _model_spec, batch_size_arg
+    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import UntargetedConfig, run_untargeted
 

@@ -8,7 +8,7 @@ A policy is YAML with ``rules:``, a list of strings ``PATH OP VALUE``::
       - exposure.max <= 20
       - capability.fact_recall.accuracy >= 0.9 * baseline
 
-``PATH`` addresses a figure of the run (see :func:`auditor.figures.collect_figures`); keys may contain
+``PATH`` addresses a figure of the run (see :func:`auditor.report.figures.collect_figures`); keys may contain
 dots (``min_k_pp@0.2``), so each step matches the longest key that fits. ``OP`` is one of
 ``<=``, ``<``, ``>=``, ``>``. ``VALUE`` is a number, or ``[NUMBER *] baseline [+|- NUMBER]``, where
 ``baseline`` is the same figure on the run's baseline checkpoint (an audit's ``baseline:``).

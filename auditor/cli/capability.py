@@ -46,7 +46,7 @@ def cmd_tasks(a: argparse.Namespace) -> int:
 def cmd_capability(a: argparse.Namespace) -> int:
     """Evaluate the capability families on the dense model (a sweep with no pruning)."""
     from auditor.capability.analysis import threshold_table
-    from auditor.sweep import load_sweep_config, run_sweep
+    from auditor.pipeline.sweep import load_sweep_config, run_sweep
 
     overrides = [f"model={a.model}", f"out={a.out}", "methods=[]", "sparsities=[0.0]", f"families=[{a.families}]"]
     for flag in ("lab", "device", "dtype"):
@@ -92,7 +92,7 @@ def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.
         "capability",
         help="evaluate fact recall and in-context learning families on a model (no pruning)",
         description="Dense-model capability evaluation; `auditor sweep --families ...` runs the same families at "
-        "every sparsity. Config keys mirror auditor.sweep.SweepConfig (capability.* section). Writes "
+        "every sparsity. Config keys mirror auditor.pipeline.sweep.SweepConfig (capability.* section). Writes "
         "RUN/records.jsonl, RUN/samples/capability.jsonl, RUN/capability.json and RUN/curves.png.",
     )
     cp.add_argument("config", nargs="?", help="YAML config (optional)")

@@ -40,7 +40,7 @@ from pruning.calibration import calibration_rows
 from pruning.engine import Pruning, select_targets
 
 if TYPE_CHECKING:
-    from auditor.audit import AuditConfig
+    from auditor.pipeline.audit import AuditConfig
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +215,9 @@ def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
 
 
 def sweep_config_for_audit(cfg: AuditConfig, out: str | Path, with_sweep: bool) -> SweepConfig:
-    """The sweep an audit runs (``auditor.audit.AuditConfig``): capability families at the dense model, and
+    """The sweep an audit runs (``auditor.pipeline.audit.AuditConfig``): capability families at the dense model, and
     at every sweep point when ``with_sweep``; MIA too when ``sweep.mia``."""
-    from auditor.audit import resolve_lab
+    from auditor.pipeline.audit import resolve_lab
 
     fams = list(cfg.capability.families) if cfg.capability.enabled or with_sweep else []
     if with_sweep and cfg.sweep.mia:

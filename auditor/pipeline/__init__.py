@@ -1,0 +1,1 @@
+"""The one loop: checkpoints x points x families, resumable, into records."""

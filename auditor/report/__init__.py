@@ -1,0 +1,1 @@
+"""Reports, figures and the gate: built from a run's records and samples only."""
