@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import logging
 import os
 import shutil
@@ -264,38 +263,3 @@ def ensure_pad_token(model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> li
     model.config.pad_token_id = tok.pad_token_id
     log.warning(note)
     return [note]
-
-
-def model_info(loaded: LoadedModel) -> dict:
-    """Architecture, parameter count, dtype and the prunable Linear layers found by pattern."""
-    from pruning.targets import find_targets
-
-    m = loaded.model
-    targets = find_targets(m)
-    info = loaded.describe()
-    info.update(
-        {
-            "parameters": sum(p.numel() for p in m.parameters()),
-            "config": {
-                k: v
-                for k, v in m.config.to_dict().items()
-                if k
-                in (
-                    "model_type",
-                    "hidden_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "vocab_size",
-                    "max_position_embeddings",
-                    "n_embd",
-                    "n_layer",
-                    "n_head",
-                )
-            },
-            "prunable_layers": len(targets),
-            "prunable_parameters": sum(t.weight.numel() for t in targets.values()),
-            "prunable_examples": list(targets)[:8],
-        }
-    )
-    json.dumps(info)  # must be serializable
-    return info

@@ -27,6 +27,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Protocol
 
 from auditor.errors import RunDirError
 
@@ -151,6 +152,16 @@ class UnitLog:
             os.close(fd)
         self._rows.extend(tagged)
         self._units.add(unit)
+
+
+class SampleLog(Protocol):
+    """What probes write per-example rows to: a ``UnitLog``, or a point's view of one."""
+
+    def has(self, unit: str) -> bool: ...
+
+    def append(self, unit: str, rows: list[dict]) -> None: ...
+
+    def rows(self) -> list[dict]: ...
 
 
 class RunDir:

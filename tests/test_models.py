@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from auditor.errors import ModelLoadError
-from auditor.models import ModelSpec, ensure_pad_token, load_model, model_info
+from auditor.models import ModelSpec, ensure_pad_token, load_model
+from auditor.pipeline.info import model_info
 
 
 def test_local_folder_loads_in_eval_mode_without_grads(tiny_model_dir):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-import auditor.pipeline.sweep as sweep_mod
+import auditor.lab.family as sweep_mod
 from auditor.config import load_config
 from auditor.pipeline.sweep import SweepConfig, run_sweep
 
@@ -65,7 +65,7 @@ def test_sweep_records_every_point_and_resumes_after_a_crash(micro_lab, tmp_path
         if r["method"] != "dense":
             assert r["sparsity"] == pytest.approx(r["requested_sparsity"], abs=0.01)
     fam = {r["family"] for r in recs}
-    assert {"fact_recall", "icl", "extraction", "mia"} <= fam
+    assert fam == {"lab", "mia"}
     dense_loss = next(r for r in recs if r["method"] == "dense" and r["task"] == "loss" and r["metric"] == "auc")
     assert dense_loss["value"] > 0.7
     n = len(_records(out))

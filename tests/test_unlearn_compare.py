@@ -99,7 +99,7 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
     assert table["base"]["forget_auc"] == pytest.approx(table["retrain"]["forget_auc"])
     assert table["gradient_ascent"]["verbmem_forget"] < table["base"]["verbmem_forget"]
     assert table["gradient_ascent"]["holdout_ppl"] > table["base"]["holdout_ppl"]
-    assert set(res["resurfacing"]["base"]) == {"0.5"}
+    assert set(res["resurfacing"]["base"]) == {"magnitude@0.5"}
     html = write_report(out).read_text()
     assert "PrivLeak" in html and "gradient_ascent" in html
     n = len((out / "records.jsonl").read_text().splitlines())

@@ -34,6 +34,8 @@ LAB_FILES = {
 class CapabilityConfig:
     """Where capability tasks come from and how they are prompted (the sweep's ``capability:`` section)."""
 
+    enabled: bool = True  # (audit) measure the capability families at the dense model and sweep points
+    families: tuple[str, ...] = FAMILIES  # (audit) which families; a sweep names them in its families: list
     source: str | None = None  # lab | real; default: lab when the sweep has lab:, else real
     files: dict[str, str] = field(default_factory=dict)  # family -> user JSONL file (takes precedence)
     limit: int | None = None  # items per family (a seeded sample); lm_eval:<task> takes its first `limit` docs

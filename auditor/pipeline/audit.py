@@ -1,21 +1,17 @@
 """The release audit: one config, one command, one run directory, one verdict.
 
-``auditor audit CONFIG.yaml`` runs what the config names on the candidate checkpoint and on each
-comparison checkpoint (e.g. the previous release):
-
-* membership inference (every attack from one pass; ``mia.json``),
-* discoverable extraction at each prefix length (``extraction.json``),
-* canary exposure (``exposure.json``),
-* capability families at the dense model and, optionally, a pruning sweep over them (``sweep/``),
-
-then checks the policy's rules (``gate.json``) when the config holds one. Layout::
+``auditor audit CONFIG.yaml`` runs the one loop (:mod:`auditor.pipeline.loop`) on the candidate checkpoint
+and on each comparison checkpoint (e.g. the previous release): at the dense point every enabled family
+(``lab``, ``mia``, ``extraction``, ``exposure``, ``untargeted``, the capability families), and, for the
+candidate when ``sweep.enabled``, ``sweep.families`` (default: the capability families, plus ``mia`` when
+``sweep.mia``) at every method and sparsity. Then the policy's rules are checked by the caller. Layout::
 
     RUN/audit.json                    checkpoints and their folders, primary and baseline labels
     RUN/manifest.json                 the resolved config, versions, git sha
-    RUN/checkpoints/<label>/          a resumable run directory per checkpoint (records.jsonl, *.json, samples/)
+    RUN/checkpoints/<label>/          a resumable run directory per checkpoint (records.jsonl, samples/)
     RUN/gate.json                     the verdict, when a policy is given
 
-Every step is a unit of its checkpoint's run directory, so a killed audit resumes where it stopped.
+Every (point, family) is a unit of its checkpoint's run directory, so a killed audit resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -24,17 +20,27 @@ import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor.config import load_config
-from auditor.data import load_texts, read_rows
 from auditor.errors import ConfigError
 from auditor.models import LoadedModel, ModelSpec, load_model
+from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_families, run_points
+from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes
+from auditor.pipeline.sweep import write_summaries
 from auditor.report.figures import AUDIT_INDEX
+from auditor.report.gate import parse_rule
 from auditor.runs import RunDir, atomic_write_json
+from pruning import PRUNERS
 
 log = logging.getLogger(__name__)
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_label(label: str) -> None:
+    if not _LABEL.match(label):
+        raise ConfigError(f"label {label!r}: use letters, digits, '_', '-', '.' (at most 64)")
 
 
 @dataclass(frozen=True)
@@ -46,72 +52,28 @@ class CheckpointRef:
     revision: str | None = None
 
     def __post_init__(self) -> None:
-        if not _LABEL.match(self.label):
-            raise ConfigError(f"label {self.label!r}: use letters, digits, '_', '-', '.' (at most 64)")
-
-
-@dataclass(frozen=True)
-class MIASection:
-    """Membership inference: member and non-member texts (default: the lab's) and attacks."""
-
-    enabled: bool = True
-    members: str | None = None
-    nonmembers: str | None = None
-    attacks: tuple[str, ...] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2")
-    limit: int | None = None  # at most this many texts of each class
-    n_boot: int = 1000  # bootstrap resamples for the AUC CI
-    text_column: str = "text"
-    id_column: str = "id"
-    top_texts: int = 5  # highest-scoring member texts shown in the report
-
-
-@dataclass(frozen=True)
-class ExtractionSection:
-    """Discoverable extraction: k-token prefix -> greedy m-token suffix (default data: the lab's members)."""
-
-    enabled: bool = True
-    data: str | None = None
-    prefix_lens: tuple[int, ...] = (32,)
-    suffix_len: int = 32
-    limit: int | None = None
-    text_column: str = "text"
-    id_column: str = "id"
-    # greedy extraction of the canaries' secrets from their prefixes, by repeat count (extraction_canaries.json);
-    # on by default when there are canaries (the exposure section's, or the lab's)
-    canaries: bool = True
-
-
-@dataclass(frozen=True)
-class ExposureSection:
-    """Canary exposure (Carlini et al. 2019); canaries file rows hold prefix, secret and optional repeats."""
-
-    enabled: bool = True
-    canaries: str | None = None  # default: the lab's canaries
-
-
-@dataclass(frozen=True)
-class CapabilitySection:
-    """Capability families measured on the dense checkpoint (and at every sweep point)."""
-
-    enabled: bool = True
-    families: tuple[str, ...] = ("fact_recall", "open_book", "overriding", "icl_classification")
-    source: str | None = None  # lab (default when lab: is set) or real
-    limit: int | None = None  # at most this many items per family
+        check_label(self.label)
 
 
 @dataclass(frozen=True)
 class SweepSection:
-    """An optional pruning sweep of the candidate over the capability families (and MIA if asked)."""
+    """An optional pruning sweep of the candidate (model loaded once, pruned in place, restored)."""
 
     enabled: bool = False
     methods: tuple[str, ...] = ("magnitude",)
     sparsities: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8)
-    mia: bool = False  # also run membership inference at every point
+    structure: str = "unstructured"
+    families: tuple[str, ...] = ()  # default: the capability families (+ mia when mia: true)
+    mia: bool = False  # also run membership inference at every point (when families is empty)
+
+    def __post_init__(self) -> None:
+        for m in self.methods:
+            PRUNERS.get(m)
 
 
-@dataclass(frozen=True)
-class AuditConfig:
-    """``auditor audit`` configuration; see configs/audit-example.yaml for a commented example."""
+@dataclass(frozen=True, kw_only=True)
+class AuditConfig(Sections):
+    """``auditor audit`` configuration; see tasks/configs/audit-example.yaml for a commented example."""
 
     model: str  # the candidate checkpoint
     label: str = "candidate"
@@ -120,23 +82,17 @@ class AuditConfig:
     revision: str | None = None
     compare: tuple[CheckpointRef, ...] = ()
     baseline: str | None = None  # label of the comparison that 'baseline' in rules means (default: the first)
-    mia: MIASection = field(default_factory=MIASection)
-    extraction: ExtractionSection = field(default_factory=ExtractionSection)
-    exposure: ExposureSection = field(default_factory=ExposureSection)
-    capability: CapabilitySection = field(default_factory=CapabilitySection)
     sweep: SweepSection = field(default_factory=SweepSection)
     policy: tuple[str, ...] = ()  # gate rules 'PATH OP VALUE'
     device: str | None = None
     dtype: str | None = None
     batch_size: int | None = None
     trust_remote_code: bool = False
+    allow_pickle: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
-        from auditor.report.gate import parse_rule
-
-        if not _LABEL.match(self.label):
-            raise ConfigError(f"label {self.label!r}: use letters, digits, '_', '-', '.' (at most 64)")
+        check_label(self.label)
         labels = [self.label] + [c.label for c in self.compare]
         dup = sorted({x for x in labels if labels.count(x) > 1})
         if dup:
@@ -157,84 +113,27 @@ class AuditConfig:
     def baseline_label(self) -> str | None:
         return self.baseline or (self.compare[0].label if self.compare else None)
 
+    def dense_families(self) -> list[str]:
+        """Families measured on every checkpoint at the dense point."""
+        fams = ["lab"] if self.lab else []
+        fams += [name for name in ("mia", "extraction", "exposure", "untargeted") if getattr(self, name).enabled]
+        return fams + (list(self.capability.families) if self.capability.enabled else [])
+
+    def sweep_families(self) -> list[str]:
+        if self.sweep.families:
+            return list(self.sweep.families)
+        return list(self.capability.families) + (["mia"] if self.sweep.mia else [])
+
+    def steps(self, primary: bool) -> list[Step]:
+        dense = list(dict.fromkeys(self.dense_families() + (self.sweep_families() if primary and self.sweep.enabled
+                                                            else [])))  # fmt: skip
+        if not (primary and self.sweep.enabled):
+            return plan(dense, (), (), ())
+        return plan(dense, self.sweep.methods, self.sweep.sparsities, self.sweep_families())
+
 
 def load_audit_config(path: str | None, overrides: list[str]) -> AuditConfig:
     return load_config(AuditConfig, path, overrides)
-
-
-def resolve_lab(lab: str) -> Path:
-    """A lab folder; ``standard`` is the lab shipped in the package (its hashes are checked)."""
-    from auditor.lab.build import SHIPPED_DIR, verify_hashes
-
-    if lab == "standard":
-        verify_hashes(SHIPPED_DIR)
-        return SHIPPED_DIR
-    path = Path(lab)
-    if not (path / "members.jsonl").exists():
-        raise ConfigError(f"lab: {lab} is not a lab folder (no members.jsonl); use 'standard' or `auditor lab build`")
-    return path
-
-
-def _lab_path(cfg: AuditConfig, given: str | None, name: str) -> str:
-    return given or str(resolve_lab(cfg.lab) / name)  # type: ignore[arg-type]
-
-
-def _spec(cfg: AuditConfig, model: str, revision: str | None) -> ModelSpec:
-    return ModelSpec(
-        source=model, revision=revision, dtype=cfg.dtype, device=cfg.device, trust_remote_code=cfg.trust_remote_code
-    )
-
-
-def _mia(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
-    from auditor.probes.mia.runner import MIAConfig, run_mia
-
-    s = cfg.mia
-    members = load_texts(_lab_path(cfg, s.members, "members.jsonl"), s.text_column, s.id_column, limit=s.limit)
-    nonmembers = load_texts(_lab_path(cfg, s.nonmembers, "nonmembers.jsonl"), s.text_column, s.id_column, limit=s.limit)
-    mcfg = MIAConfig(attacks=s.attacks, batch_size=cfg.batch_size, seed=cfg.seed, n_boot=s.n_boot)
-    run_mia(lm.model, lm.tokenizer, members, nonmembers, run, mcfg, record_tags={"checkpoint": run.path.name})
-
-
-def _extraction(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
-    from auditor.probes.extraction import ExtractionConfig, run_extraction
-
-    s = cfg.extraction
-    texts = load_texts(_lab_path(cfg, s.data, "members.jsonl"), s.text_column, s.id_column, limit=s.limit)
-    ecfg = ExtractionConfig(prefix_lens=s.prefix_lens, suffix_len=s.suffix_len, batch_size=cfg.batch_size)
-    run_extraction(lm.model, lm.tokenizer, texts, run, ecfg, record_tags={"checkpoint": run.path.name})
-    canaries = cfg.exposure.canaries or (cfg.lab and _lab_path(cfg, None, "canaries.jsonl"))
-    if s.canaries and canaries:
-        ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=cfg.batch_size)
-        rows = read_rows(canaries)
-        tags = {"checkpoint": run.path.name}
-        run_extraction(lm.model, lm.tokenizer, rows, run, ccfg, record_tags=tags, name="extraction_canaries")
-
-
-def _exposure(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
-    from auditor.probes.extraction import ExposureConfig, run_exposure
-
-    rows = read_rows(_lab_path(cfg, cfg.exposure.canaries, "canaries.jsonl"))
-    ecfg = ExposureConfig(batch_size=cfg.batch_size, seed=cfg.seed)
-    run_exposure(lm.model, lm.tokenizer, rows, run, ecfg, record_tags={"checkpoint": run.path.name})
-
-
-def _lab_figures(cfg: AuditConfig, lm: LoadedModel, run: RunDir) -> None:
-    from auditor.lab.build import load_lab_files
-    from auditor.lab.evaluate import lab_figures, lab_records
-
-    files = load_lab_files(resolve_lab(cfg.lab))  # type: ignore[arg-type]
-    if not run.done("lab_figures"):
-        figs = lab_figures(lm.model, lm.tokenizer, files, batch_size=cfg.batch_size or 64)
-        atomic_write_json(run.path / "lab_figures.json", figs)
-        n = {k: len(v) for k, v in files.items()}
-        run.write("lab_figures", lab_records(figs, n, {"checkpoint": run.path.name}))
-
-
-def _capability(cfg: AuditConfig, lm: LoadedModel, run: RunDir, with_sweep: bool) -> None:
-    from auditor.pipeline.sweep import run_sweep, sweep_config_for_audit
-
-    scfg = sweep_config_for_audit(cfg, run.path / "sweep", with_sweep)
-    run_sweep(scfg, loaded=lm)
 
 
 def probe_config(cfg: AuditConfig) -> dict:
@@ -243,39 +142,34 @@ def probe_config(cfg: AuditConfig) -> dict:
     return {k: v for k, v in asdict(cfg).items() if k not in ("policy", "out")}
 
 
-def audit_checkpoint(cfg: AuditConfig, label: str, lm: LoadedModel, folder: Path, *, primary: bool) -> RunDir:
-    """Run every enabled section on one loaded checkpoint, resumably, in ``folder``."""
+def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
+    return ModelSpec(source=ref.model, revision=ref.revision, dtype=cfg.dtype, device=cfg.device,
+                     trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)  # fmt: skip
+
+
+def audit_checkpoint(
+    cfg: AuditConfig, label: str, lm: LoadedModel, folder: Path, *, primary: bool, data: dict[str, Any]
+) -> RunDir:
+    """Every enabled family (and, for the primary, the sweep) on one loaded checkpoint, resumably, in ``folder``."""
     sub_cfg = probe_config(cfg) | {"_checkpoint": label}
-    run = RunDir(folder, sub_cfg, extra_manifest={"checkpoint": lm.describe(), "label": label})
-    steps = [
-        ("lab", cfg.lab is not None, _lab_figures),
-        ("mia", cfg.mia.enabled, _mia),
-        ("extraction", cfg.extraction.enabled, _extraction),
-        ("exposure", cfg.exposure.enabled, _exposure),
-    ]
-    for name, enabled, fn in steps:
-        if not enabled:
-            continue
-        unit = f"audit/{name}"
-        if run.done(unit):
-            log.info("[%s] %s: done earlier, skipped", label, name)
-            continue
-        log.info("[%s] %s", label, name)
-        fn(cfg, lm, run)
-        run.write(unit, [])
-    if cfg.capability.enabled or (primary and cfg.sweep.enabled):
-        if not run.done("audit/capability"):
-            log.info("[%s] capability%s", label, " and pruning sweep" if primary and cfg.sweep.enabled else "")
-            _capability(cfg, lm, run, with_sweep=primary and cfg.sweep.enabled)
-            run.write("audit/capability", [])
+    extra = {"checkpoint": lm.describe(), "label": label, "source_notes": source_notes(lm.source)}
+    run = RunDir(folder, sub_cfg, extra_manifest=extra)
+    lab = resolve_lab(cfg.lab)
+    pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.sweep.structure)
+    steps = cfg.steps(primary)
+    run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
+    write_summaries(run, [f for s in steps for f in s.families])
     return run
 
 
-def run_audit(cfg: AuditConfig, overwrite: bool = False) -> Path:
-    """Run (or resume) the audit; returns the run directory. Gate rules are checked by the caller."""
+def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | None = None) -> Path:
+    """Run (or resume) the audit; returns the run directory. Gate rules are checked by the caller.
+    ``loaded``: the candidate, already loaded (comparison checkpoints are loaded from their sources)."""
     out = Path(cfg.out)
-    top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"})
     refs = [CheckpointRef(cfg.label, cfg.model, cfg.revision), *cfg.compare]
+    names = list(dict.fromkeys([f for s in cfg.steps(True) for f in s.families]))
+    data = prepare_families(names, cfg, resolve_lab(cfg.lab))  # bad input fails before any model loads
+    top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"})
     index = {
         "primary": cfg.label,
         "baseline": cfg.baseline_label,
@@ -285,13 +179,15 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False) -> Path:
     atomic_write_json(out / AUDIT_INDEX, index)
     if cfg.policy:
         atomic_write_json(out / "policy.json", {"rules": list(cfg.policy)})
-    for i, ref in enumerate(refs):
-        folder = out / index["checkpoints"][ref.label]
-        if top.done(f"checkpoint/{ref.label}"):
-            log.info("[%s] audited earlier, skipped", ref.label)
-            continue
-        lm = load_model(_spec(cfg, ref.model, ref.revision))
-        audit_checkpoint(cfg, ref.label, lm, folder, primary=i == 0)
-        top.write(f"checkpoint/{ref.label}", [])
-        del lm
+    try:
+        for i, ref in enumerate(refs):
+            if top.done(f"checkpoint/{ref.label}"):
+                log.info("[%s] audited earlier, skipped", ref.label)
+                continue
+            lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
+            audit_checkpoint(cfg, ref.label, lm, out / index["checkpoints"][ref.label], primary=i == 0, data=data)
+            top.write(f"checkpoint/{ref.label}", [])
+            del lm
+    finally:
+        close_data(data)
     return out

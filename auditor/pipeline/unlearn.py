@@ -1,46 +1,44 @@
 """``auditor unlearn-compare``: audit unlearned checkpoints against the base and a retrained oracle.
 
-Per checkpoint (MUSE, Shi et al. 2024, "MUSE: Machine Unlearning Six-Way Evaluation"; TOFU, Maini et
-al. 2024):
+Checkpoints x families through the one loop (:mod:`auditor.pipeline.loop`): at each checkpoint's dense
+point the ``unlearning`` family (MUSE / TOFU measurements, :mod:`auditor.unlearning.measures`) and, with
+``lab:``, the capability families as utility; the resurfacing check is a pruning sweep of every
+checkpoint (``resurfacing_methods`` x ``resurfacing_sparsities``, any pruning method) running the
+``unlearning`` family, which at a pruned point measures forget-set VerbMem and KnowMem. All records go to
+one run directory, tagged with each checkpoint's label.
 
-* ``verbmem_forget``: verbatim memorization of the forget texts: mean similarity of the greedy
-  continuation of each text's first ``prefix_len`` tokens to its true next ``suffix_len`` tokens
-  (normalized token edit-distance similarity; MUSE uses ROUGE-L of the continuation);
-* ``knowmem_forget`` / ``knowmem_retain``: QA accuracy about the forget / retain sets (greedy answer match);
-* ``privleak``: (AUC_unlearned - AUC_retrain) / AUC_retrain, the AUC of an MIA (default Min-K% with
-  k = 0.4, as MUSE) separating forget texts from holdout texts; without a retrain model the raw AUC is
-  reported and ``privleak`` is left empty;
-* utility: ``knowmem_retain``, ``holdout_ppl`` (perplexity of the holdout texts) and, on a lab, the
-  capability families (fact recall, open-book and overriding QA, in-context classification);
-* the onion check (Carlini et al. 2022, "The privacy onion effect"): each retain text's MIA score is
-  turned into a percentile among the holdout scores of the same model; a retain text became more
-  exposed when its percentile rose by more than ``onion_margin`` from the base model, or its
-  verbatim similarity rose by more than ``onion_margin``;
-* the resurfacing check: forget-set VerbMem and KnowMem after magnitude pruning at
-  ``resurfacing_sparsities``: does the unlearned knowledge come back under compression?
-
-Every (checkpoint, measurement) is a unit of the run directory; a killed comparison resumes.
+Derived at the end from the records and samples (``unlearning.json``): PrivLeak = (AUC - AUC_retrain) /
+AUC_retrain of the forget-vs-holdout MIA, and the onion check (Carlini et al. 2022, "The privacy onion
+effect"): a retain text became more exposed when its MIA percentile among the holdout scores rose by more
+than ``onion_margin`` from the base model, or its verbatim similarity did.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from auditor.config import load_config
-from auditor.data import TextSet, load_texts, read_rows
+from auditor.capability.builders import CapabilityConfig
+from auditor.config import build, load_config
 from auditor.errors import ConfigError, InputError
-from auditor.metrics import auc
+from auditor.family import DENSE
 from auditor.models import LoadedModel, ModelSpec, load_model
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
+from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
+from auditor.runs import RunDir, UnitLog, atomic_write_json
+from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
+from auditor.unlearning.measures import UnlearningSection, check_disjoint
+from pruning import PRUNERS
 
 log = logging.getLogger(__name__)
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+UTILITY = ("fact_recall", "open_book", "overriding", "icl_classification")
+
+__all__ = ["UnlearnCompareConfig", "Unlearned", "check_disjoint", "onion", "run_compare", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -71,7 +69,9 @@ class UnlearnCompareConfig:
     prefix_len: int = 12  # VerbMem: tokens of each forget text given as the prompt
     suffix_len: int = 16  # VerbMem: tokens compared
     onion_margin: float = 0.1
+    resurfacing_methods: tuple[str, ...] = ("magnitude",)  # any pruning method; wanda/sparsegpt calibrate
     resurfacing_sparsities: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
+    calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     text_column: str = "text"
     id_column: str = "id"
     batch_size: int | None = None
@@ -92,22 +92,21 @@ class UnlearnCompareConfig:
         for s in self.resurfacing_sparsities:
             if not 0 <= s < 1:
                 raise ConfigError(f"resurfacing_sparsities: {s} is outside [0, 1)")
+        for m in self.resurfacing_methods:
+            PRUNERS.get(m)
+
+    def sections(self) -> Sections:
+        keys = ("forget", "retain", "holdout", "forget_qa", "retain_qa", "mia_attack", "prefix_len", "suffix_len",
+                "text_column", "id_column")  # fmt: skip
+        u = UnlearningSection(**{k: getattr(self, k) for k in keys})
+        return Sections(unlearning=u, capability=CapabilityConfig(source="lab"), calibration=self.calibration)
+
+    def families(self) -> list[str]:
+        return ["unlearning", *(UTILITY if self.lab else ())]
 
 
 def load_compare_config(path: str | None, overrides: list[str]) -> UnlearnCompareConfig:
     return load_config(UnlearnCompareConfig, path, overrides)
-
-
-def check_disjoint(forget: TextSet, retain: TextSet) -> None:
-    """Forget and retain must not share ids or texts; the error lists the overlap."""
-    if len(forget) == 0:
-        raise InputError(f"the forget set {forget.source} is empty; give at least one text to forget")
-    ids = sorted(set(forget.ids) & set(retain.ids))
-    texts = set(forget.texts) & set(retain.texts)
-    both = ids + sorted({i for i, t in zip(retain.ids, retain.texts, strict=True) if t in texts} - set(ids))
-    if both:
-        shown = ", ".join(both[:20]) + (f" ... ({len(both)} in all)" if len(both) > 20 else "")
-        raise InputError(f"forget and retain sets overlap (same id or same text): {shown}; remove them from one")
 
 
 def check_same_tokenizer(base_vocab: dict, other: LoadedModel, label: str) -> None:
@@ -118,111 +117,95 @@ def check_same_tokenizer(base_vocab: dict, other: LoadedModel, label: str) -> No
         )
 
 
-@dataclass
-class Sets:
-    forget: TextSet
-    retain: TextSet
-    holdout: TextSet
-    forget_qa: list[dict]
-    retain_qa: list[dict]
+def _checkpoints(cfg: UnlearnCompareConfig, out: Path) -> list[tuple[str, str]]:
+    """(label, model) in order: base, retrain, the given unlearned checkpoints, then built-in methods
+    (each run on the base first, once; its checkpoint is kept under RUN/unlearned/<method>)."""
+    refs = [("base", cfg.base)]
+    if cfg.retrain:
+        refs.append(("retrain", cfg.retrain))
+    refs += [(u.label, u.model) for u in cfg.unlearned]
+    for method in cfg.methods:
+        folder = out / "unlearned" / method
+        if not (folder / "unlearning.json").exists():
+            log.info("unlearning with %s", method)
+            spec = ModelSpec(cfg.base, device=cfg.device, dtype=cfg.dtype)
+            unlearn_checkpoint(spec, method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config))
+        refs.append((method, str(folder)))
+    return refs
 
 
-def _qa(path: str | None) -> list[dict]:
-    if not path:
-        return []
-    rows = read_rows(path)
-    for i, r in enumerate(rows):
-        for key in ("prompt", "answer"):
-            if not isinstance(r.get(key), str):
-                raise InputError(f"{path}: row {i + 1} lacks a string {key!r}; QA rows are {{id, prompt, answer}}")
-    return rows
+def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
+    """Run (or resume) the comparison; writes records, samples and ``unlearning.json``; returns the run dir."""
+    lab = resolve_lab(cfg.lab)
+    data = prepare_families(cfg.families(), cfg.sections(), lab)  # forget/retain overlap fails here
+    run = RunDir(cfg.out, asdict(cfg), overwrite=overwrite, extra_manifest={"kind": "unlearn-compare"})
+    refs = _checkpoints(cfg, run.path)
+    steps = plan(cfg.families(), cfg.resurfacing_methods, cfg.resurfacing_sparsities, ["unlearning"])
+    base_vocab = None
+    try:
+        for label, model in refs:
+            if run.done(f"checkpoint/{label}"):
+                continue
+            lm = load_model(ModelSpec(model, device=cfg.device, dtype=cfg.dtype))
+            if base_vocab is None:
+                base_vocab = lm.tokenizer.get_vocab()
+            else:
+                check_same_tokenizer(base_vocab, lm, label)
+            pruners = Pruners(lm, lambda lm=lm: calibration_loader(cfg.calibration, lab, lm))
+            run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
+            run.write(f"checkpoint/{label}", [])
+            del lm
+    finally:
+        close_data(data)
+    result = comparison(run, [lb for lb, _ in refs], cfg)
+    result["models"] = dict(refs)
+    atomic_write_json(run.path / "unlearning.json", result)
+    return run.path
 
 
-def load_sets(cfg: UnlearnCompareConfig) -> Sets:
-    tc, ic = cfg.text_column, cfg.id_column
-    forget, retain = load_texts(cfg.forget, tc, ic), load_texts(cfg.retain, tc, ic)
-    check_disjoint(forget, retain)
-    holdout = load_texts(cfg.holdout, tc, ic)
-    return Sets(forget, retain, holdout, _qa(cfg.forget_qa), _qa(cfg.retain_qa))
+def _dense_figures(records: list[dict], label: str) -> dict:
+    out: dict = {}
+    for r in records:
+        if r["checkpoint"] == label and r["method"] == DENSE:
+            if r["family"] == "unlearning":
+                out[r["task"]] = r["value"]
+            elif r["family"] in UTILITY and r["metric"] == "accuracy":
+                out[r["family"]] = r["value"]
+    return out
 
 
-def _mia_scores(lm: LoadedModel, texts: list[str], cfg: UnlearnCompareConfig) -> np.ndarray:
-    from auditor.probes.mia.runner import MIAConfig, expand_attacks, score_texts
-
-    variants = expand_attacks([cfg.mia_attack], False)
-    scores, _ = score_texts(lm.model, lm.tokenizer, texts, variants, MIAConfig(batch_size=cfg.batch_size))
-    return np.asarray(scores[variants[0][0]], dtype=float)
-
-
-def _verbatim(lm: LoadedModel, texts: list[str], cfg: UnlearnCompareConfig) -> list[float]:
-    """Per-text similarity of the greedy continuation to the true suffix (texts too short score nothing)."""
-    from auditor.probes.extraction import extraction_scores
-
-    rows = extraction_scores(lm.model, lm.tokenizer, texts, cfg.prefix_len, cfg.suffix_len, cfg.batch_size)
-    return [float(r["similarity"]) if r is not None else math.nan for r in rows]
+def _per_text(rows: list[dict], label: str) -> dict:
+    """``retain_percentiles`` (MIA score among holdout scores) and ``retain_verbatim`` of one checkpoint."""
+    mine = [r for r in rows if r.get("checkpoint") == label and r.get("method") == DENSE]
+    get = lambda kind, s: [r["value"] for r in mine if r["kind"] == kind and r["set"] == s]  # noqa: E731
+    hold = np.asarray(get("mia", "holdout"), dtype=float)
+    return {"retain_percentiles": _percentiles(np.asarray(get("mia", "retain"), dtype=float), hold).tolist(),
+            "retain_verbatim": get("verbatim", "retain")}  # fmt: skip
 
 
-def _qa_acc(lm: LoadedModel, rows: list[dict], batch_size: int | None) -> float | None:
-    from auditor.lm.scoring import greedy_answer_match
-
-    if not rows:
-        return None
-    hits = greedy_answer_match(
-        lm.model, lm.tokenizer, [r["prompt"] for r in rows], [r["answer"] for r in rows], batch_size or 64
-    )
-    return sum(hits) / len(hits)
+def comparison(run: RunDir, labels: list[str], cfg: UnlearnCompareConfig) -> dict:
+    """The comparison table (``summarize``) and resurfacing curves, from the run's records and samples."""
+    records = run.all_records()
+    samples = UnitLog(run.path / "samples" / "unlearning.jsonl").rows()
+    per = {lb: {**_dense_figures(records, lb), **_per_text(samples, lb)} for lb in labels}
+    resurf: dict[str, dict] = {}
+    for r in records:
+        if r["family"] == "unlearning" and r["method"] != DENSE:
+            pts = resurf.setdefault(r["checkpoint"], {}).setdefault(f"{r['method']}@{r['requested_sparsity']:g}", {})
+            pts[r["task"]] = r["value"]
+            pts["actual_sparsity"] = r["sparsity"]
+    return {
+        "attack": cfg.mia_attack,
+        "retrain": "retrain" if cfg.retrain else None,
+        "privleak_note": None if cfg.retrain else "no retrain model: PrivLeak needs one; raw forget AUC reported",
+        "checkpoints": summarize(per, has_retrain=cfg.retrain is not None, margin=cfg.onion_margin),
+        "resurfacing": resurf,
+    }
 
 
 def _percentiles(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
     ref = np.sort(reference)
     return np.searchsorted(ref, scores, side="right") / max(1, ref.size)
-
-
-def measure(lm: LoadedModel, sets: Sets, cfg: UnlearnCompareConfig, lab_files: dict | None) -> dict:
-    """Every per-checkpoint figure except PrivLeak (which needs the retrain model's AUC)."""
-    from auditor.lm.scoring import mean_nll
-
-    forget_s = _mia_scores(lm, sets.forget.texts, cfg)
-    hold_s = _mia_scores(lm, sets.holdout.texts, cfg)
-    retain_s = _mia_scores(lm, sets.retain.texts, cfg)
-    verb_f = _verbatim(lm, sets.forget.texts, cfg)
-    verb_r = _verbatim(lm, sets.retain.texts, cfg)
-    nll = mean_nll(lm.model, lm.tokenizer, sets.holdout.texts, cfg.batch_size or 32)
-    out = {
-        "forget_auc": auc(forget_s, hold_s),
-        "retain_auc": auc(retain_s, hold_s),
-        "verbmem_forget": float(np.nanmean(verb_f)),
-        "verbmem_retain": float(np.nanmean(verb_r)),
-        "knowmem_forget": _qa_acc(lm, sets.forget_qa, cfg.batch_size),
-        "knowmem_retain": _qa_acc(lm, sets.retain_qa, cfg.batch_size),
-        "holdout_ppl": float(math.exp(sum(nll) / len(nll))),
-        "retain_percentiles": _percentiles(retain_s, hold_s).tolist(),
-        "retain_verbatim": verb_r,
-    }
-    if lab_files is not None:
-        from auditor.lab.evaluate import lab_figures
-
-        figs = lab_figures(lm.model, lm.tokenizer, lab_files, batch_size=cfg.batch_size or 64)
-        for k in ("fact_recall", "open_book", "overriding", "icl_classification"):
-            out[k] = figs[k]
-    return out
-
-
-def resurfacing(lm: LoadedModel, sets: Sets, cfg: UnlearnCompareConfig) -> dict[str, dict]:
-    """Forget-set VerbMem and KnowMem after magnitude pruning at each sparsity (weights restored after)."""
-    from pruning import PruneSpec
-    from pruning.engine import Pruning
-
-    pr = Pruning(lm.model, "magnitude", None, PruneSpec(sparsity=0.0))
-    out = {}
-    for s in cfg.resurfacing_sparsities:
-        with pr.at(PruneSpec(sparsity=s)) as rep:
-            out[f"{s:g}"] = {
-                "actual_sparsity": rep["overall"],
-                "verbmem_forget": float(np.nanmean(_verbatim(lm, sets.forget.texts, cfg))),
-                "knowmem_forget": _qa_acc(lm, sets.forget_qa, cfg.batch_size),
-            }
-    return out
 
 
 def onion(base: dict, after: dict, margin: float) -> dict:
@@ -236,146 +219,8 @@ def onion(base: dict, after: dict, margin: float) -> dict:
         "more_exposed_mia": int(mia_up.sum()),
         "more_extractable": int(verb_up.sum()),
         "more_exposed_any": int((mia_up | verb_up).sum()),
-        "mean_percentile_change": float((p1 - p0).mean()),
+        "mean_percentile_change": float((p1 - p0).mean()) if p0.size else 0.0,
     }
-
-
-METRICS = (
-    ("verbmem_forget", "VerbMem on forget (lower = forgotten)"),
-    ("knowmem_forget", "KnowMem on forget (lower = forgotten)"),
-    ("knowmem_retain", "KnowMem on retain (higher = utility kept)"),
-    ("privleak", "PrivLeak (0 = like the retrain model)"),
-    ("forget_auc", "forget vs holdout MIA AUC"),
-    ("holdout_ppl", "holdout perplexity"),
-    ("fact_recall", "lab fact recall"),
-    ("icl_classification", "lab in-context classification"),
-)
-
-
-def _checkpoints(cfg: UnlearnCompareConfig, out: Path, sets: Sets) -> list[tuple[str, str]]:
-    """(label, model) in order: base, retrain, the given unlearned checkpoints, then built-in methods
-    (each run on the base first, once; its checkpoint is kept under RUN/unlearned/<method>)."""
-    refs = [("base", cfg.base)]
-    if cfg.retrain:
-        refs.append(("retrain", cfg.retrain))
-    refs += [(u.label, u.model) for u in cfg.unlearned]
-    for method in cfg.methods:
-        folder = out / "unlearned" / method
-        if not (folder / "unlearning.json").exists():
-            from auditor.config import build
-            from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
-
-            ucfg = build(UnlearnConfig, dict(cfg.method_config))
-            log.info("unlearning with %s", method)
-            unlearn_checkpoint(
-                ModelSpec(cfg.base, device=cfg.device, dtype=cfg.dtype), method, cfg.forget, cfg.retain, folder, ucfg
-            )
-        refs.append((method, str(folder)))
-    return refs
-
-
-def _plots(table: dict[str, dict], resurf: dict[str, dict], out: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = list(table)
-    present = [(k, t) for k, t in METRICS if any(table[lb].get(k) is not None for lb in labels)]
-    cols = 3
-    rows = math.ceil(len(present) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, (key, title) in zip(axes.flat, present, strict=False):
-        vals = [table[lb].get(key) for lb in labels]
-        ax.bar(range(len(labels)), [v if v is not None else 0 for v in vals], color="#4477aa")
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
-        ax.set_title(title, fontsize=9)
-    for ax in list(axes.flat)[len(present) :]:
-        ax.axis("off")
-    fig.tight_layout()
-    fig.savefig(out / "unlearning_bars.png", dpi=90)
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for lb, pts in resurf.items():
-        xs = [0.0] + [float(s) for s in pts]
-        for ax, key in zip(axes, ("verbmem_forget", "knowmem_forget"), strict=True):
-            ys = [table[lb].get(key)] + [p.get(key) for p in pts.values()]
-            if all(y is not None for y in ys):
-                ax.plot(xs, ys, marker="o", label=lb)
-    for ax, key in zip(axes, ("forget VerbMem", "forget KnowMem"), strict=True):
-        ax.set_xlabel("magnitude sparsity")
-        ax.set_title(f"resurfacing: {key} after pruning", fontsize=9)
-    axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "resurfacing.png", dpi=90)
-    plt.close(fig)
-
-
-def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
-    """Run (or resume) the comparison; writes unlearning.json, plots and records; returns the run dir."""
-    from auditor.pipeline.audit import resolve_lab
-
-    sets = load_sets(cfg)
-    lab_files = None
-    if cfg.lab:
-        from auditor.lab.build import load_lab_files
-
-        lab_files = load_lab_files(resolve_lab(cfg.lab))
-    run = RunDir(cfg.out, asdict(cfg), overwrite=overwrite, extra_manifest={"kind": "unlearn-compare"})
-    refs = _checkpoints(cfg, run.path, sets)
-    base_vocab = None
-    per: dict[str, dict] = {}
-    resurf: dict[str, dict] = {}
-    for label, model in refs:
-        folder = run.path / "checkpoints"
-        folder.mkdir(exist_ok=True)
-        mpath, rpath = folder / f"{label}.json", folder / f"{label}.resurfacing.json"
-        if run.done(f"measure/{label}") and run.done(f"resurface/{label}"):
-            per[label] = _read(mpath)
-            resurf[label] = _read(rpath)
-            continue
-        lm = load_model(ModelSpec(model, device=cfg.device, dtype=cfg.dtype))
-        if base_vocab is None:
-            base_vocab = lm.tokenizer.get_vocab()
-        else:
-            check_same_tokenizer(base_vocab, lm, label)
-        if not run.done(f"measure/{label}"):
-            log.info("[%s] measuring", label)
-            atomic_write_json(mpath, measure(lm, sets, cfg, lab_files))
-            run.write(f"measure/{label}", [])
-        per[label] = _read(mpath)
-        if not run.done(f"resurface/{label}"):
-            log.info("[%s] resurfacing under magnitude pruning", label)
-            atomic_write_json(rpath, resurfacing(lm, sets, cfg))
-            run.write(f"resurface/{label}", [])
-        resurf[label] = _read(rpath)
-        del lm
-    table = summarize(per, has_retrain=cfg.retrain is not None, margin=cfg.onion_margin)
-    result = {
-        "attack": cfg.mia_attack,
-        "retrain": "retrain" if cfg.retrain else None,
-        "privleak_note": None if cfg.retrain else "no retrain model: PrivLeak needs one; raw forget AUC reported",
-        "checkpoints": table,
-        "resurfacing": resurf,
-        "models": dict(refs),
-    }
-    atomic_write_json(run.path / "unlearning.json", result)
-    if not run.done("unlearning/records"):
-        records = [
-            Record("unlearning", key, key, float(v), checkpoint=lb)
-            for lb, row in table.items()
-            for key, v in row.items()
-            if isinstance(v, int | float) and not isinstance(v, bool)
-        ]
-        run.write("unlearning/records", records)
-    _plots(table, resurf, run.path)
-    return run.path
-
-
-def _read(path: Path) -> dict:
-    import json
-
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def summarize(per: dict[str, dict], *, has_retrain: bool, margin: float) -> dict[str, dict]:

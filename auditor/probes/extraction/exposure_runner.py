@@ -21,7 +21,7 @@ from auditor.probes.extraction.config import ExposureConfig
 from auditor.probes.extraction.exposure import canary_exposure, digit_slots
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
 from auditor.probes.extraction.runner import digest
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -51,16 +51,16 @@ def check_canaries(
     check_context(model, n, "a canary's prefix plus secret")
 
 
-def run_exposure(
+def exposure_result(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     canaries: TextSet | Sequence[dict],
-    run: RunDir,
+    samples: SampleLog,
     config: ExposureConfig | None = None,
     record_tags: dict | None = None,
     name: str = "exposure",
-) -> dict:
-    """Exposure of every canary; returns (and writes to ``NAME.json``) the aggregates."""
+) -> tuple[dict, list[Record]]:
+    """Exposure of every canary, per-canary rows in resumable units of ``samples``; aggregates and records."""
     config = config or ExposureConfig()
     config.validate()
     rows = as_rows(canaries, "canaries")
@@ -69,7 +69,6 @@ def run_exposure(
     reps = row_repeats(rows, config.repeats_column)
     tags = dict(record_tags or {})
     scope = digest({"tags": tags, "config": asdict(config)})
-    samples = run.samples(name)
     for start in range(0, len(rows), config.unit_size):
         idx = range(start, min(start + config.unit_size, len(rows)))
         ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
@@ -84,15 +83,39 @@ def run_exposure(
         log.info("exposure: %d / %d canaries", idx.stop, len(rows))
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize_exposure(mine)
+    return result, exposure_records(result, name, tags)
+
+
+def exposure_records(result: dict, name: str, tags: dict) -> list[Record]:
+    """Family ``exposure``: task NAME (mean; ``rank1_rate``, ``max_possible``), ``NAME@max``, ``NAME@repeats=R``."""
     n = result["n"]
     recs = [
-        Record("extraction", name, "exposure", result["mean"], n=n, extra={"statistic": "mean"}, **tags),
-        Record("extraction", f"{name}@max", "exposure", result["max"], n=n, extra={"statistic": "max"}, **tags),
+        Record("exposure", name, "exposure", result["mean"], n=n, extra={"statistic": "mean"}, **tags),
+        Record("exposure", f"{name}@max", "exposure", result["max"], n=n, extra={"statistic": "max"}, **tags),
+        Record("exposure", name, "max_possible", result["max_possible"], n=n, **tags),
     ]
+    if "rank1_rate" in result:
+        recs.append(Record("exposure", name, "rank1_rate", result["rank1_rate"], n=n, **tags))
     for rep, s in result.get("by_repeats", {}).items():
         extra = {"statistic": "mean", "repeats": int(rep), "max": s["max"]}
-        recs.append(Record("extraction", f"{name}@repeats={rep}", "exposure", s["mean"], n=s["n"], extra=extra, **tags))
-    runit = f"{name}-records-{scope}"
+        recs.append(Record("exposure", f"{name}@repeats={rep}", "exposure", s["mean"], n=s["n"], extra=extra, **tags))
+    return recs
+
+
+def run_exposure(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    canaries: TextSet | Sequence[dict],
+    run: RunDir,
+    config: ExposureConfig | None = None,
+    record_tags: dict | None = None,
+    name: str = "exposure",
+) -> dict:
+    """:func:`exposure_result` into a run directory; returns (and writes to ``NAME.json``) the aggregates."""
+    config = config or ExposureConfig()
+    tags = dict(record_tags or {})
+    result, recs = exposure_result(model, tokenizer, canaries, run.samples(name), config, tags, name)
+    runit = f"{name}-records-{digest({'tags': tags, 'config': asdict(config)})}"
     if not run.done(runit):
         run.write(runit, recs)
     atomic_write_json(run.path / f"{name}.json", result)

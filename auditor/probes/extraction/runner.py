@@ -31,7 +31,7 @@ from auditor.probes.extraction.items import (
     row_repeats,
     token_items,
 )
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,21 @@ def build_items(
     return out, short
 
 
-def run_extraction(
+def extraction_result(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     texts: TextSet | Sequence[dict] | Sequence[str],
-    run: RunDir,
+    samples: SampleLog,
     config: ExtractionConfig | None = None,
     record_tags: dict | None = None,
     name: str = "extraction",
-) -> dict:
-    """Discoverable extraction of ``texts``; writes ``NAME.json``, ``samples/NAME.jsonl`` and records.
+) -> tuple[dict, list[Record]]:
+    """Discoverable extraction of ``texts`` with per-text rows in resumable units of ``samples``.
 
-    Returns the aggregate dict written to ``NAME.json``: the headline figures (``exact_extraction_rate``,
-    ``token_match``, ``approx_extraction_rate``, ``similarity``, ``bleu``, ``longest_run``, ``n``,
-    ``skipped_short``, CIs) at the headline prefix length, ``exact_extraction_rate@K`` per swept K,
-    ``by_prefix_len`` and, where the rows carry duplication counts, ``by_repeats``.
+    Returns the aggregate dict: the headline figures (``exact_extraction_rate``, ``token_match``,
+    ``approx_extraction_rate``, ``similarity``, ``bleu``, ``longest_run``, ``n``, ``skipped_short``, CIs) at
+    the headline prefix length, ``exact_extraction_rate@K`` per swept K, ``by_prefix_len`` and, where the
+    rows carry duplication counts, ``by_repeats``; and its records (family ``extraction``).
     """
     config = config or ExtractionConfig()
     config.validate()
@@ -95,10 +95,9 @@ def run_extraction(
     rows = as_rows(texts, source)
     items, short = build_items(model, tokenizer, rows, config, source)
     tags = dict(record_tags or {})
-    # Lines from another call on the same run directory (other tags, lengths, columns) are kept apart.
+    # Lines from another call on the same samples file (other tags, lengths, columns) are kept apart.
     keys = ("suffix_len", "unit_size", "text_column", "prefix_column", "suffix_column", "repeats_column", "keep_text")
     scope = digest({"tags": tags, **{k: getattr(config, k) for k in keys}})
-    samples = run.samples(name)
     for key, its in items.items():
         for start in range(0, len(its), config.unit_size):
             unit = its[start : start + config.unit_size]
@@ -110,7 +109,22 @@ def run_extraction(
             log.info("extraction (%s): %d / %d texts", key, min(start + len(unit), len(its)), len(its))
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize(mine, items, short, config, len(rows))
-    records = records_for(result, config, name, tags)
+    return result, records_for(result, config, name, tags)
+
+
+def run_extraction(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: TextSet | Sequence[dict] | Sequence[str],
+    run: RunDir,
+    config: ExtractionConfig | None = None,
+    record_tags: dict | None = None,
+    name: str = "extraction",
+) -> dict:
+    """:func:`extraction_result` into a run directory: ``NAME.json``, ``samples/NAME.jsonl`` and records."""
+    config = config or ExtractionConfig()
+    tags = dict(record_tags or {})
+    result, records = extraction_result(model, tokenizer, texts, run.samples(name), config, tags, name)
     runit = f"{name}-records-{digest({'config': asdict(config), 'tags': tags})}"
     if not run.done(runit):
         run.write(runit, records)

@@ -25,7 +25,7 @@ from auditor.metrics import auc, best_accuracy, bootstrap_ci, roc_curve, tpr_at_
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -117,20 +117,18 @@ def metrics_for(m: np.ndarray, n: np.ndarray, n_boot: int, seed: int) -> dict:
     }
 
 
-def run_mia(
+def score_members(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     members: TextSet,
     nonmembers: TextSet,
-    run: RunDir,
+    samples: SampleLog,
     config: MIAConfig = MIAConfig(),
     *,
     reference_model: PreTrainedModel | None = None,
     reference_tokenizer: PreTrainedTokenizerBase | None = None,
-    record_tags: dict | None = None,
-    name: str = "mia",
-) -> dict:
-    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``."""
+) -> tuple[list[dict], list[tuple[str, str, dict]], int]:
+    """Score every text with every attack, in resumable units of ``samples``; returns (rows, variants, truncated)."""
     if len(members) == 0 or len(nonmembers) == 0:
         which = "members" if len(members) == 0 else "non-members"
         raise InputError(f"no {which}: membership inference needs texts of both classes")
@@ -151,44 +149,66 @@ def run_mia(
         non = non[shots:]
         log.info("ReCaLL prefix: the first %d non-members (%d tokens), left out of scoring", shots, len(recall_prefix))
     items += [(i, t, 0) for i, t in non]
-    samples = run.samples(f"{name}_scores")
     truncated = 0
     for start in range(0, len(items), config.unit_size):
         unit = items[start : start + config.unit_size]
         key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
         if samples.has(key):
             continue
+        texts = [t for _, t, _ in unit]
         scores, trunc = score_texts(
-            model,
-            tokenizer,
-            [t for _, t, _ in unit],
-            variants,
-            config,
-            reference_model=reference_model,
-            recall_prefix=recall_prefix,
+            model, tokenizer, texts, variants, config, reference_model=reference_model, recall_prefix=recall_prefix
         )
         truncated += trunc
-        samples.append(
-            key,
-            [
-                {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}}
-                for j, (i, _, lab) in enumerate(unit)
-            ],
-        )
+        rows = [
+            {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}}
+            for j, (i, _, lab) in enumerate(unit)
+        ]
+        samples.append(key, rows)
         log.info("MIA: scored %d / %d texts", min(start + len(unit), len(items)), len(items))
-    rows = samples.rows()
+    wanted = {(i, lab) for i, _, lab in items}
+    rows = [r for r in samples.rows() if (r["id"], r["label"]) in wanted]
+    return rows, variants, truncated
+
+
+def mia_records(
+    rows: list[dict], variants: list[tuple[str, str, dict]], config: MIAConfig, tags: dict
+) -> tuple[dict[str, dict], list[Record]]:
+    """Metrics per attack from the scored rows, and their records (family ``mia``)."""
     labels = np.array([r["label"] for r in rows])
     result: dict[str, dict] = {}
-    tags = record_tags or {}
     records = []
     for attack, _, _ in variants:
         s = np.array([r["scores"][attack] for r in rows])
         res = metrics_for(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
         result[attack] = res
         n = res["n_members"] + res["n_nonmembers"]
+        extra = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"]}
         for metric in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy"):
             ci = tuple(res["auc_ci"]) if metric == "auc" else None
-            records.append(Record("mia", attack, metric, res[metric], n=n, ci=ci, **tags))
+            records.append(Record("mia", attack, metric, res[metric], n=n, ci=ci, extra=dict(extra), **tags))
+    return result, records
+
+
+def run_mia(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    members: TextSet,
+    nonmembers: TextSet,
+    run: RunDir,
+    config: MIAConfig = MIAConfig(),
+    *,
+    reference_model: PreTrainedModel | None = None,
+    reference_tokenizer: PreTrainedTokenizerBase | None = None,
+    record_tags: dict | None = None,
+    name: str = "mia",
+) -> dict:
+    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``."""
+    rows, variants, truncated = score_members(
+        model, tokenizer, members, nonmembers, run.samples(f"{name}_scores"), config,
+        reference_model=reference_model, reference_tokenizer=reference_tokenizer,
+    )  # fmt: skip
+    result, records = mia_records(rows, variants, config, record_tags or {})
     unit = f"{name}-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
     if not run.done(unit):
         run.write(unit, records)

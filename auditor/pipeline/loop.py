@@ -1,0 +1,128 @@
+"""The one loop: for each point (dense first, then each method and sparsity), prune in memory, run the
+families not yet recorded there, record, restore.
+
+``sweep``, ``audit`` and ``unlearn-compare`` all call :func:`run_points`. Each (point, family) is one
+resumable unit of the run directory (its records in one fsync'd append); a family's per-example rows
+are appended in its own smaller units through ``ctx.samples``, so a killed run resumes inside a family.
+Pruning masks come from :class:`pruning.engine.Pruning`: scores are computed once per method and the
+weights restored bit-exactly after each point.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.family import DENSE, FamilyContext, Point
+from auditor.models import LoadedModel
+from auditor.pipeline.families import FAMILIES
+from auditor.runs import RunDir
+from pruning import PRUNERS, PruneSpec
+from pruning.apply import sparsity_report
+from pruning.engine import Pruning, select_targets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Families to run at one (method, requested sparsity) of a checkpoint."""
+
+    method: str
+    sparsity: float
+    families: tuple[str, ...]
+
+
+def plan(
+    dense_families: Sequence[str], methods: Sequence[str], sparsities: Sequence[float], families: Sequence[str]
+) -> list[Step]:
+    """The dense point first (with ``dense_families``), then every method x sparsity > 0 with ``families``."""
+    steps = [Step(DENSE, 0.0, tuple(dense_families))] if dense_families else []
+    for m in methods:
+        steps += [Step(m, s, tuple(families)) for s in sorted(set(sparsities)) if s > 0 and families]
+    return steps
+
+
+def prepare_families(names: Sequence[str], sections: object, lab: Any) -> dict[str, Any]:
+    """Each family's data, loaded and validated once, before the model (bad input fails fast)."""
+    return {name: FAMILIES.get(name).prepare(sections, lab) for name in dict.fromkeys(names)}
+
+
+def close_data(data: dict[str, Any]) -> None:
+    for d in data.values():
+        close = getattr(d, "close", None)
+        if callable(close):
+            close()
+
+
+def unit(point: Point, family: str) -> str:
+    return f"{point.key}/{family}"
+
+
+@dataclass
+class Pruners:
+    """One :class:`Pruning` per method, prepared on first use (calibration rows computed lazily)."""
+
+    lm: LoadedModel
+    calibration: Callable[[], list | None]
+    structure: str = "unstructured"
+    granularity: str | None = None
+
+    def __post_init__(self) -> None:
+        self._by_method: dict[str, Pruning] = {}
+        self._rows: list | None = None
+
+    def at(self, method: str, sparsity: float) -> AbstractContextManager[dict]:
+        if method == DENSE:
+            return nullcontext(sparsity_report(select_targets(self.lm.model, PruneSpec(sparsity=0.0))))
+        if method not in self._by_method:
+            rows = None
+            if getattr(PRUNERS.get(method), "needs_calibration", False):
+                self._rows = self._rows if self._rows is not None else self.calibration()
+                rows = self._rows
+            log.info("[%s] preparing scores", method)
+            self._by_method[method] = Pruning(self.lm.model, method, rows, PruneSpec(sparsity=0.0))
+        spec = PruneSpec(sparsity=sparsity, structure=self.structure, granularity=self.granularity)
+        return self._by_method[method].at(spec)
+
+
+def run_points(
+    lm: LoadedModel,
+    run: RunDir,
+    checkpoint: str,
+    steps: Sequence[Step],
+    data: dict[str, Any],
+    pruners: Pruners,
+    *,
+    batch_size: int | None = None,
+    seed: int = 0,
+) -> int:
+    """Run every step's families that ``run`` has not recorded yet; returns how many units were measured."""
+    done = 0
+    for step in steps:
+        point = Point(checkpoint, step.method, step.sparsity, pruners.structure)
+        todo = [f for f in step.families if not run.done(unit(point, f))]
+        if not todo:
+            continue
+        with pruners.at(step.method, step.sparsity) as rep:
+            for name in todo:
+                log.info("[%s %s %.2f (actual %.4f)] %s", checkpoint, step.method, step.sparsity, rep["overall"], name)
+                ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
+                                    batch_size=batch_size, seed=seed)  # fmt: skip
+                run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
+                done += 1
+    return done
+
+
+def points_summary(records: list[dict]) -> list[dict]:
+    """Every measured point, from the records: ``checkpoint, method, requested, actual`` (dense first)."""
+    seen: dict[tuple, dict] = {}
+    for r in records:
+        req = r.get("requested_sparsity")
+        key = (r.get("checkpoint"), r.get("method"), 0.0 if req is None else req)
+        seen.setdefault(key, {"checkpoint": key[0], "method": key[1], "requested": key[2], "actual": r["sparsity"]})
+    order = lambda p: (str(p["checkpoint"]), p["method"] != DENSE, p["method"], p["requested"])  # noqa: E731
+    return sorted(seen.values(), key=order)

@@ -1,0 +1,168 @@
+"""Families ``extraction``, ``exposure`` and ``untargeted``: the extraction probes at one point.
+
+* ``extraction``: discoverable extraction (Carlini et al. 2023; Biderman et al. 2023; approximate
+  memorization after Ippolito et al. 2022) of the section's texts (default: the lab's members) at every
+  prefix length, plus greedy extraction of the canaries' secrets from their prefixes (task
+  ``extraction_canaries``) when canaries are known;
+* ``exposure``: canary exposure (Carlini et al. 2019);
+* ``untargeted``: sampling, ranking and a verbatim check against a corpus (Carlini et al. 2021).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.data import TextSet, load_texts, read_rows
+from auditor.errors import ConfigError
+from auditor.family import FamilyContext
+from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
+from auditor.probes.extraction.exposure_runner import exposure_result
+from auditor.probes.extraction.runner import extraction_result
+from auditor.probes.extraction.untargeted import read_corpus, untargeted_result
+from auditor.runs import Record
+
+
+@dataclass(frozen=True)
+class ExtractionSection:
+    """Discoverable extraction: k-token prefix -> greedy m-token suffix (default data: the lab's members)."""
+
+    enabled: bool = True
+    data: str | None = None
+    prefix_lens: tuple[int, ...] = (32,)
+    suffix_len: int = 32
+    limit: int | None = None
+    text_column: str = "text"
+    id_column: str = "id"
+    approx_threshold: float = 0.75
+    # greedy extraction of the canaries' secrets from their prefixes, by repeat count (task extraction_canaries);
+    # on by default when there are canaries (the exposure section's, or the lab's)
+    canaries: bool = True
+
+    def __post_init__(self) -> None:
+        ExtractionConfig(prefix_lens=self.prefix_lens, suffix_len=self.suffix_len).validate()
+
+
+@dataclass(frozen=True)
+class ExposureSection:
+    """Canary exposure (Carlini et al. 2019); canaries file rows hold prefix, secret and optional repeats."""
+
+    enabled: bool = True
+    canaries: str | None = None  # default: the lab's canaries
+    method: str = "auto"  # exact | estimate | auto
+    max_enumerate: int = 100_000
+    n_estimate: int = 5_000
+
+    def __post_init__(self) -> None:
+        ExposureConfig(method=self.method, max_enumerate=self.max_enumerate, n_estimate=self.n_estimate).validate()
+
+
+@dataclass(frozen=True)
+class UntargetedSection:
+    """Untargeted extraction: sample, rank, check each sample against ``corpus`` (Carlini et al. 2021)."""
+
+    enabled: bool = False
+    corpus: str | None = None  # default: the lab's members
+    n_samples: int = 100
+    sample_len: int = 64
+    top_k: int | None = 40
+    top_p: float | None = None
+    ngram: int = 50
+    text_column: str = "text"
+    id_column: str = "id"
+
+    def __post_init__(self) -> None:
+        UntargetedConfig(n_samples=self.n_samples, sample_len=self.sample_len, top_k=self.top_k, top_p=self.top_p,
+                         ngram=self.ngram).validate()  # fmt: skip
+
+
+def _lab_file(given: str | None, lab: Path | None, name: str, key: str) -> str:
+    if given:
+        return given
+    if lab is None:
+        raise ConfigError(f"{key}: give a file (or lab: FOLDER to use the lab's {name})")
+    return str(lab / name)
+
+
+def canaries_path(sections: object, lab: Path | None) -> str | None:
+    """The canaries file: the exposure section's, else the lab's, else none."""
+    given = sections.exposure.canaries  # type: ignore[attr-defined]
+    return given or (str(lab / "canaries.jsonl") if lab is not None else None)
+
+
+@dataclass(frozen=True)
+class ExtractionData:
+    texts: TextSet
+    config: ExtractionConfig
+    canaries: list[dict] | None
+
+
+class ExtractionFamily:
+    """Family ``extraction``: records per prefix length and per repeat count, canaries as ``extraction_canaries``."""
+
+    name = "extraction"
+    section = "extraction"
+    needs = frozenset({"generate", "texts"})
+    samples = "extraction"
+
+    def prepare(self, sections: object, lab: Path | None) -> ExtractionData:
+        s: ExtractionSection = sections.extraction  # type: ignore[attr-defined]
+        texts = load_texts(_lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column,
+                           limit=s.limit)  # fmt: skip
+        cfg = ExtractionConfig(prefix_lens=s.prefix_lens, suffix_len=s.suffix_len,
+                               approx_threshold=s.approx_threshold, text_column="text", id_column="id")  # fmt: skip
+        cpath = canaries_path(sections, lab) if s.canaries else None
+        return ExtractionData(texts, cfg, read_rows(cpath) if cpath else None)
+
+    def run(self, ctx: FamilyContext, data: ExtractionData) -> list[Record]:
+        cfg = ExtractionConfig(**{**data.config.__dict__, "batch_size": ctx.batch_size})
+        _, recs = extraction_result(ctx.model, ctx.tokenizer, data.texts, ctx.samples("extraction"), cfg, ctx.tags)
+        if data.canaries:
+            ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=ctx.batch_size)
+            _, more = extraction_result(ctx.model, ctx.tokenizer, data.canaries, ctx.samples("extraction_canaries"),
+                                        ccfg, ctx.tags, name="extraction_canaries")  # fmt: skip
+            recs += more
+        return recs
+
+
+class ExposureFamily:
+    """Family ``exposure``: each canary's rank among its candidate secrets, in bits."""
+
+    name = "exposure"
+    section = "exposure"
+    needs = frozenset({"loglik", "canaries"})
+    samples = "exposure"
+
+    def prepare(self, sections: object, lab: Path | None) -> tuple[list[dict], ExposureConfig]:
+        s: ExposureSection = sections.exposure  # type: ignore[attr-defined]
+        path = canaries_path(sections, lab)
+        if path is None:
+            raise ConfigError("exposure.canaries: give a canaries file (or lab: FOLDER to use the lab's)")
+        return read_rows(path), ExposureConfig(method=s.method, max_enumerate=s.max_enumerate, n_estimate=s.n_estimate)
+
+    def run(self, ctx: FamilyContext, data: tuple[list[dict], ExposureConfig]) -> list[Record]:
+        rows, cfg = data
+        cfg = ExposureConfig(**{**cfg.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        return exposure_result(ctx.model, ctx.tokenizer, rows, ctx.samples("exposure"), cfg, ctx.tags)[1]
+
+
+class UntargetedFamily:
+    """Family ``untargeted``: how many top-ranked samples are verbatim corpus text."""
+
+    name = "untargeted"
+    section = "untargeted"
+    needs = frozenset({"generate", "corpus"})
+    samples = "untargeted"
+
+    def prepare(self, sections: object, lab: Path | None) -> tuple[TextSet, UntargetedConfig]:
+        s: UntargetedSection = sections.untargeted  # type: ignore[attr-defined]
+        corpus = read_corpus(_lab_file(s.corpus, lab, "members.jsonl", "untargeted.corpus"), s.text_column,
+                             s.id_column)  # fmt: skip
+        cfg = UntargetedConfig(n_samples=s.n_samples, sample_len=s.sample_len, top_k=s.top_k, top_p=s.top_p,
+                               ngram=s.ngram)  # fmt: skip
+        return corpus, cfg
+
+    def run(self, ctx: FamilyContext, data: tuple[TextSet, UntargetedConfig]) -> list[Record]:
+        corpus, cfg = data
+        cfg = UntargetedConfig(**{**cfg.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        return untargeted_result(ctx.model, ctx.tokenizer, corpus, ctx.samples("untargeted"), cfg, ctx.tags)[1]

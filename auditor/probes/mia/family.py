@@ -1,0 +1,78 @@
+"""The ``mia`` family: every configured attack on members vs non-members at one point (one forward pass per
+text plus the extra passes some attacks need; see :mod:`auditor.probes.mia.runner`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor.data import TextSet, load_texts
+from auditor.errors import ConfigError
+from auditor.family import FamilyContext
+from auditor.probes.mia.runner import MIAConfig, expand_attacks, mia_records, score_members
+from auditor.runs import Record
+
+HEADLINE_ATTACKS: tuple[str, ...] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2")
+
+
+@dataclass(frozen=True)
+class MIASection:
+    """Membership inference: member and non-member texts (default: the lab's) and attacks."""
+
+    enabled: bool = True
+    members: str | None = None
+    nonmembers: str | None = None
+    attacks: tuple[str, ...] = HEADLINE_ATTACKS
+    limit: int | None = None  # at most this many texts of each class
+    n_boot: int = 1000  # bootstrap resamples for the AUC CI
+    max_tokens: int | None = None  # truncate texts to this many tokens (default: the model's context)
+    text_column: str = "text"
+    id_column: str = "id"
+    top_texts: int = 5  # highest-scoring member texts shown in the report
+
+    def __post_init__(self) -> None:
+        expand_attacks(self.attacks, True)
+        if self.n_boot < 1:
+            raise ConfigError(f"n_boot: must be at least 1, got {self.n_boot}")
+
+
+@dataclass(frozen=True)
+class MIAData:
+    members: TextSet
+    nonmembers: TextSet
+    config: MIAConfig
+
+
+def _path(given: str | None, lab: Path | None, name: str, key: str) -> str:
+    if given:
+        return given
+    if lab is None:
+        raise ConfigError(f"mia.{key}: give a file (or lab: FOLDER to use the lab's {name})")
+    return str(lab / name)
+
+
+class MIAFamily:
+    """Family ``mia`` (Yeom et al. 2018; Carlini et al. 2021; Shi et al. 2024; Zhang et al. 2024; Xie et al. 2024)."""
+
+    name = "mia"
+    section = "mia"
+    needs = frozenset({"loglik", "members", "nonmembers"})
+    samples = "mia_scores"
+
+    def prepare(self, sections: object, lab: Path | None) -> MIAData:
+        s: MIASection = sections.mia  # type: ignore[attr-defined]
+        expand_attacks(s.attacks, False)
+        mpath = _path(s.members, lab, "members.jsonl", "members")
+        members = load_texts(mpath, s.text_column, s.id_column, limit=s.limit)
+        nonmembers = load_texts(
+            _path(s.nonmembers, lab, "nonmembers.jsonl", "nonmembers"), s.text_column, s.id_column, limit=s.limit
+        )
+        cfg = MIAConfig(attacks=s.attacks, n_boot=s.n_boot, max_tokens=s.max_tokens)
+        return MIAData(members, nonmembers, cfg)
+
+    def run(self, ctx: FamilyContext, data: MIAData) -> list[Record]:
+        cfg = MIAConfig(**{**data.config.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        rows, variants, _ = score_members(
+            ctx.model, ctx.tokenizer, data.members, data.nonmembers, ctx.samples(self.samples), cfg
+        )
+        return mia_records(rows, variants, cfg, ctx.tags)[1]
