@@ -89,3 +89,19 @@ def best_accuracy(member_scores: Sequence[float], nonmember_scores: Sequence[flo
     fpr, tpr = roc_curve(member_scores, nonmember_scores)
     p, n = len(member_scores), len(nonmember_scores)
     return float(((tpr * p + (1 - fpr) * n) / (p + n)).max())
+
+
+def threshold_5pct(sparsity: list[float], accuracy: list[float], tolerance: float = 0.05) -> float | None:
+    """Jin et al.'s measure: the largest ``s`` with accuracy >= (1 - tolerance) * dense at every sparsity <= s."""
+    pts = sorted(zip(sparsity, accuracy, strict=True))
+    if not pts or pts[0][0] != 0:
+        raise ValueError("threshold_5pct needs the dense point (sparsity 0)")
+    dense = pts[0][1]
+    if dense <= 0:
+        return None
+    best = 0.0
+    for s, a in pts:
+        if a < (1 - tolerance) * dense - 1e-12:
+            break
+        best = s
+    return best

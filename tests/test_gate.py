@@ -10,6 +10,7 @@ import pytest
 from auditor.cli import main
 from auditor.errors import ConfigError, InputError
 from auditor.report.gate import check, parse_rule, resolve
+from auditor.runs import Record, RunDir
 
 FIGS = {
     "mia": {"min_k_pp@0.2": {"auc": 0.55, "tpr@1%fpr": 0.02}, "loss": {"auc": 0.8}},
@@ -53,12 +54,19 @@ def test_check_pass_fail_and_baseline() -> None:
 
 
 def _run(tmp_path: Path) -> Path:
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "manifest.json").write_text(json.dumps({"config": {}}))
-    for name in ("mia", "extraction", "exposure"):
-        (run / f"{name}.json").write_text(json.dumps(FIGS[name]))
-    return run
+    """A run directory holding FIGS as records (docs/records.md): no per-probe JSON files."""
+    run = RunDir(tmp_path / "run", {})
+    records = [
+        Record("mia", "min_k_pp@0.2", "auc", 0.55),
+        Record("mia", "min_k_pp@0.2", "tpr@1%fpr", 0.02),
+        Record("mia", "loss", "auc", 0.8),
+        Record("extraction", "extraction@prefix_len=32", "exact_extraction_rate", 0.0, extra={"prefix_len": 32}),
+        Record("extraction", "extraction@repeats=1", "exact_extraction_rate", 0.0, extra={"repeats": 1}),
+        Record("exposure", "exposure@max", "exposure", 12.5),
+        Record("exposure", "exposure", "exposure", 3.0),
+    ]
+    run.write("dense", records)
+    return run.path
 
 
 def _policy(tmp_path: Path, rules: list[str]) -> str:

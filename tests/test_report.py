@@ -1,14 +1,21 @@
-"""The report: escaping, redaction, self-containment, comparison deltas (on a hand-made run directory)."""
+"""The report: escaping, redaction, self-containment, comparison deltas (on a hand-made audit of records)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
+from test_report_records import EVIL, OLD_FILES, make_audit_run
+
 from auditor.cli import main
 from auditor.report.build import redact_text, write_report
 
-EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
+
+@pytest.fixture()
+def audit_run(tmp_path: Path) -> Path:
+    """The hand-made audit (two checkpoints, hostile strings planted), written as records and samples."""
+    return make_audit_run(tmp_path)
 
 
 def test_html_escapes_every_planted_string(audit_run: Path) -> None:
@@ -41,6 +48,7 @@ def test_html_escapes_every_planted_string(audit_run: Path) -> None:
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
     srcs = re.findall(r"<img src='([^']*)'", html)
     assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not any((audit_run / "checkpoints" / c / f).exists() for c in ("cand", "prev") for f in OLD_FILES)
 
 
 def test_comparison_side_by_side_with_deltas(audit_run: Path) -> None:

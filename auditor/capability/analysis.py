@@ -31,6 +31,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+from auditor.metrics import threshold_5pct  # defined in metrics; re-exported here for its callers
 from auditor.runs import MANIFEST, RECORDS, UnitLog, atomic_write_json
 
 TOLERANCE = 0.05
@@ -40,22 +41,6 @@ DEFINITION = (
     "largest requested sparsity s such that every measured sparsity <= s keeps accuracy >= 0.95 * dense "
     "accuracy (Jin et al. 2024); null when dense accuracy is 0"
 )
-
-
-def threshold_5pct(sparsity: list[float], accuracy: list[float], tolerance: float = TOLERANCE) -> float | None:
-    """Jin et al.'s measure: the largest ``s`` with accuracy >= (1 - tolerance) * dense at every sparsity <= s."""
-    pts = sorted(zip(sparsity, accuracy, strict=True))
-    if not pts or pts[0][0] != 0:
-        raise ValueError("threshold_5pct needs the dense point (sparsity 0)")
-    dense = pts[0][1]
-    if dense <= 0:
-        return None
-    best = 0.0
-    for s, a in pts:
-        if a < (1 - tolerance) * dense - 1e-12:
-            break
-        best = s
-    return best
 
 
 def capability_records(records: list[dict]) -> list[dict]:

@@ -1,101 +1,95 @@
 """A run's headline figures as one nested mapping: what the gate addresses and the report tabulates.
 
-For a run directory (from ``auditor mia``, ``extract``, ``exposure``, ``sweep`` or one checkpoint of an
-audit) the figures are::
+Built from the run directory's ``records.jsonl`` only (``docs/records.md``). At the dense point::
 
-    mia.<attack>.<metric>                         from mia.json (auc, auc_ci, tpr@1%fpr, tpr@0.1%fpr, ...)
-    extraction.<key>                              from extraction.json (exact_extraction_rate@32, by_repeats, ...)
-    extraction_canaries.<key>                     canary secrets greedily decoded from their prefixes (by_repeats)
-    exposure.<key>                                from exposure.json (max, mean, by_repeats, ...)
-    untargeted.<key>                              from untargeted.json
-    capability.<family>.accuracy                  dense accuracy, from capability.json
-    capability.<family>.threshold_5pct.<method>   largest sparsity within 5% of dense
-    lab.<figure>                                  the lab's figures, when the run measured them
-    unlearning.<label>.<metric>                   an unlearning comparison (privleak, verbmem_forget, ...)
+    mia.<attack>.<metric>                          auc, auc_ci, tpr@1%fpr, tpr@0.1%fpr, accuracy, n_members, ...
+    extraction.exact_extraction_rate@<K>           also approx_extraction_rate@<K>, token_match@<K>
+    extraction.exact_extraction_rate               the headline prefix length (also _ci, n, ...)
+    extraction.by_repeats.<R>.<metric>             by number of repeats in training
+    extraction_canaries.<metric>                   canary secrets greedily decoded from their prefixes
+    extraction_canaries.by_repeats.<R>.<metric>
+    exposure.mean|max|rank1_rate|max_possible      canary exposure in bits
+    exposure.by_repeats.<R>.mean|max
+    untargeted.<ranking>.<metric>
+    capability.<family>.accuracy                   dense accuracy (also accuracy_ci, n)
+    capability.<family>.threshold_5pct.<method>    Jin et al.'s largest sparsity within 5% of dense
+    lab.<figure>                                   the lab's figures, when the run measured them
+    unlearning.<label>.<metric>                    an unlearning comparison (verbmem_forget, privleak, ...)
+
+and every pruned point's figures, the same tree, under ``points.<method>.<requested sparsity>`` (e.g.
+``points.magnitude.0.5.extraction.exact_extraction_rate@16``), with its ``actual_sparsity``.
 
 An audit directory (``audit.json``) holds one such run per checkpoint under ``checkpoints/<label>``.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
+from auditor.metrics import threshold_5pct
+from auditor.report.records import AUDIT_INDEX, View, is_audit, is_dense, points, requested, sparsity_key, views
+from auditor.report.tree import is_capability, point_tree
 
-AUDIT_INDEX = "audit.json"
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise InputError(f"{path} is not valid JSON ({e}); rerun the command that writes it") from e
+__all__ = ["AUDIT_INDEX", "capability_curves", "checkpoint_figures", "collect_figures", "is_audit", "view_figures"]
 
 
-def _capability(cap: dict) -> dict:
-    out: dict[str, dict] = {}
-    for method, families in cap.items():
-        if not isinstance(families, dict):
-            continue
-        for family, curve in families.items():
-            if not isinstance(curve, dict) or "accuracy" not in curve:
+def capability_curves(rows: list[dict]) -> dict[str, dict[str, dict]]:
+    """``{family: {method: {"sparsity": [...], "accuracy": [...], "threshold_5pct"}}}``; dense at sparsity 0."""
+    acc = [r for r in rows if is_capability(r) and r["metric"] == "accuracy" and r.get("value") is not None]
+    dense = {r["family"]: r["value"] for r in acc if is_dense(r)}
+    out: dict[str, dict[str, dict]] = {}
+    for method, pts in points(acc).items():
+        for fam, a0 in dense.items():
+            curve = {s: r["value"] for s, rs in pts.items() for r in rs if r["family"] == fam and s > 0}
+            if not curve:
                 continue
-            entry = out.setdefault(family, {"threshold_5pct": {}})
-            sp, acc = curve.get("sparsity", []), curve.get("accuracy", [])
-            if sp and acc and sp[0] == 0:
-                entry["accuracy"] = acc[0]
-                if curve.get("ci"):
-                    entry["accuracy_ci"] = curve["ci"][0]
-                entry["n"] = curve.get("n")
-            if method != "dense" and curve.get("threshold_5pct") is not None:
-                entry["threshold_5pct"][method] = curve["threshold_5pct"]
+            xs, ys = [0.0, *curve], [a0, *curve.values()]
+            thr = threshold_5pct(xs, ys)
+            out.setdefault(fam, {})[method] = {"sparsity": xs, "accuracy": ys, "threshold_5pct": thr}
     return out
 
 
-def run_figures(path: str | Path) -> dict:
-    """Figures of one run directory (see the module docstring)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(f"run directory not found: {path}")
-    figs: dict[str, Any] = {}
-    for name in ("mia", "extraction", "extraction_canaries", "exposure", "untargeted"):
-        f = path / f"{name}.json"
-        if f.exists():
-            figs[name] = _read(f)
-    for cap in (path / "capability.json", path / "sweep" / "capability.json"):
-        if cap.exists():
-            figs["capability"] = _capability(_read(cap))
-            break
-    unl = path / "unlearning.json"
-    if unl.exists():
-        figs["unlearning"] = _read(unl).get("checkpoints", {})
-    lab = path / "lab_figures.json"
-    if lab.exists():
-        figs["lab"] = _read(lab)
+def _same_point(rows: list[dict], method: str, s: float) -> list[dict]:
+    return [r for r in rows if not is_dense(r) and r["method"] == method and requested(r) == s]
+
+
+def view_figures(view: View) -> dict:
+    """The figures tree of one checkpoint (see the module docstring)."""
+    dense_all = [r for r in view.all_rows if is_dense(r)]
+    figs: dict[str, Any] = point_tree([r for r in view.rows if is_dense(r)], dense_all)
+    for fam, methods in capability_curves(view.rows).items():
+        entry = figs.setdefault("capability", {}).setdefault(fam, {})
+        entry["threshold_5pct"] = {m: c["threshold_5pct"] for m, c in methods.items()}
+    tree: dict[str, dict] = {}
+    for method, pts in points(view.rows).items():
+        for s, rows in pts.items():
+            sub = point_tree(rows, _same_point(view.all_rows, method, s))
+            actual = [r["sparsity"] for r in rows if r.get("sparsity") is not None]
+            if actual:
+                sub["actual_sparsity"] = actual[0]
+            tree.setdefault(method, {})[sparsity_key(s)] = sub
+    if tree:
+        figs["points"] = tree
     return figs
 
 
-def is_audit(path: str | Path) -> bool:
-    return (Path(path) / AUDIT_INDEX).exists()
+def run_figures(path: str | Path) -> dict:
+    """Figures of a plain run directory's (first) checkpoint."""
+    found, _, _ = views(path)
+    return view_figures(found[0])
 
 
 def checkpoint_figures(path: str | Path) -> tuple[dict[str, dict], str, str | None]:
     """``({label: figures}, primary label, baseline label or None)`` for an audit or a plain run."""
-    path = Path(path)
-    if not path.is_dir():
-        raise InputError(f"run directory not found: {path}")
-    if not is_audit(path):
-        return {"run": run_figures(path)}, "run", None
-    index = _read(path / AUDIT_INDEX)
-    figs = {label: run_figures(path / sub) for label, sub in index["checkpoints"].items()}
-    return figs, index["primary"], index.get("baseline")
+    found, primary, baseline = views(path)
+    return {v.label: view_figures(v) for v in found}, primary, baseline
 
 
 def collect_figures(path: str | Path) -> tuple[dict, dict | None]:
     """The primary checkpoint's figures and the baseline's (or None) — what ``auditor gate`` checks."""
     figs, primary, baseline = checkpoint_figures(path)
-    if not figs[primary]:
-        raise InputError(f"{path} holds no figures yet (no mia/extraction/exposure/capability results); run it first")
-    return figs[primary], (figs[baseline] if baseline else None)
+    if not figs.get(primary):
+        raise InputError(f"{path} holds no figures yet (no records in records.jsonl); run it first")
+    return figs[primary], (figs.get(baseline) if baseline else None)

@@ -1,10 +1,20 @@
-"""The unlearning comparison's section of the report: table, bar chart per metric, onion and resurfacing."""
+"""The unlearning comparison's section of the report, from records and ``samples/unlearning.jsonl``.
+
+Table and bar chart per metric (``unlearning.<label>`` of the figures), the onion check (Carlini et
+al. 2022: retain texts more exposed than on the base model, from the per-text samples) and the
+resurfacing check (forget-set VerbMem / KnowMem at the pruned points of every checkpoint).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.report.doc import Image, Paragraph, Section, Table
+import numpy as np
+
+from auditor.report.doc import Paragraph, Section, Table
+from auditor.report.plots import plot_bars, plot_lines, plot_path
+from auditor.report.records import is_dense, load_rows
+from auditor.report.sections import image
 
 COLUMNS = (
     ("verbmem_forget", "VerbMem forget"),
@@ -18,62 +28,108 @@ COLUMNS = (
     ("overriding", "overriding"),
     ("icl_classification", "ICL class."),
 )
+RESURFACING = {"verbmem_forget": "resurfacing: forget VerbMem after pruning", "knowmem_forget": "forget KnowMem"}
+ONION_HEADERS = ["checkpoint", "retain texts", "MIA percentile up", "VerbMem up", "either", "mean percentile change"]
 
 
-def unlearning_section(run: Path, result: dict) -> Section:
-    table = result["checkpoints"]
+def _per_text(rows: list[dict], label: str, kind: str, dataset: str) -> dict[str, float]:
+    return {
+        str(r["id"]): float(r["value"])
+        for r in rows
+        if r.get("checkpoint") == label
+        and r.get("kind") == kind
+        and r.get("set") == dataset
+        and r.get("value") is not None
+    }
+
+
+def _retain_percentiles(rows: list[dict], label: str) -> dict[str, float]:
+    """Each retain text's MIA score as a percentile among the same checkpoint's holdout scores."""
+    ref = np.sort(np.fromiter(_per_text(rows, label, "mia", "holdout").values(), dtype=float))
+    retain = _per_text(rows, label, "mia", "retain")
+    return {i: float(np.searchsorted(ref, v, side="right") / max(1, ref.size)) for i, v in retain.items()}
+
+
+def onion_rows(rows: list[dict], labels: list[str], margin: float, base: str = "base") -> list[list]:
+    """Per checkpoint other than ``base``: retain texts whose MIA percentile or VerbMem rose by > ``margin``."""
+    p0, v0 = _retain_percentiles(rows, base), _per_text(rows, base, "verbatim", "retain")
+    if not p0:
+        return []
+    out = []
+    for lb in labels:
+        if lb == base:
+            continue
+        p1, v1 = _retain_percentiles(rows, lb), _per_text(rows, lb, "verbatim", "retain")
+        ids = sorted(set(p0) & set(p1))
+        if not ids:
+            continue
+        mia_up = {i for i in ids if p1[i] - p0[i] > margin}
+        verb_up = {i for i in ids if i in v0 and i in v1 and v1[i] - v0[i] > margin}
+        change = float(np.mean([p1[i] - p0[i] for i in ids]))
+        out.append([lb, len(ids), len(mia_up), len(verb_up), len(mia_up | verb_up), change])
+    return out
+
+
+def _resurfacing(figs: dict, table: dict) -> tuple[dict, list[float]]:
+    """``({metric: {label: [(sparsity, value), ...]}}, sparsities)`` over every method's pruned points."""
+    lines: dict[str, dict[str, list]] = {k: {} for k in RESURFACING}
+    sparsities: set[float] = set()
+    for method, pts in figs.get("points", {}).items():
+        for s, tree in pts.items():
+            for lb, row in tree.get("unlearning", {}).items():
+                name = lb if len(figs["points"]) == 1 else f"{lb} ({method})"
+                sparsities.add(float(s))
+                for key in RESURFACING:
+                    line = lines[key].setdefault(name, [(0.0, table.get(lb, {}).get(key))])
+                    line.append((float(s), row.get(key)))
+    return lines, sorted(sparsities)
+
+
+def _resurfacing_blocks(run: Path, figs: dict, table: dict) -> list:
+    lines, sparsities = _resurfacing(figs, table)
+    if not sparsities:
+        return []
+    blocks: list = [Paragraph("Resurfacing check: forget-set VerbMem / KnowMem after pruning.")]
+    path = plot_lines(lines, RESURFACING, "requested sparsity", plot_path(run, "unlearning-resurfacing"))
+    blocks += image(run, path, "resurfacing curves")
+    rows = []
+    for name, pts in lines["verbmem_forget"].items():
+        know = dict(lines["knowmem_forget"].get(name, []))
+        cells = {s: f"{_f(v)} / {_f(know.get(s))}" for s, v in pts}
+        rows.append([name, *[cells.get(s, "") for s in [0.0, *sparsities]]])
+    blocks.append(Table(["checkpoint", "dense", *[f"sparsity {s:g}" for s in sparsities]], rows))
+    return blocks
+
+
+def unlearning_section(run: Path, figs: dict, config: dict) -> Section | None:
+    """The section for a run whose records hold the ``unlearning`` family (None otherwise)."""
+    table = figs.get("unlearning", {})
+    if not table:
+        return None
     cols = [(k, t) for k, t in COLUMNS if any(row.get(k) is not None for row in table.values())]
+    attack = config.get("mia_attack", "min_k@0.4")
     sec = Section("Unlearning comparison")
     sec.blocks.append(
         Paragraph(
-            f"MIA attack for PrivLeak: {result['attack']}. PrivLeak = (AUC - AUC_retrain) / AUC_retrain on forget "
+            f"MIA attack for PrivLeak: {attack}. PrivLeak = (AUC - AUC_retrain) / AUC_retrain on forget "
             "vs holdout texts (MUSE); 0 means indistinguishable from the model retrained without the forget set."
         )
     )
-    if result.get("privleak_note"):
-        sec.blocks.append(Paragraph(result["privleak_note"], "muted"))
-    sec.blocks.append(
-        Table(
-            ["checkpoint", *[t for _, t in cols]], [[lb, *[row.get(k) for k, _ in cols]] for lb, row in table.items()]
+    if "retrain" not in table:
+        sec.blocks.append(Paragraph("no retrain model: PrivLeak needs one; raw forget AUC reported", "muted"))
+    rows = [[lb, *[row.get(k) for k, _ in cols]] for lb, row in table.items()]
+    sec.blocks.append(Table(["checkpoint", *[t for _, t in cols]], rows))
+    sec.blocks += image(run, plot_bars(table, cols, plot_path(run, "unlearning-bars")), "bar chart per metric")
+    samples = [r for r in load_rows(run / "samples", "unlearning.jsonl") if is_dense(r)]
+    onion = onion_rows(samples, list(table), float(config.get("onion_margin", 0.1)))
+    if onion:
+        sec.blocks.append(
+            Paragraph("Onion check (Carlini et al. 2022): retain texts more exposed than on the base model.")
         )
-    )
-    sec.blocks.append(Image(run / "unlearning_bars.png", "bar chart per metric", "unlearning_bars.png"))
-    sec.blocks.append(Paragraph("Onion check (Carlini et al. 2022): retain texts more exposed than on the base model."))
-    rows = []
-    for lb, row in table.items():
-        o = row.get("onion")
-        if o:
-            rows.append(
-                [
-                    lb,
-                    o["n_retain"],
-                    o["more_exposed_mia"],
-                    o["more_extractable"],
-                    o["more_exposed_any"],
-                    o["mean_percentile_change"],
-                ]
-            )
-    sec.blocks.append(
-        Table(
-            ["checkpoint", "retain texts", "MIA percentile up", "VerbMem up", "either", "mean percentile change"], rows
-        )
-    )
-    sec.blocks.append(Paragraph("Resurfacing check: forget-set VerbMem / KnowMem after magnitude pruning."))
-    sec.blocks.append(Image(run / "resurfacing.png", "resurfacing curves", "resurfacing.png"))
-    resurf = result.get("resurfacing", {})
-    sparsities = sorted({s for pts in resurf.values() for s in pts}, key=float)
-    rows = []
-    for lb, pts in resurf.items():
-        base = table.get(lb, {})
-        cells = [f"{base.get('verbmem_forget', 0):.3f} / {_f(base.get('knowmem_forget'))}"]
-        cells += [
-            f"{pts[s]['verbmem_forget']:.3f} / {_f(pts[s].get('knowmem_forget'))}" if s in pts else ""
-            for s in sparsities
-        ]
-        rows.append([lb, *cells])
-    sec.blocks.append(Table(["checkpoint", "dense", *[f"sparsity {s}" for s in sparsities]], rows))
+        sec.blocks.append(Table(ONION_HEADERS, onion))
+    sec.blocks += _resurfacing_blocks(run, figs, table)
     return sec
 
 
 def _f(v: object) -> str:
-    return "-" if v is None else f"{v:.3f}"
+    return "-" if not isinstance(v, int | float) else f"{v:.3f}"

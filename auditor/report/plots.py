@@ -1,0 +1,150 @@
+"""The report's plots, drawn at report time from records and samples into ``RUN/plots/*.png`` (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from auditor.metrics import roc_curve
+
+PLOTS = "plots"
+COLORS = {"fact_recall": "#d62728", "open_book": "#1f77b4", "overriding": "#2ca02c", "icl_classification": "#9467bd"}
+MEMORIZATION_COLORS = {"mia": "#000000", "extraction": "#ff7f0e", "canaries": "#8c564b", "exposure": "#7f7f7f"}
+
+
+def plot_path(run: Path, name: str) -> Path:
+    """``RUN/plots/<name>.png`` with the name made safe for a file system."""
+    out = run / PLOTS
+    out.mkdir(parents=True, exist_ok=True)
+    return out / (re.sub(r"[^A-Za-z0-9_.-]+", "_", name) + ".png")
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_roc(rows: list[dict], attacks: list[str], path: Path) -> Path | None:
+    """ROC curves (log-log axes, as LiRA) of the given attacks from ``mia_scores`` sample rows."""
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    drawn = 0
+    for attack in attacks:
+        mem = [r["scores"][attack] for r in rows if r.get("label") == 1 and attack in r.get("scores", {})]
+        non = [r["scores"][attack] for r in rows if r.get("label") == 0 and attack in r.get("scores", {})]
+        if not mem or not non:
+            continue
+        fpr, tpr = roc_curve(mem, non)
+        ax.plot(fpr, tpr, label=attack)
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.plot([1e-4, 1], [1e-4, 1], ls="--", color="#999", lw=1)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(1e-3, 1)
+    ax.set_ylim(1e-3, 1.02)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_capability(curves: dict[str, dict[str, dict]], path: Path) -> Path | None:
+    """Accuracy against sparsity, one panel per method, one line per family, its 5% threshold dotted."""
+    methods = list(dict.fromkeys(m for fam in curves.values() for m in fam))
+    if not methods:
+        return None
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.0 * len(methods), 4.4), squeeze=False)
+    for ax, m in zip(axes[0], methods, strict=True):
+        for fam, by_method in curves.items():
+            c = by_method.get(m)
+            if not c:
+                continue
+            thr = c["threshold_5pct"]
+            label = f"{fam} (5% thr {thr:g})" if thr is not None else fam
+            (line,) = ax.plot(c["sparsity"], c["accuracy"], marker="o", ms=3.5, color=COLORS.get(fam), label=label)
+            if thr is not None:
+                ax.axvline(thr, ls=":", color=line.get_color(), lw=1)
+        ax.set_title(m)
+        ax.set_xlabel("requested sparsity")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_memorization_vs_capability(series: dict[str, dict[str, list]], path: Path) -> Path | None:
+    """One panel per pruning method: memorization figures and capability accuracies against sparsity.
+
+    ``series`` is ``{method: {name: [(sparsity, value), ...]}}``; names starting ``capability:`` are
+    drawn solid, memorization figures dashed.
+    """
+    methods = [m for m, s in series.items() if s]
+    if not methods:
+        return None
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 4.8), squeeze=False)
+    for ax, m in zip(axes[0], methods, strict=True):
+        for name, pts in series[m].items():
+            pts = [(x, y) for x, y in pts if y is not None]
+            if not pts:
+                continue
+            xs, ys = zip(*pts, strict=True)
+            kind, _, label = name.partition(":")
+            if kind == "capability":
+                ax.plot(xs, ys, marker="o", ms=3.5, color=COLORS.get(label), label=f"{label} accuracy")
+            else:
+                ax.plot(xs, ys, marker="s", ms=3.5, ls="--", color=MEMORIZATION_COLORS.get(kind), label=label)
+        ax.set_title(f"what {m} pruning removes first")
+        ax.set_xlabel("requested sparsity")
+        ax.set_ylabel("MIA AUC, extraction rate, exposure / max possible, accuracy")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_bars(table: dict[str, dict], columns: list[tuple[str, str]], path: Path) -> Path | None:
+    """One bar chart per column (metric), one bar per row label (checkpoint)."""
+    if not columns or not table:
+        return None
+    labels = list(table)
+    ncols = min(3, len(columns))
+    nrows = -(-len(columns) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.0 * nrows), squeeze=False)
+    for ax, (key, title) in zip(axes.flat, columns, strict=False):
+        vals = [table[lb].get(key) for lb in labels]
+        ax.bar(range(len(labels)), [v if isinstance(v, int | float) else 0 for v in vals], color="#4477aa")
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_title(title, fontsize=9)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_lines(series: dict[str, dict[str, list]], titles: dict[str, str], xlabel: str, path: Path) -> Path | None:
+    """One panel per entry of ``titles``; ``series`` is ``{panel: {line label: [(x, y), ...]}}``."""
+    panels = [k for k in titles if any(y is not None for pts in series.get(k, {}).values() for _, y in pts)]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.0 * len(panels), 3.8), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        for label, pts in series[key].items():
+            pts = [(x, y) for x, y in pts if y is not None]
+            if pts:
+                xs, ys = zip(*pts, strict=True)
+                ax.plot(xs, ys, marker="o", ms=3.5, label=label)
+        ax.set_title(titles[key], fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
