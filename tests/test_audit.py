@@ -24,7 +24,8 @@ def _config(tmp_path: Path, micro_lab: Path, **extra) -> Path:
         "mia": {"attacks": ["loss", "min_k@0.2"], "n_boot": 50},
         "extraction": {"prefix_lens": [4, 8], "suffix_len": 8, "limit": 24},
         "capability": {"limit": 40},
-        "sweep": {"enabled": True, "methods": ["magnitude"], "sparsities": [0.0, 0.5]},
+        "sweep": {"enabled": True, "methods": ["magnitude"], "sparsities": [0.0, 0.5],
+                  "families": ["mia", "extraction", "fact_recall", "icl_classification"]},
         **extra,
     }
     p = tmp_path / "audit.yaml"
@@ -59,14 +60,20 @@ def test_audit_runs_resumes_gates_and_reports(micro_lab: Path, tmp_path: Path, c
     out_text = capsys.readouterr().out
     assert "PASS  mia.loss.auc" in out_text and "gate: PASS (2/2 rules)" in out_text
     cand = out / "checkpoints" / "candidate"
-    for name in ("mia.json", "extraction.json", "exposure.json", "lab_figures.json", "sweep/capability.json"):
-        assert (cand / name).exists(), name
-    ext = json.loads((cand / "extraction.json").read_text())
-    assert "exact_extraction_rate@4" in ext and "exact_extraction_rate@8" in ext
+    recs = [json.loads(x) for x in (cand / "records.jsonl").read_text().splitlines()]
+    dense = {r["family"] for r in recs if r.get("method") == "dense"}
+    assert {"lab", "mia", "extraction", "exposure", "fact_recall", "icl_classification"} <= dense
+    pruned = {(r["family"], r["requested_sparsity"]) for r in recs if r.get("method") == "magnitude"}
+    assert {("fact_recall", 0.5), ("mia", 0.5), ("extraction", 0.5)} <= pruned
+    tasks = {r["task"] for r in recs if r.get("family") == "extraction"}
+    assert {"extraction@prefix_len=4", "extraction@prefix_len=8", "extraction_canaries"} <= tasks
+    prev = (out / "checkpoints" / "previous" / "records.jsonl").read_text()
+    assert '"method": "magnitude"' not in prev  # comparison checkpoints are measured dense only
     records = (cand / "records.jsonl").read_text().splitlines()
 
-    # a crash after some units: drop the last units of the candidate's records; the rerun redoes exactly those
-    kept = [ln for ln in records if '"_unit": "audit/capability"' not in ln and '"_unit": "audit/exposure"' not in ln]
+    # a crash after some units: drop units of the candidate's records; the rerun redoes exactly those
+    kept = [ln for ln in records if "/exposure" not in json.loads(ln)["_unit"] and "magnitude/0.5/mia" not in ln]
+    assert len(kept) < len(records)
     (cand / "records.jsonl").write_text("\n".join(kept) + "\n")
     (out / "records.jsonl").write_text("")  # the top level forgets both checkpoints were done
     assert main(["-q", "audit", str(cfg), "--no-report"]) == 0
@@ -75,7 +82,7 @@ def test_audit_runs_resumes_gates_and_reports(micro_lab: Path, tmp_path: Path, c
 
     # the gate both ways on the finished run
     ok = tmp_path / "ok.yaml"
-    ok.write_text("rules: ['mia.loss.auc >= 0.5', 'exposure.max >= 0']\n")
+    ok.write_text("rules: ['mia.loss.auc >= 0.5', 'exposure.max >= 0', 'points.magnitude.0.5.mia.loss.auc <= 1']\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: ['mia.loss.auc <= 0.5', 'capability.fact_recall.accuracy > baseline']\n")
     assert main(["gate", str(out), "--policy", str(ok)]) == 0
@@ -85,6 +92,7 @@ def test_audit_runs_resumes_gates_and_reports(micro_lab: Path, tmp_path: Path, c
     assert main(["report", str(out)]) == 0
     html = (out / "report.html").read_text()
     assert "Membership inference" in html and "Extraction and exposure" in html and "Capabilities under pruning" in html
+    assert "What pruning removes first" in html
     assert html.count("data:image/png;base64,") >= 3
     md = (out / "report.md").read_text()
     assert "| figure | candidate | previous | candidate - previous |" in md
