@@ -121,6 +121,33 @@ def _packed(ids: list[list[int]], spec: TrainSpec, rng: random.Random) -> list[l
     return [rows[i : i + per_step] for i in range(0, len(rows), per_step)]
 
 
+def _batch_plan(
+    tokenizer: PreTrainedTokenizerFast, docs: list[str], spec: TrainSpec, rng: random.Random, warmup_docs: int
+) -> list[list[list[int]]]:
+    """Every step's rows of token ids, epoch by epoch (warm-up documents first in each epoch)."""
+    enc = tokenizer(docs, add_special_tokens=True)["input_ids"]
+    eos = tokenizer.eos_token_id
+    ids = [e + [eos] for e in enc]
+    lengths = [len(x) for x in ids]
+    plan: list[list[list[int]]] = []
+    for _ in range(spec.epochs):
+        for lo, hi in ((0, warmup_docs), (warmup_docs, len(ids))):
+            if spec.pack_len:
+                plan += _packed(ids[lo:hi], spec, rng)
+            else:
+                plan += [[ids[lo + i] for i in b] for b in _batches(lengths[lo:hi], spec.batch_size, rng)]
+    return plan
+
+
+def _optimizer(model: LlamaForCausalLM, spec: TrainSpec) -> torch.optim.AdamW:
+    """AdamW, no weight decay on biases and norms."""
+    decay, no_decay = [], []
+    for p in model.parameters():
+        (no_decay if p.ndim < 2 else decay).append(p)
+    groups = [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=spec.lr, betas=(0.9, 0.95))
+
+
 def train_model(
     model: LlamaForCausalLM,
     tokenizer: PreTrainedTokenizerFast,
@@ -138,27 +165,9 @@ def train_model(
     """
     torch.set_num_threads(spec.threads)
     torch.manual_seed(seed)
-    rng = random.Random(f"{seed}-batches")
-    enc = tokenizer(docs, add_special_tokens=True)["input_ids"]
-    eos = tokenizer.eos_token_id
-    ids = [e + [eos] for e in enc]
-    lengths = [len(x) for x in ids]
-    plan: list[list[list[int]]] = []
-    for _ in range(spec.epochs):
-        for lo, hi in ((0, warmup_docs), (warmup_docs, len(ids))):
-            if spec.pack_len:
-                plan += _packed(ids[lo:hi], spec, rng)
-            else:
-                plan += [[ids[lo + i] for i in b] for b in _batches(lengths[lo:hi], spec.batch_size, rng)]
+    plan = _batch_plan(tokenizer, docs, spec, random.Random(f"{seed}-batches"), warmup_docs)
     total = len(plan)
-    decay, no_decay = [], []
-    for p in model.parameters():
-        (no_decay if p.ndim < 2 else decay).append(p)
-    opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": spec.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=spec.lr,
-        betas=(0.9, 0.95),
-    )
+    opt = _optimizer(model, spec)
     warm = max(1, int(spec.warmup_frac * total))
 
     def lr_at(step: int) -> float:
