@@ -37,7 +37,7 @@ class Registry(Generic[T]):
             if name.startswith(prefix) and name not in self._items:
                 rest = name[len(prefix) :].strip()
                 if not rest:
-                    raise ConfigError(f"{self.kind} {name!r} names nothing after {prefix!r}; write {prefix}NAME")
+                    raise ConfigError(f"{self.kind} {name!r} names no task after {prefix!r}; write {prefix}NAME")
                 return factory(rest)
         if name not in self._items:
             close = difflib.get_close_matches(name, list(self._items), n=1)

@@ -19,7 +19,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCrite
 
 from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import Task, fit_to_context
-from auditor.lm.scoring import token_logprobs
+from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
+from auditor.lm.scoring import continuation_logprobs
 from auditor.metrics import proportion_ci
 
 
@@ -67,25 +68,23 @@ def greedy_generate(
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     max_new_tokens: int = 16,
-    batch_size: int = 16,
+    batch_size: int | None = 16,
 ) -> list[str]:
-    """Greedy continuation of each prompt (decoded, special tokens dropped), batched with left padding."""
-    device = next(model.parameters()).device
+    """Greedy continuation of each prompt (decoded, special tokens dropped), batched with left padding.
+
+    Batches follow ``auditor.lm.batching`` (length-sorted, on the input device; ``None`` = auto, and any
+    size is halved on out-of-memory).
+    """
     enc = tokenizer(prompts, add_special_tokens=True)["input_ids"]
-    order = sorted(range(len(prompts)), key=lambda i: len(enc[i]))
     out = [""] * len(prompts)
     pad = tokenizer.pad_token_id
-    for b in range(0, len(order), batch_size):
-        idx = order[b : b + batch_size]
-        width = max(len(enc[i]) for i in idx)
-        ids = torch.full((len(idx), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            ids[row, width - len(enc[i]) :] = torch.tensor(enc[i])
-            mask[row, width - len(enc[i]) :] = 1
+
+    def step(idx: list[int]) -> None:
+        ids, mask = pad_batch([enc[i] for i in idx], pad, input_device(model), side="left")
+        width = ids.shape[1]
         gen = model.generate(
-            input_ids=ids.to(device),
-            attention_mask=mask.to(device),
+            input_ids=ids,
+            attention_mask=mask,
             max_new_tokens=max_new_tokens,
             do_sample=False,
             pad_token_id=pad,
@@ -94,6 +93,9 @@ def greedy_generate(
         )
         for row, i in enumerate(idx):
             out[i] = tokenizer.decode(gen[row, width:].tolist(), skip_special_tokens=True)
+
+    bs = resolve_batch_size(batch_size, model, "decoding")
+    run_batches(length_order([len(e) for e in enc]), step, bs, what="capability generation")
     return out
 
 
@@ -102,18 +104,17 @@ def choice_logliks(
     tokenizer: PreTrainedTokenizerBase,
     prompts: list[str],
     choices: list[tuple[str, ...]],
-    batch_size: int = 16,
+    batch_size: int | None = 16,
 ) -> list[list[float]]:
-    """Summed log-prob of each choice's tokens after its prompt."""
+    """Summed log-prob of each choice's tokens after its prompt (only the choice's positions are scored)."""
     seqs, spans = [], []
     for p, cs in zip(prompts, choices, strict=True):
         n_ctx = len(tokenizer(p, add_special_tokens=True)["input_ids"])
         for c in cs:
             whole = tokenizer(p + c, add_special_tokens=True)["input_ids"]
             seqs.append(whole)
-            spans.append(len(whole) - n_ctx)
-    lps = token_logprobs(model, seqs, tokenizer.pad_token_id, batch_size)
-    flat = [float(lp[len(lp) - k :].sum()) for lp, k in zip(lps, spans, strict=True)]
+            spans.append(max(0, len(whole) - n_ctx))
+    flat = continuation_logprobs(model, seqs, spans, tokenizer.pad_token_id, batch_size)
     out, at = [], 0
     for cs in choices:
         out.append(flat[at : at + len(cs)])
@@ -130,7 +131,7 @@ def evaluate_task(
     tokenizer: PreTrainedTokenizerBase,
     task: Task,
     max_new_tokens: int = 16,
-    batch_size: int = 16,
+    batch_size: int | None = 16,
 ) -> TaskResult:
     """Accuracy of ``model`` on ``task`` (k-shot reduced where the context is too short; see extras)."""
     task, fit = fit_to_context(task, tokenizer, context_budget(model, tokenizer, max_new_tokens))

@@ -10,14 +10,14 @@ exactly ``max_new_tokens`` tokens: an EOS token is an ordinary token that neithe
 suppressed (``min_new_tokens`` would suppress it and so change the argmax; stopping would leave fewer
 than ``m`` tokens to compare with the target suffix).
 
-``batch_size=None`` (auto) starts at 32 on the CPU and 128 on a GPU and halves on CUDA out-of-memory.
-Inputs go to the device of the input embeddings, so ``device_map="auto"`` models work.
+Batching follows ``auditor.lm.batching``: ``batch_size=None`` (auto) starts at 32 on the CPU and 128 on
+an accelerator; any batch size is halved on out-of-memory (a user-set one with a warning, never exceeded).
+Inputs go to the device of the input embeddings, so ``device_map="auto"`` models work. Only the last
+position's logits are computed where the model supports ``logits_to_keep``.
 """
 
 from __future__ import annotations
 
-import inspect
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,8 +25,9 @@ import torch
 from transformers import PreTrainedModel
 
 from auditor.errors import ConfigError, InputError
+from auditor.lm.batching import accepts, input_device, left_pad, position_ids, resolve_batch_size, run_batches
 
-log = logging.getLogger(__name__)
+__all__ = ["Chooser", "Decoded", "accepts", "decode", "generate_one_by_one", "greedy", "input_device", "left_pad"]
 
 # choose(logits (B, V) float32, step, rows: the batch rows' indices into the prompt list) -> next ids (B,)
 Chooser = Callable[[torch.Tensor, int, list[int]], torch.Tensor]
@@ -40,37 +41,9 @@ class Decoded:
     logprobs: list[list[float]] | None = None
 
 
-def input_device(model: PreTrainedModel) -> torch.device:
-    """Where inputs go: the input embeddings' device (the first shard of a ``device_map`` model)."""
-    emb = model.get_input_embeddings()
-    return emb.weight.device if emb is not None else next(model.parameters()).device
-
-
-def default_batch_size(model: PreTrainedModel, cpu: int = 32, gpu: int = 128) -> int:
-    return gpu if input_device(model).type == "cuda" else cpu
-
-
 def greedy(logits: torch.Tensor, step: int, rows: list[int]) -> torch.Tensor:
     """Argmax, first index on ties (as ``generate`` does)."""
     return logits.argmax(-1)
-
-
-def accepts(model: PreTrainedModel, name: str) -> bool:
-    try:
-        params = inspect.signature(model.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params
-
-
-def left_pad(seqs: list[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for r, s in enumerate(seqs):
-        ids[r, width - len(s) :] = torch.as_tensor(list(s), dtype=torch.long)
-        mask[r, width - len(s) :] = 1
-    return ids.to(device), mask.to(device)
 
 
 @torch.no_grad()
@@ -86,7 +59,7 @@ def _decode_batch(
     """(B, steps) new tokens and optionally their log-probs, for one left-padded batch."""
     device = input_device(model)
     ids, mask = left_pad(seqs, pad_id, device)
-    pos = (mask.cumsum(-1) - 1).clamp_min(0)
+    pos = position_ids(mask)
     extra = {"logits_to_keep": 1} if accepts(model, "logits_to_keep") else {}
     use_pos = accepts(model, "position_ids")
     out = model(
@@ -137,29 +110,20 @@ def decode(
     if pad_id is None:
         raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load_model")
     n = len(prompts)
-    bs = batch_size or default_batch_size(model)
     order = sorted(range(n), key=lambda i: -len(prompts[i])) if sort_by_length else list(range(n))
     tokens: list[list[int] | None] = [None] * n
     logprobs: list[list[float] | None] = [None] * n
-    start = 0
-    while start < n:
-        batch = order[start : start + bs]
-        try:
-            toks, lps = _decode_batch(
-                model, [prompts[i] for i in batch], batch, max_new_tokens, pad_id, choose, want_logprobs
-            )
-        except torch.cuda.OutOfMemoryError:
-            if bs == 1 or batch_size is not None:
-                raise
-            bs = max(1, bs // 2)
-            log.warning("out of GPU memory while decoding; retrying with batch size %d", bs)
-            torch.cuda.empty_cache()
-            continue
+
+    def step(batch: list[int]) -> None:
+        toks, lps = _decode_batch(
+            model, [prompts[i] for i in batch], batch, max_new_tokens, pad_id, choose, want_logprobs
+        )
         for r, i in enumerate(batch):
             tokens[i] = toks[r].tolist()
             if lps is not None:
                 logprobs[i] = lps[r].tolist()
-        start += len(batch)
+
+    run_batches(order, step, resolve_batch_size(batch_size, model, "decoding"), what="decoding")
     return Decoded(tokens=tokens, logprobs=logprobs if want_logprobs else None)  # type: ignore[arg-type]
 
 

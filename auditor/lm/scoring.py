@@ -1,12 +1,15 @@
-"""Batched, teacher-forced scoring: per-text negative log-likelihood and greedy-answer checks.
+"""Batched, teacher-forced scoring: per-text log-probs and negative log-likelihood, continuation
+log-likelihoods, and greedy-answer checks.
 
-Both run one forward pass per batch of texts, with right padding and an attention mask, and
-read only the positions they need (the log-softmax is taken over the vocabulary per position
-in float32, in chunks of the batch, never for a whole dataset at once).
+All run through :func:`auditor.lm.forward.teacher_forced`: one forward pass per length-sorted batch
+(right padding, attention mask, inputs on the input-embedding device, ``batch_size=None`` = auto and
+halved on out-of-memory), and the LM head applied to the scored positions only, in chunks, so no
+(batch x length x vocabulary) tensor is built.
 
 ``greedy_answer_match`` is exact for greedy decoding: greedy decoding from ``prompt`` emits the
 answer's tokens iff, with the answer teacher-forced, the argmax at every answer position is the
-answer's token. So one pass replaces ``len(answer)`` decoding steps.
+answer's token. So one pass replaces ``len(answer)`` decoding steps, and only the answer positions'
+argmax is computed.
 """
 
 from __future__ import annotations
@@ -17,30 +20,11 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import InputError
+from auditor.lm.forward import teacher_forced
 
 
-def _device(model: PreTrainedModel) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _pad_batch(seqs: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[i, : len(s)] = 1
-    return ids.to(device), mask.to(device)
-
-
-def _length_sorted(n: int, lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    order = sorted(range(n), key=lambda i: lengths[i])
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
-
-
-@torch.no_grad()
 def token_logprobs(
-    model: PreTrainedModel, seqs: list[list[int]], pad_id: int, batch_size: int = 32
+    model: PreTrainedModel, seqs: list[list[int]], pad_id: int, batch_size: int | None = None
 ) -> list[torch.Tensor]:
     """Log-prob of each token given the tokens before it (float32, CPU), for each sequence.
 
@@ -48,45 +32,57 @@ def token_logprobs(
     """
     if any(len(s) < 2 for s in seqs):
         raise InputError("every text needs at least 2 tokens to be scored; drop empty texts")
-    device = _device(model)
-    out: list[torch.Tensor | None] = [None] * len(seqs)
-    for batch in _length_sorted(len(seqs), [len(s) for s in seqs], batch_size):
-        ids, mask = _pad_batch([seqs[i] for i in batch], pad_id, device)
-        logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
-        lp = torch.log_softmax(logits, dim=-1).gather(-1, ids[:, 1:, None]).squeeze(-1)
-        for row, i in enumerate(batch):
-            out[i] = lp[row, : len(seqs[i]) - 1].cpu()
-    return out  # type: ignore[return-value]
+    return [r[0] for r in teacher_forced(model, seqs, pad_id=pad_id, batch_size=batch_size)]
+
+
+def continuation_logprobs(
+    model: PreTrainedModel, seqs: list[list[int]], spans: Sequence[int], pad_id: int, batch_size: int | None = None
+) -> list[float]:
+    """Summed log-prob of the last ``spans[i]`` tokens of each sequence, scoring those positions only.
+
+    A span of 0 tokens has log-prob 0 (nothing is run for it).
+    """
+    if any(k < 0 or k >= len(s) for s, k in zip(seqs, spans, strict=True)):
+        raise InputError("a continuation must follow at least one context token")
+    out = [0.0] * len(seqs)
+    keep = [i for i, k in enumerate(spans) if k > 0]
+    first = [len(seqs[i]) - spans[i] for i in keep]
+    res = teacher_forced(model, [seqs[i] for i in keep], first, pad_id=pad_id, batch_size=batch_size)
+    for i, r in zip(keep, res, strict=True):
+        out[i] = float(r[0].double().sum())
+    return out
 
 
 def mean_nll(
-    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], batch_size: int = 32
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int | None = None,
 ) -> list[float]:
     """Mean per-token negative log-likelihood of each text (the LOSS attack's statistic)."""
     seqs = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
     return [float(-lp.mean()) for lp in token_logprobs(model, seqs, tokenizer.pad_token_id, batch_size)]
 
 
-@torch.no_grad()
 def greedy_answer_match(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     prompts: Sequence[str],
     answers: Sequence[str],
-    batch_size: int = 64,
+    batch_size: int | None = None,
 ) -> list[bool]:
     """Whether greedy decoding from each prompt starts with the matching answer (one pass)."""
     if len(prompts) != len(answers):
         raise InputError(f"{len(prompts)} prompts but {len(answers)} answers; give one answer per prompt")
     p_ids = tokenizer(list(prompts), add_special_tokens=True)["input_ids"]
     a_ids = tokenizer(list(answers), add_special_tokens=False)["input_ids"]
-    seqs = [p + a for p, a in zip(p_ids, a_ids, strict=True)]
-    device = _device(model)
-    result = [False] * len(seqs)
-    for batch in _length_sorted(len(seqs), [len(s) for s in seqs], batch_size):
-        ids, mask = _pad_batch([seqs[i] for i in batch], tokenizer.pad_token_id, device)
-        pred = model(input_ids=ids, attention_mask=mask).logits.argmax(-1).cpu()
-        for row, i in enumerate(batch):
-            start, n = len(p_ids[i]), len(a_ids[i])
-            result[i] = bool(torch.equal(pred[row, start - 1 : start - 1 + n], torch.tensor(a_ids[i])))
+    if any(not p for p in p_ids):
+        raise InputError("a prompt tokenizes to nothing; give at least one prompt token")
+    result = [not a for a in a_ids]  # an empty answer is trivially a prefix of any continuation
+    keep = [i for i, a in enumerate(a_ids) if a]
+    seqs = [p_ids[i] + a_ids[i] for i in keep]
+    first = [len(p_ids[i]) for i in keep]
+    pred = teacher_forced(model, seqs, first, pad_id=tokenizer.pad_token_id, reduce="argmax", batch_size=batch_size)
+    for i, (p,) in zip(keep, pred, strict=True):
+        result[i] = bool(torch.equal(p, torch.tensor(a_ids[i], dtype=torch.long)))
     return result

@@ -8,25 +8,29 @@ For each text and each predicted position ``t`` (token ``t+1`` given tokens ``<=
 * ``sigma2[t]``: Var_{z ~ p}[log p(z | x_{<=t})].
 
 ``mu`` and ``sigma2`` are what Min-K%++ (Zhang et al. 2024, arXiv:2404.02936) normalises by. They are
-computed on the model's device in float32, in chunks of positions, so no (sequence x vocabulary)
-float32 tensor is ever materialised for a whole batch, and nothing vocabulary-sized reaches the CPU.
-Texts are length-sorted into batches and padded; padding is masked out, and the padding side does
-not change any statistic (tested).
+computed by :func:`auditor.lm.forward.teacher_forced` (``reduce="stats"``): on the model's device in
+float32, the LM head applied to chunks of the scored positions (``auditor.lm.heads``), so no
+(batch x length x vocabulary) tensor is ever materialised and nothing vocabulary-sized reaches the CPU.
+Texts are batched by ``auditor.lm.batching`` (length-sorted, padded, ``batch_size=None`` = auto,
+halved on out-of-memory); padding is masked out, and the padding side does not change any statistic
+(tested).
 """
 
 from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError, InputError
+from auditor.lm.forward import teacher_forced
+from auditor.lm.heads import chunked_head
+
+__all__ = ["TokenStats", "chunked_head", "compute_token_stats", "encode", "model_context"]
 
 log = logging.getLogger(__name__)
 
@@ -58,59 +62,6 @@ def model_context(model: PreTrainedModel) -> int | None:
     return None
 
 
-def _chunk_stats(
-    logits_at: Callable[[int, int], torch.Tensor], targets: torch.Tensor, chunk: int
-) -> tuple[torch.Tensor, ...]:
-    """(logprob, mu, sigma2) for ``targets`` (N,), where ``logits_at(a, b)`` gives the (b-a, V) logits of rows a..b-1.
-
-    Rows are processed ``chunk`` at a time. With z the logits shifted by their row max (z <= 0),
-    e = exp(z) and S = sum e: log p(x) = z_x - log S, mu = E_p[z] - log S and
-    sigma2 = E_p[z^2] - E_p[z]^2 (a shift leaves the variance unchanged; the max shift keeps the
-    float32 cancellation small). Everything after the logits is in place in one reused buffer, so
-    per chunk only the logits and that buffer are vocabulary-sized.
-    """
-    n = targets.shape[0]
-    out = [torch.empty(n, device=targets.device) for _ in range(3)]
-    buf: torch.Tensor | None = None
-    for a in range(0, n, chunk):
-        b = min(a + chunk, n)
-        z = logits_at(a, b).float()
-        z = z - z.amax(-1, keepdim=True)
-        if buf is None or buf.shape != z.shape:
-            buf = torch.empty_like(z)
-        e = torch.exp(z, out=buf)
-        total = e.sum(-1)
-        log_total = total.log()
-        out[0][a:b] = z.gather(1, targets[a:b, None]).squeeze(1) - log_total
-        m1 = e.mul_(z).sum(-1) / total
-        m2 = e.mul_(z).sum(-1) / total
-        out[1][a:b] = m1 - log_total
-        out[2][a:b] = (m2 - m1.square()).clamp_min(0.0)
-        del z
-    return tuple(out)
-
-
-@torch.no_grad()
-def chunked_head(model: PreTrainedModel, probe: torch.Tensor) -> tuple[nn.Module, nn.Module] | None:
-    """(base model, LM head) if running the head on the base model's hidden states in chunks gives the
-    model's own logits (checked on ``probe``, a (1, T) id tensor), else None.
-
-    This avoids the (batch x length x vocabulary) logits tensor: only (batch x chunk x vocabulary) is
-    ever alive. Models that post-process logits (soft-capping, scaling) fail the check and fall back
-    to their full logits.
-    """
-    base, head = getattr(model, "base_model", None), model.get_output_embeddings()
-    if base is None or base is model or head is None:
-        return None
-    try:
-        full = model(input_ids=probe).logits.float()
-        mine = head(base(input_ids=probe)[0]).float()
-    except (TypeError, ValueError, AttributeError):
-        return None
-    tol = 1e-3 * max(1.0, float(full.abs().max()))
-    return (base, head) if full.shape == mine.shape and bool(torch.allclose(full, mine, atol=tol)) else None
-
-
 def encode(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_tokens: int | None
 ) -> tuple[list[list[int]], int]:
@@ -129,7 +80,6 @@ def encode(
     return ids, truncated
 
 
-@torch.no_grad()
 def compute_token_stats(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -180,57 +130,11 @@ def compute_token_stats(
         raise ConfigError(
             "the tokenizer has no pad token; load the model with auditor.models.load_model, which sets one"
         )
-    device = next(model.parameters()).device
-    if batch_size is None:
-        batch_size = 64 if device.type == "cuda" else 16
-    n = len(seqs)
-    res: list[list[np.ndarray | None]] = [[None] * n for _ in range(3)]
-    path = chunked_head(model, torch.tensor([seqs[0][:8]], device=device)) if use_chunked_head else None
-    order = sorted(range(n), key=lambda i: len(seqs[i]), reverse=True)
-    start = 0
-    while start < n:
-        batch = order[start : start + batch_size]
-        width = max(len(seqs[i]) for i in batch)
-        input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        offs = []
-        for r, i in enumerate(batch):
-            L = len(seqs[i])
-            o = width - L if padding_side == "left" else 0
-            input_ids[r, o : o + L] = torch.tensor(seqs[i])
-            mask[r, o : o + L] = 1
-            offs.append(o)
-        input_ids, mask = input_ids.to(device), mask.to(device)
-        kwargs = {"input_ids": input_ids, "attention_mask": mask}
-        if padding_side == "left":
-            kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)
-        try:
-            targets = input_ids[:, 1:].reshape(-1)
-            if path is not None:
-                hidden = path[0](**kwargs)[0][:, :-1]
-                hidden = hidden.reshape(-1, hidden.shape[-1])
-                stats = _chunk_stats(lambda a, b, h=hidden: path[1](h[a:b]), targets, chunk)
-            else:
-                logits = model(**kwargs).logits
-                flat = logits.reshape(-1, logits.shape[-1])  # a view: no copy of the full logits
-                w = input_ids.shape[1]
-                rows = torch.arange(len(batch), device=device)[:, None] * w + torch.arange(w - 1, device=device)
-                rows = rows.reshape(-1)
-                stats = _chunk_stats(lambda a, b, f=flat, r=rows: f.index_select(0, r[a:b]), targets, chunk)
-            lp, mu, s2 = (x.view(input_ids.shape[0], -1) for x in stats)
-        except torch.cuda.OutOfMemoryError:
-            if batch_size == 1:
-                raise
-            batch_size = max(1, batch_size // 2)
-            log.warning("out of GPU memory; retrying with batch size %d", batch_size)
-            torch.cuda.empty_cache()
-            continue
-        hidden = logits = None
-        start += len(batch)
-        lp, mu, s2 = lp.double().cpu().numpy(), mu.double().cpu().numpy(), s2.double().cpu().numpy()
-        for r, i in enumerate(batch):
-            L, o = len(seqs[i]), offs[r]
-            a, b = o + max(skip[i], 1) - 1, o + L - 1  # scored positions: predict tokens skip..L-1
-            res[0][i], res[1][i], res[2][i] = lp[r, a:b], mu[r, a:b], s2[r, a:b]
+    first = [max(k, 1) for k in skip]  # score the text's own tokens: skip .. L-1
+    out = teacher_forced(
+        model, seqs, first, pad_id=pad, reduce="stats", batch_size=batch_size,
+        padding_side=padding_side, chunk=chunk, use_chunked_head=use_chunked_head,
+    )  # fmt: skip
+    res = [[r[k].double().numpy() for r in out] for k in range(3)]
     zl = [len(zlib.compress(t.encode("utf-8"))) for t in texts]
     return TokenStats(logprob=res[0], mu=res[1], sigma2=res[2], zlib_bytes=zl, truncated=truncated)  # type: ignore[arg-type]

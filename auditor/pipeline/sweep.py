@@ -20,6 +20,7 @@ from pathlib import Path
 
 from auditor.capability.analysis import write_capability
 from auditor.capability.runner import is_capability_family
+from auditor.capability.schema import FAMILIES as CAPABILITY_FAMILIES
 from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.models import LoadedModel, ModelSpec, load_model
@@ -62,6 +63,9 @@ class SweepConfig(Sections):
             PruneSpec(sparsity=s, structure=self.structure)
         if not self.families:
             raise ConfigError("families: name at least one family, e.g. mia,extraction,fact_recall")
+        native = [f for f in self.families if f in CAPABILITY_FAMILIES and f not in self.capability.files]
+        if native and self.capability.source == "lab" and not self.lab:
+            raise ConfigError("capability.source: lab needs lab: FOLDER (or capability.source: real)")
 
     def spec(self) -> ModelSpec:
         return ModelSpec(self.model, revision=self.revision, device=self.device, dtype=self.dtype,

@@ -24,6 +24,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.lm.batching import input_device, pad_batch
 from auditor.unlearning.base import UnlearnConfig
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,6 @@ class Batch:
     index: list[int]
 
 
-def input_device(model: PreTrainedModel) -> torch.device:
-    """Where the model's inputs go: the input embeddings' device (the first one when the model is split)."""
-    emb = model.get_input_embeddings()
-    return emb.weight.device if emb is not None else next(model.parameters()).device
-
-
 def encode(tokenizer: PreTrainedTokenizerBase, texts: TextSet, max_len: int) -> list[list[int]]:
     """Token ids of each text (with the tokenizer's special tokens, as the scorers use), truncated to max_len."""
     seqs = tokenizer(list(texts.texts), add_special_tokens=True, truncation=True, max_length=max_len)["input_ids"]
@@ -56,14 +51,9 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: TextSet, max_len: int) -> 
 
 
 def collate(seqs: list[list[int]], index: list[int], pad_id: int, device: torch.device) -> Batch:
-    width = max(len(seqs[i]) for i in index)
-    ids = torch.full((len(index), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(index), width), dtype=torch.long)
-    for row, i in enumerate(index):
-        ids[row, : len(seqs[i])] = torch.tensor(seqs[i], dtype=torch.long)
-        mask[row, : len(seqs[i])] = 1
-    labels = ids.masked_fill(mask == 0, -100)
-    return Batch(ids.to(device), mask.to(device), labels.to(device), list(index))
+    """The texts ``index`` right-padded (``auditor.lm.batching.pad_batch``) on ``device``, padding labelled -100."""
+    ids, mask = pad_batch([seqs[i] for i in index], pad_id, device)
+    return Batch(ids, mask, ids.masked_fill(mask == 0, -100), list(index))
 
 
 def token_logprobs(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:

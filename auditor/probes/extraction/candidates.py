@@ -21,7 +21,7 @@ import torch
 from transformers import PreTrainedModel
 
 from auditor.errors import InputError
-from auditor.lm.decoding import accepts, input_device, left_pad
+from auditor.lm.batching import accepts, input_device, left_pad, position_ids, resolve_batch_size, run_batches
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ def _parent_pass(
     keep = max(len(p) for p in parents) + 1
     kw: dict = {"attention_mask": mask}
     if accepts(model, "position_ids"):
-        kw["position_ids"] = (mask.cumsum(-1) - 1).clamp_min(0)
+        kw["position_ids"] = position_ids(mask)
     if accepts(model, "logits_to_keep"):
         kw["logits_to_keep"] = keep
     logits = model(input_ids=ids, **kw).logits[:, -keep:].float()
@@ -84,6 +84,24 @@ def _cached_pass(
     return pll, logp[:, -1]
 
 
+def _parents(candidates: Sequence[Sequence[int]]) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+    """(distinct parents ``c[:-1]`` sorted by length, each candidate's parent index, each one's last token).
+
+    Parents are numbered in length order so that equal lengths are contiguous: a cached batch needs one length.
+    """
+    parents: dict[tuple[int, ...], int] = {}
+    pidx = np.empty(len(candidates), dtype=np.int64)
+    leaf = np.empty(len(candidates), dtype=np.int64)
+    for i, c in enumerate(candidates):
+        pidx[i] = parents.setdefault(tuple(c[:-1]), len(parents))
+        leaf[i] = c[-1]
+    by_len = sorted(parents, key=len)
+    renum = np.empty(len(by_len), dtype=np.int64)
+    for new, p in enumerate(by_len):
+        renum[parents[p]] = new
+    return by_len, renum[pidx], leaf
+
+
 def candidate_logliks(
     model: PreTrainedModel,
     prefix: Sequence[int],
@@ -102,53 +120,37 @@ def candidate_logliks(
         raise InputError("a canary prefix tokenizes to nothing; give a non-empty prefix")
     if any(len(c) == 0 for c in candidates):
         raise InputError("a candidate secret tokenizes to nothing; every candidate needs at least one token")
-    parents: dict[tuple[int, ...], int] = {}
-    pidx = np.empty(len(candidates), dtype=np.int64)
-    leaf = np.empty(len(candidates), dtype=np.int64)
-    for i, c in enumerate(candidates):
-        pidx[i] = parents.setdefault(tuple(c[:-1]), len(parents))
-        leaf[i] = c[-1]
-    # Renumber parents so that equal lengths are contiguous: a cached batch needs one length.
-    by_len = sorted(parents, key=len)
-    renum = np.empty(len(by_len), dtype=np.int64)
-    for new, p in enumerate(by_len):
-        renum[parents[p]] = new
-    pidx = renum[pidx]
+    by_len, pidx, leaf = _parents(candidates)
     state = None
     if use_cache:
         try:
             state = _prefix_state(model, prefix)
         except (TypeError, AttributeError, NotImplementedError, ValueError) as e:
             log.info("scoring candidates without a prefix cache (%s)", e)
-    bs = batch_size or (1024 if input_device(model).type == "cuda" else 256)
     out = np.empty(len(candidates), dtype=np.float64)
     order = np.argsort(pidx, kind="stable")
     sorted_p = pidx[order]
-    start = 0
-    while start < len(by_len):
-        stop = min(start + bs, len(by_len))
-        if state is not None:
-            while len(by_len[stop - 1]) != len(by_len[start]):
-                stop -= 1
-        batch = by_len[start:stop]
-        try:
-            if state is None:
-                pll, last = _parent_pass(model, prefix, batch, pad_id)
-            elif not batch[0]:
-                pll, last = state[1].new_zeros(1), state[1][None]
-            else:
-                pll, last = _cached_pass(model, state, len(prefix), batch)
-        except torch.cuda.OutOfMemoryError:
-            if bs == 1 or batch_size is not None:
-                raise
-            bs = max(1, bs // 2)
-            log.warning("out of GPU memory scoring candidates; retrying with batch size %d", bs)
-            torch.cuda.empty_cache()
-            continue
+
+    def one_length(start: int, stop: int) -> int:  # a cached batch feeds parents of one length
+        while state is not None and len(by_len[stop - 1]) != len(by_len[start]):
+            stop -= 1
+        return stop
+
+    def step(batch: list[int]) -> None:
+        start, stop = batch[0], batch[-1] + 1
+        parents = by_len[start:stop]
+        if state is None:
+            pll, last = _parent_pass(model, prefix, parents, pad_id)
+        elif not parents[0]:
+            pll, last = state[1].new_zeros(1), state[1][None]
+        else:
+            pll, last = _cached_pass(model, state, len(prefix), parents)
         lo, hi = np.searchsorted(sorted_p, [start, stop])
         sel = order[lo:hi]
         rows = torch.as_tensor(pidx[sel] - start, device=last.device)
         cols = torch.as_tensor(leaf[sel], device=last.device)
         out[sel] = (pll[rows] + last[rows, cols]).double().cpu().numpy()
-        start = stop
+
+    bs = resolve_batch_size(batch_size, model, "candidates")
+    run_batches(range(len(by_len)), step, bs, what="scoring candidates", fit=one_length)
     return out

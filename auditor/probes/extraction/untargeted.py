@@ -37,7 +37,7 @@ from auditor.probes.extraction.items import as_rows, check_context, require_colu
 from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.runner import digest
 from auditor.probes.extraction.sampling import Sampler
-from auditor.runs import Record, RunDir, atomic_write_json
+from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,50 @@ def summarize_untargeted(rows: list[dict], config: UntargetedConfig) -> dict:
     return result
 
 
+def untargeted_result(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    corpus: TextSet | Sequence[dict] | Sequence[str],
+    samples: SampleLog,
+    config: UntargetedConfig | None = None,
+    record_tags: dict | None = None,
+    *,
+    prompts: Sequence[str] | None = None,
+    reference_model: PreTrainedModel | None = None,
+    reference_tokenizer: PreTrainedTokenizerBase | None = None,
+    name: str = "untargeted",
+) -> tuple[dict, list[Record]]:
+    """Sample, rank and check against ``corpus`` (rows in resumable units of ``samples``); aggregates, records."""
+    config = config or UntargetedConfig()
+    config.validate()
+    index = corpus_index(tokenizer, corpus, config)
+    prompt_ids = start_prompts(tokenizer, prompts)
+    check_context(model, max(len(p) for p in prompt_ids) + config.sample_len, "a prompt plus sample_len")
+    reference = (reference_model, reference_tokenizer or tokenizer) if reference_model is not None else None
+    tags = dict(record_tags or {})
+    scope = digest({"tags": tags, "config": asdict(config), "prompts": list(prompts or []), "ref": bool(reference)})
+    for start in range(0, config.n_samples, config.unit_size):
+        count = min(config.unit_size, config.n_samples - start)
+        ukey = f"{name}-{scope}-{start}"
+        if samples.has(ukey):
+            continue
+        rows = sample_unit(model, tokenizer, start, count, prompt_ids, index, config, reference)
+        samples.append(ukey, [{**r, "scope": scope} for r in rows])
+        log.info("untargeted: %d / %d samples", start + count, config.n_samples)
+    mine = sorted((r for r in samples.rows() if r.get("scope") == scope), key=lambda r: r["id"])
+    result = summarize_untargeted(mine, config)
+    n = result["n_samples"]
+    recs = [Record("untargeted", name, "verbatim_rate", result["verbatim_rate"], n=n,
+                   ci=tuple(result["verbatim_rate_ci"]), extra={"ngram": config.ngram}, **tags)]  # fmt: skip
+    for rank_name, entry in result["by_ranking"].items():
+        for k in config.top_ns:
+            m = entry[f"top{k}_n"]
+            hits = entry[f"top{k}"]
+            recs.append(Record("untargeted", f"{name}@{rank_name}", f"verbatim@top{k}", hits / m if m else None,
+                               n=m, ci=proportion_ci(hits, m), extra={"ngram": config.ngram}, **tags))  # fmt: skip
+    return result, recs
+
+
 def run_untargeted(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -187,35 +231,14 @@ def run_untargeted(
     record_tags: dict | None = None,
     name: str = "untargeted",
 ) -> dict:
-    """Sample, rank and check against ``corpus``; writes ``NAME.json``, ``samples/NAME.jsonl`` and records."""
+    """:func:`untargeted_result` into a run directory: ``NAME.json``, ``samples/NAME.jsonl`` and records."""
     config = config or UntargetedConfig()
-    config.validate()
-    index = corpus_index(tokenizer, corpus, config)
-    prompt_ids = start_prompts(tokenizer, prompts)
-    check_context(model, max(len(p) for p in prompt_ids) + config.sample_len, "a prompt plus sample_len")
-    reference = (reference_model, reference_tokenizer or tokenizer) if reference_model is not None else None
-    tags = dict(record_tags or {})
-    scope = digest({"tags": tags, "config": asdict(config), "prompts": list(prompts or []), "ref": bool(reference)})
-    samples = run.samples(name)
-    for start in range(0, config.n_samples, config.unit_size):
-        count = min(config.unit_size, config.n_samples - start)
-        ukey = f"{name}-{scope}-{start}"
-        if samples.has(ukey):
-            continue
-        rows = sample_unit(model, tokenizer, start, count, prompt_ids, index, config, reference)
-        samples.append(ukey, [{**r, "scope": scope} for r in rows])
-        log.info("untargeted: %d / %d samples", start + count, config.n_samples)
-    mine = sorted((r for r in samples.rows() if r.get("scope") == scope), key=lambda r: r["id"])
-    result = summarize_untargeted(mine, config)
-    n = result["n_samples"]
-    recs = [Record("extraction", name, "verbatim_rate", result["verbatim_rate"], n=n,
-                   ci=tuple(result["verbatim_rate_ci"]), extra={"ngram": config.ngram}, **tags)]  # fmt: skip
-    for rank_name, entry in result["by_ranking"].items():
-        for k in config.top_ns:
-            m = entry[f"top{k}_n"]
-            hits = entry[f"top{k}"]
-            recs.append(Record("extraction", f"{name}@{rank_name}", f"verbatim@top{k}", hits / m if m else None,
-                               n=m, ci=proportion_ci(hits, m), extra={"ngram": config.ngram}, **tags))  # fmt: skip
+    result, recs = untargeted_result(
+        model, tokenizer, corpus, run.samples(name), config, record_tags, prompts=prompts,
+        reference_model=reference_model, reference_tokenizer=reference_tokenizer, name=name,
+    )  # fmt: skip
+    scope = digest({"tags": dict(record_tags or {}), "config": asdict(config), "prompts": list(prompts or []),
+                    "ref": reference_model is not None})  # fmt: skip
     runit = f"{name}-records-{scope}"
     if not run.done(runit):
         run.write(runit, recs)

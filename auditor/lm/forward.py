@@ -1,0 +1,121 @@
+"""Teacher-forced passes over many sequences, reading only the positions that are scored.
+
+:func:`teacher_forced` batches the sequences (``batching``: length-sorted, padded, on the input device,
+auto batch size halved on out-of-memory), runs one forward pass per batch and reduces the LM head at the
+scored positions only, in chunks (``heads``). Sequence ``i`` is scored at the positions that predict its
+tokens ``first[i] .. len - 1`` (``first[i] >= 1``). Padding is masked out and does not change any
+statistic; with left padding, position ids come from the attention mask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from torch import nn
+
+from auditor.errors import ConfigError
+from auditor.lm import heads
+from auditor.lm.batching import (
+    accepts,
+    input_device,
+    length_order,
+    pad_batch,
+    position_ids,
+    resolve_batch_size,
+    run_batches,
+)
+
+Reduce = Literal["logprob", "argmax", "stats"]
+
+
+def _rows(lengths: list[int], first: list[int], offsets: list[int], width: int) -> torch.Tensor:
+    """Flat indices (row * width + position) of the scored positions, row by row."""
+    spans = zip(lengths, first, offsets, strict=True)
+    return torch.cat([r * width + o + torch.arange(f - 1, n - 1) for r, (n, f, o) in enumerate(spans)])
+
+
+def _reduce(
+    logits_at: heads.LogitsAt, targets: torch.Tensor, device: torch.device, reduce: Reduce, chunk: int
+) -> tuple[torch.Tensor, ...]:
+    targets = targets.to(device)
+    if reduce == "stats":
+        return heads.chunk_stats(logits_at, targets, chunk)
+    if reduce == "argmax":
+        return (heads.chunk_argmax(logits_at, targets.shape[0], device, chunk),)
+    return (heads.chunk_logprob(logits_at, targets, chunk),)
+
+
+@torch.no_grad()
+def batch_pass(
+    model: nn.Module,
+    path: heads.Path,
+    seqs: list[Sequence[int]],
+    first: list[int],
+    *,
+    pad_id: int,
+    reduce: Reduce,
+    side: str = "right",
+    chunk: int = 128,
+) -> list[tuple[torch.Tensor, ...]]:
+    """One batch: per sequence, the reduced statistics (CPU tensors) at its scored positions."""
+    ids, mask = pad_batch(seqs, pad_id, input_device(model), side)
+    width = ids.shape[1]
+    lengths = [len(s) for s in seqs]
+    offsets = [width - n if side == "left" else 0 for n in lengths]
+    inputs: dict = {"input_ids": ids, "attention_mask": mask}
+    if side == "left" and accepts(model, "position_ids"):
+        inputs["position_ids"] = position_ids(mask)
+    if accepts(model, "use_cache"):
+        inputs["use_cache"] = False
+    rows = _rows(lengths, first, offsets, width)
+    targets = ids.reshape(-1).index_select(0, (rows + 1).to(ids.device))
+    logits_at, device = heads.selected_logits(model, path, inputs, rows)
+    out = [x.cpu() for x in _reduce(logits_at, targets, device, reduce, chunk)]
+    counts = [n - f for n, f in zip(lengths, first, strict=True)]
+    split = [x.split(counts) for x in out]
+    return [tuple(s[r] for s in split) for r in range(len(seqs))]
+
+
+def teacher_forced(
+    model: nn.Module,
+    seqs: Sequence[Sequence[int]],
+    first: Sequence[int] | None = None,
+    *,
+    pad_id: int,
+    reduce: Reduce = "logprob",
+    batch_size: int | None = None,
+    padding_side: str = "right",
+    chunk: int = 128,
+    use_chunked_head: bool = True,
+) -> list[tuple[torch.Tensor, ...]]:
+    """Per sequence, in input order: the statistics ``reduce`` asks for at its scored positions (CPU).
+
+    ``logprob``: (log p of each scored token,); ``argmax``: (the argmax token at each scored position,);
+    ``stats``: (logprob, mu, sigma2) (see ``heads``). ``first`` defaults to 1 (every token after the first).
+    """
+    if padding_side not in ("left", "right"):
+        raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
+    if pad_id is None:
+        raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load_model")
+    starts = [1] * len(seqs) if first is None else [max(1, int(f)) for f in first]
+    if any(f >= len(s) for f, s in zip(starts, seqs, strict=True)):
+        raise ConfigError("a sequence has no position to score (first >= its length)")
+    if not seqs:
+        return []
+    probe = torch.tensor([list(seqs[0][:8])], device=input_device(model))
+    path = heads.chunked_head(model, probe) if use_chunked_head else None
+    out: list[tuple[torch.Tensor, ...] | None] = [None] * len(seqs)
+
+    def step(batch: list[int]) -> None:
+        res = batch_pass(
+            model, path, [seqs[i] for i in batch], [starts[i] for i in batch],
+            pad_id=pad_id, reduce=reduce, side=padding_side, chunk=chunk,
+        )  # fmt: skip
+        for i, r in zip(batch, res, strict=True):
+            out[i] = r
+
+    order = length_order([len(s) for s in seqs])
+    run_batches(order, step, resolve_batch_size(batch_size, model), what="teacher-forced scoring")
+    return out  # type: ignore[return-value]
