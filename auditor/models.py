@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -80,10 +81,14 @@ def cache_root(cache_dir: str | None = None) -> Path:
 def resolve_device(device: str | None) -> str:
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in DEVICES:
-        raise ConfigError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but torch sees no GPU; use --device cpu")
+    if device not in DEVICES and not re.fullmatch(r"cuda:\d+|mps", device):
+        raise ConfigError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}, cuda:N, mps")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but torch sees no GPU; use --device cpu")
+    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s); use cuda:0 ... or auto")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for but torch sees no MPS backend; use --device cpu")
     return device
 
 
@@ -206,8 +211,8 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     elif not spec.allow_pickle:
         kwargs["use_safetensors"] = True
     model, tok = _from_pretrained(path, kwargs, src)
-    if device == "cuda":
-        model = model.to("cuda")
+    if device not in ("cpu", "auto"):
+        model = model.to(device)
     model.eval()
     model.requires_grad_(False)
     if not fingerprint:

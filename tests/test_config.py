@@ -24,7 +24,7 @@ def test_yaml_and_overrides_build_the_same_config(tmp_path):
 
 def test_unknown_key_is_named_with_its_path(tmp_path):
     p = _write(tmp_path, "model: lab\nlab: L\nmia:\n  attack: [loss]\n")
-    with pytest.raises(ConfigError, match=r"mia.attack: unknown key; valid keys: members"):
+    with pytest.raises(ConfigError, match=r"mia.attack: unknown key; valid keys: enabled, members"):
         load_config(SweepConfig, p)
 
 

@@ -251,16 +251,15 @@ def test_unlearn_checkpoint_saves_a_loadable_model_with_its_record(tiny_model_di
 
 def test_cli_unlearn(tiny_model_dir, tmp_path, capsys) -> None:
     from auditor.cli import unlearn as cli_unlearn
-    from auditor.cli.common import _model_args
 
     parser = argparse.ArgumentParser()
-    cli_unlearn.add_parsers(parser.add_subparsers(dest="command"), _model_args)
+    cli_unlearn.add_parsers(parser.add_subparsers(dest="command"))
     forget = _write(tmp_path / "forget.jsonl", [("f1", "The size of item 1 is 7.")])
     out = tmp_path / "out"
     argv = ["unlearn", "--model", str(tiny_model_dir), "--method", "npo", "--forget", str(forget), "--out", str(out)]
     a = parser.parse_args([*argv, "--lr", "0.002", "--steps", "2", "--set", "beta=0.5", "--set", "steps=9"])
     assert cli_unlearn.resolve_config(a) == UnlearnConfig(lr=0.002, steps=2, beta=0.5)
-    assert cli_unlearn.COMMANDS["unlearn"](a) == 0
+    assert a.handler(a) == 0
     assert "npo: 2 steps" in capsys.readouterr().out
     assert json.loads((out / "unlearning.json").read_text())["config"]["beta"] == 0.5
     with pytest.raises(ConfigError, match="betta: unknown key"):

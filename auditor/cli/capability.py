@@ -1,20 +1,37 @@
-"""Subcommands for capability (wired into ``auditor.cli``): ``auditor tasks build`` and ``auditor capability``."""
+"""``auditor tasks build`` (capability task files, lm-eval configs) and ``auditor capability`` (dense evaluation)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from pathlib import Path
+
+from auditor.capability.analysis import threshold_table
+from auditor.capability.builders import CapabilityConfig, build_task
+from auditor.capability.schema import FAMILIES
+from auditor.cli.common import add_command, add_device_dtype, add_set, csv_type, flag_overrides
+from auditor.errors import ConfigError
+from tasks import tasks_dir
+
+DEFAULT_FAMILIES = ",".join(FAMILIES)
+# ``auditor capability`` flag -> SweepConfig key; only flags given are passed on.
+CAPABILITY_KEYS: tuple[tuple[str, str], ...] = (
+    ("model", "model"),
+    ("out", "out"),
+    ("families", "families"),
+    ("lab", "lab"),
+    ("device", "device"),
+    ("dtype", "dtype"),
+    ("source", "capability.source"),
+    ("limit", "capability.limit"),
+    ("shots", "capability.shots"),
+    ("seed", "capability.seed"),
+)
 
 
 def cmd_tasks(a: argparse.Namespace) -> int:
     """Write task files (rendered rows) and lm-eval YAML configs for one source."""
-    from auditor.capability.builders import CapabilityConfig, build_task
     from auditor.capability.lmeval import write_lm_eval_tasks
-    from auditor.capability.schema import FAMILIES
-    from auditor.errors import ConfigError
-    from tasks import tasks_dir
 
     families = a.families.split(",") if a.families else list(FAMILIES)
     files = {}
@@ -43,19 +60,16 @@ def cmd_tasks(a: argparse.Namespace) -> int:
     return 0
 
 
+def capability_overrides(a: argparse.Namespace) -> list[str]:
+    """A dense-only sweep of the families; the flags given, then ``--set`` (which wins)."""
+    return [*flag_overrides(a, CAPABILITY_KEYS), "methods=[]", "sparsities=[0.0]", *a.set]
+
+
 def cmd_capability(a: argparse.Namespace) -> int:
     """Evaluate the capability families on the dense model (a sweep with no pruning)."""
-    from auditor.capability.analysis import threshold_table
     from auditor.pipeline.sweep import load_sweep_config, run_sweep
 
-    overrides = [f"model={a.model}", f"out={a.out}", "methods=[]", "sparsities=[0.0]", f"families=[{a.families}]"]
-    for flag in ("lab", "device", "dtype"):
-        if getattr(a, flag) is not None:
-            overrides.append(f"{flag}={getattr(a, flag)}")
-    for flag in ("source", "limit", "shots", "seed"):
-        if getattr(a, flag) is not None:
-            overrides.append(f"capability.{flag}={getattr(a, flag)}")
-    cfg = load_sweep_config(a.config, overrides + list(a.set))
+    cfg = load_sweep_config(a.config, capability_overrides(a))
     out = run_sweep(cfg, overwrite=a.overwrite)
     cap = json.loads((out / "capability.json").read_text(encoding="utf-8"))
     print(threshold_table(cap))
@@ -63,48 +77,48 @@ def cmd_capability(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"tasks": cmd_tasks, "capability": cmd_capability}
-
-
-def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add this module's subcommands to ``sub``; ``model_args`` adds the shared --dtype/--device/... flags."""
-    families = "fact_recall,open_book,overriding,icl_classification"
-    tk = sub.add_parser(
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    tk = add_command(
+        sub,
         "tasks",
+        None,
         help="build capability task files and their lm-eval YAML configs (lab, real facts, or a user file)",
         description="auditor tasks build --source {lab,real} | --file F --families FAMILY. Writes rendered rows "
         "to OUT/<source>/<task>.jsonl and lm-eval configs to OUT/lm_eval/ (default OUT: the package's tasks/ "
         "folder). File format: tasks/README.md.",
     )
-    tsub = tk.add_subparsers(dest="tasks_command", required=True)
-    b = tsub.add_parser("build", help="write task files and lm-eval configs")
-    b.add_argument("--source", choices=("lab", "real"), default="real")
+    tsub = tk.add_subparsers(dest="tasks_command", required=True, metavar="TASKS_COMMAND")
+    b = add_command(tsub, "build", cmd_tasks, help="write task files and lm-eval configs")
+    b.add_argument("--source", choices=("lab", "real"), default="real", help="where the items come from")
     b.add_argument("--lab", help="lab folder for --source lab (default: the shipped standard lab)")
     b.add_argument("--file", help="a user JSONL task file (format: tasks/README.md); needs one --families")
-    b.add_argument("--families", help=f"comma-separated (default {families})")
-    b.add_argument("--limit", type=int, help="at most this many items per family (seeded sample)")
-    b.add_argument("--shots", type=int, default=3, help="QA demonstrations per prompt (default 3)")
+    b.add_argument("--families", help=f"comma-separated (default {DEFAULT_FAMILIES})")
+    b.add_argument("--limit", type=int, help="at most this many items per family, a seeded sample (default: all)")
+    b.add_argument("--shots", type=int, default=3, help="QA demonstrations per prompt")
     b.add_argument("--icl-dim", type=int, default=1, help="dimension of in-context classification points")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--seed", type=int, default=0, help="seed of the sample and the demonstrations")
     b.add_argument("--out", help="output folder (default: the package's tasks/ folder)")
+    _add_capability(sub)
 
-    cp = sub.add_parser(
+
+def _add_capability(sub: argparse._SubParsersAction) -> None:
+    cp = add_command(
+        sub,
         "capability",
+        cmd_capability,
         help="evaluate fact recall and in-context learning families on a model (no pruning)",
         description="Dense-model capability evaluation; `auditor sweep --families ...` runs the same families at "
         "every sparsity. Config keys mirror auditor.pipeline.sweep.SweepConfig (capability.* section). Writes "
         "RUN/records.jsonl, RUN/samples/capability.jsonl, RUN/capability.json and RUN/curves.png.",
     )
-    cp.add_argument("config", nargs="?", help="YAML config (optional)")
-    cp.add_argument("--model", required=True)
+    cp.add_argument("config", nargs="?", help="YAML config (default: none, only flags and --set)")
+    cp.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
     cp.add_argument("--out", required=True, help="run directory (resumed if it exists)")
-    cp.add_argument("--families", default=families, help="comma-separated; also lm_eval:TASK")
+    cp.add_argument("--families", type=csv_type(), default=DEFAULT_FAMILIES, help="comma-separated; also lm_eval:TASK")
     cp.add_argument("--lab", help="lab folder (the task source when --source is not real)")
-    cp.add_argument("--source", choices=("lab", "real"))
-    cp.add_argument("--limit", type=int)
-    cp.add_argument("--shots", type=int)
-    cp.add_argument("--seed", type=int)
-    cp.add_argument("--device", choices=("cpu", "cuda", "auto"))
-    cp.add_argument("--dtype", choices=("float32", "bfloat16", "float16"))
-    cp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    cp.add_argument("--overwrite", action="store_true")
+    cp.add_argument("--source", choices=("lab", "real"), help="task source (default: lab with --lab, else real)")
+    cp.add_argument("--limit", type=int, help="at most this many items per family (default: the config's)")
+    cp.add_argument("--shots", type=int, help="QA demonstrations per prompt (default: the config's)")
+    cp.add_argument("--seed", type=int, help="seed of the sample and the demonstrations (default: the config's)")
+    add_device_dtype(cp)
+    add_set(cp)

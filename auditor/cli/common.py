@@ -1,50 +1,215 @@
-"""Flags and helpers shared by every command group: model flags, the model spec they build, batch size."""
+"""What every command group shares: the parser and help style, model / batch / data flags, ``--set`` overrides.
+
+Command groups import this module (never :mod:`auditor.cli.main`). Only light modules are imported here, so
+``auditor --help`` does not load torch.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from auditor.errors import ConfigError
-from auditor.models import ModelSpec
+import yaml
+
+from auditor.errors import AuditorError, ConfigError
+
+if TYPE_CHECKING:
+    from auditor.models import ModelSpec
+
+Handler = Callable[[argparse.Namespace], int]
+
+DTYPES = ("float32", "bfloat16", "float16")
+DEVICE_HELP = "cpu, cuda, cuda:N, auto (device_map='auto' across GPUs) or mps"
+_DEVICE = re.compile(r"(cpu|cuda|cuda:\d+|auto|mps)")
 
 
-def _model_args(p: argparse.ArgumentParser) -> None:
+class UsageError(AuditorError):
+    """A command line argparse rejects (unknown flag, bad value, missing argument); the message is the whole line."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors raise :class:`UsageError`: ``main`` prints them as one line, exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: error: {message} (see '{self.prog} --help')")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` to a flag's help unless the help already says what the default is."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text.lower()
+            or default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or (isinstance(default, list | tuple) and not default)
+            or (not action.option_strings and action.nargs not in ("?", "*"))
+        ):
+            return text
+        return f"{text} (default: %(default)s)".lstrip()
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, handler: Handler | None, **kwargs: Any) -> Parser:
+    """A subcommand parser with the shared help style; ``handler`` is what ``main`` runs for it."""
+    kwargs.setdefault("description", kwargs.get("help"))
+    p = sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
+    if handler is not None:
+        p.set_defaults(handler=handler)
+    return p
+
+
+# ---------------------------------------------------------------- value types (argparse ``type=``)
+
+
+def device_type(value: str) -> str:
+    if not _DEVICE.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"unknown device {value!r}; use {DEVICE_HELP}")
+    return value
+
+
+def batch_size_type(value: str) -> int | str:
+    """``auto`` or a positive integer (kept as given; :func:`batch_size_arg` turns it into int | None)."""
+    if value == "auto":
+        return value
+    try:
+        b = int(value)
+    except ValueError:
+        b = 0
+    if b < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
+    return b
+
+
+def batch_size_arg(value: int | str | None) -> int | None:
+    """``--batch-size``: a positive integer, or ``auto`` / None (start large, halve on out-of-memory)."""
+    if value is None or value == "auto":
+        return None
+    try:
+        return int(batch_size_type(str(value)))
+    except argparse.ArgumentTypeError as e:
+        raise ConfigError(f"--batch-size {e}") from e
+
+
+def csv_type(item: type = str) -> Callable[[str], list]:
+    """A comma-separated list of ``item`` (str, int or float); empty entries dropped."""
+
+    def parse(value: str) -> list:
+        try:
+            return [item(x.strip()) for x in value.split(",") if x.strip()]
+        except ValueError as e:
+            kind = {int: "whole numbers", float: "numbers"}.get(item, "values")
+            raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, e.g. 1,2; got {value!r}") from e
+
+    parse.__name__ = f"comma-separated {item.__name__}"
+    return parse
+
+
+# ---------------------------------------------------------------- shared flags
+
+
+def add_model_args(p: argparse.ArgumentParser, *, cache_dir: bool = True) -> None:
+    """--revision, --dtype, --device, --trust-remote-code, --allow-pickle and (unless told not to) --cache-dir."""
     p.add_argument("--revision", help="hub revision (branch, tag or commit) for a hub id")
-    p.add_argument(
-        "--dtype",
-        choices=("float32", "bfloat16", "float16"),
-        help="weights dtype (default: float32 on CPU, bfloat16/float16 on GPU)",
-    )
-    p.add_argument(
-        "--device",
-        choices=("cpu", "cuda", "auto"),
-        help="cpu, cuda, or auto (device_map='auto' across GPUs); default: cuda if available",
-    )
+    add_device_dtype(p)
     p.add_argument(
         "--trust-remote-code", action="store_true", help="run the checkpoint's own Python code (off by default)"
     )
     p.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights; default: safetensors only")
-    p.add_argument("--cache-dir", help="cache for converted checkpoints (default ~/.cache/memaudit or $MEMAUDIT_CACHE)")
+    if cache_dir:
+        p.add_argument(
+            "--cache-dir", help="cache for converted checkpoints (default ~/.cache/memaudit or $MEMAUDIT_CACHE)"
+        )
 
-def _model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
-    return ModelSpec(
-        source=source,
-        revision=a.revision,
-        dtype=a.dtype,
-        device=a.device,
-        trust_remote_code=a.trust_remote_code,
-        allow_pickle=a.allow_pickle,
-        cache_dir=a.cache_dir,
+
+_model_args = add_model_args  # the name older callers import
+
+
+def add_device_dtype(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dtype", choices=DTYPES, help="weights dtype (default: float32 on CPU, bfloat16/float16 on GPU)")
+    p.add_argument(
+        "--device", type=device_type, metavar="DEVICE", help=f"{DEVICE_HELP}; default: cuda if available, else cpu"
     )
 
-def batch_size_arg(value: str) -> int | None:
-    """``--batch-size``: a positive integer, or ``auto`` (None: start large, halve on out-of-memory)."""
-    if value == "auto":
-        return None
+
+def add_batch_size(p: argparse.ArgumentParser, default: str | None = "auto", what: str = "texts per batch") -> None:
+    """--batch-size N | auto. ``default=None``: left out means the config's value."""
+    text = f"{what}, or auto (start large, halve on out-of-memory)"
+    if default is None:
+        text += "; default: the config's"
+    p.add_argument("--batch-size", type=batch_size_type, default=default, metavar="N|auto", help=text)
+
+
+def add_data_columns(p: argparse.ArgumentParser, *, text: bool = True, ids: bool = True) -> None:
+    if text:
+        p.add_argument("--text-column", default="text", help="column holding the texts")
+    if ids:
+        p.add_argument("--id-column", default="id", help="column holding the ids")
+
+
+def add_set(p: argparse.ArgumentParser, overwrite: bool = True) -> None:
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key (repeat)")
+    if overwrite:
+        p.add_argument("--overwrite", action="store_true", help="start the run directory again")
+
+
+def model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
+    """The ModelSpec for ``source`` from the model flags (absent flags: the loader's defaults)."""
+    from auditor.models import ModelSpec
+
+    return ModelSpec(
+        source=source,
+        revision=getattr(a, "revision", None),
+        dtype=getattr(a, "dtype", None),
+        device=getattr(a, "device", None),
+        trust_remote_code=getattr(a, "trust_remote_code", False),
+        allow_pickle=getattr(a, "allow_pickle", False),
+        cache_dir=getattr(a, "cache_dir", None),
+    )
+
+
+_model_spec = model_spec  # the name older callers import
+
+
+# ---------------------------------------------------------------- flags -> ``--set`` overrides
+
+
+def yaml_value(value: Any) -> str:
+    """``value`` written so that ``yaml.safe_load`` (how ``--set`` values are read) gives it back unchanged."""
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_yaml_item(v) for v in value) + "]"
+    if value is None or isinstance(value, bool | int | float):
+        return json.dumps(value)
+    text = str(value)
+    return text if _round_trips(text, text) else json.dumps(text)
+
+
+def _yaml_item(value: Any) -> str:
+    if not isinstance(value, str):
+        return yaml_value(value)
+    return value if _round_trips(f"[{value}]", [value]) else json.dumps(value)
+
+
+def _round_trips(raw: str, expected: Any) -> bool:
     try:
-        b = int(value)
-    except ValueError as e:
-        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}") from e
-    if b < 1:
-        raise ConfigError(f"--batch-size must be a positive integer or 'auto', got {value!r}")
-    return b
+        return yaml.safe_load(raw) == expected
+    except yaml.YAMLError:
+        return False
+
+
+def flag_overrides(a: argparse.Namespace, mapping: Iterable[tuple[str, str]]) -> list[str]:
+    """``key=value`` for each (attribute, config key) whose flag was given; ``--batch-size auto`` -> null."""
+    out = []
+    for attr, key in mapping:
+        value = getattr(a, attr, None)
+        if value is None or value is False:
+            continue  # not given: the config's value stands
+        if attr == "batch_size":
+            value = batch_size_arg(value)
+        out.append(f"{key}={yaml_value(value)}")
+    return out

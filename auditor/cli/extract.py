@@ -1,23 +1,23 @@
-"""Subcommands for extraction (wired into ``auditor.cli``): ``extract``, ``exposure``, ``generate-extract``."""
+"""``auditor extract`` (prefix extraction), ``exposure`` (canary exposure), ``generate-extract`` (untargeted)."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from auditor.cli.common import add_batch_size, add_command, add_data_columns, add_model_args, batch_size_arg, model_spec
+from auditor.data import read_rows
 from auditor.errors import AuditorError, ConfigError, InputError
+from auditor.runs import RunDir
 
 if TYPE_CHECKING:
     from auditor.models import LoadedModel
-    from auditor.runs import RunDir
 
 
 def _read_rows(path: str, what: str) -> list[dict]:
     """Rows of a data file; any read failure becomes an InputError naming the file."""
-    from auditor.data import read_rows
-
     try:
         rows = read_rows(path)
     except AuditorError:
@@ -45,8 +45,6 @@ def _int_list(value: str | None, flag: str) -> tuple[int, ...]:
 
 
 def _open_run(a: argparse.Namespace, command: str, config: dict, lm: LoadedModel, **manifest: object) -> RunDir:
-    from auditor.runs import RunDir
-
     return RunDir(
         a.out, {"command": command, "model": a.model, **config}, overwrite=a.overwrite,
         extra_manifest={"checkpoint": lm.describe(), **manifest},
@@ -54,9 +52,6 @@ def _open_run(a: argparse.Namespace, command: str, config: dict, lm: LoadedModel
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import ExtractionConfig, run_extraction
 
@@ -76,7 +71,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
     )
     cfg.validate()
     rows = _read_rows(a.data, "data file")
-    lm = load_model(_model_spec(a, a.model))
+    lm = load_model(model_spec(a, a.model))
     run = _open_run(a, "extract", {"data": a.data, "extraction": asdict(cfg)}, lm)
     res = run_extraction(lm.model, lm.tokenizer, rows, run, cfg)
     print(f"texts: {res['n_texts']}  scored: {res['n']}  skipped (too short): {res['skipped_short']}")
@@ -97,9 +92,6 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
 
 def cmd_exposure(a: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import ExposureConfig, run_exposure
     from auditor.probes.extraction.items import require_columns
@@ -124,7 +116,7 @@ def cmd_exposure(a: argparse.Namespace) -> int:
     rows = _read_rows(a.canaries, "canary file")
     hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
     require_columns(rows, (cfg.prefix_column, cfg.secret_column), a.canaries, hint)
-    lm = load_model(_model_spec(a, a.model))
+    lm = load_model(model_spec(a, a.model))
     run = _open_run(a, "exposure", {"canaries": a.canaries, "exposure": asdict(cfg)}, lm, seeds={"exposure": a.seed})
     res = run_exposure(lm.model, lm.tokenizer, rows, run, cfg)
     top = res["max_possible"]
@@ -136,9 +128,6 @@ def cmd_exposure(a: argparse.Namespace) -> int:
 
 
 def cmd_generate_extract(a: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from auditor.cli.common import _model_spec, batch_size_arg
     from auditor.models import load_model
     from auditor.probes.extraction import UntargetedConfig, run_untargeted
 
@@ -157,8 +146,8 @@ def cmd_generate_extract(a: argparse.Namespace) -> int:
     cfg.validate()
     corpus = _read_rows(a.corpus, "corpus")
     prompts = [r.get(a.text_column, "") for r in _read_rows(a.prompts, "prompt file")] if a.prompts else None
-    lm = load_model(_model_spec(a, a.model))
-    ref = load_model(_model_spec(a, a.reference_model)) if a.reference_model else None
+    lm = load_model(model_spec(a, a.model))
+    ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
     config = {"corpus": a.corpus, "prompts": a.prompts, "reference_model": a.reference_model, "untargeted": asdict(cfg)}
     run = _open_run(a, "generate-extract", config, lm, seeds={"sampling": a.seed})
     res = run_untargeted(
@@ -173,24 +162,24 @@ def cmd_generate_extract(a: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "extract": cmd_extract,
-    "exposure": cmd_exposure,
-    "generate-extract": cmd_generate_extract,
-}
-
-
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
-    p.add_argument("--batch-size", default="auto", help="sequences per batch, or auto (default; halved on OOM)")
+    add_batch_size(p, what="sequences per batch")
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
 
 
-def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add this module's subcommands to ``sub``; ``model_args`` adds the shared --dtype/--device/... flags."""
-    ex = sub.add_parser(
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    _add_extract(sub)
+    _add_exposure(sub)
+    _add_generate_extract(sub)
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    ex = add_command(
+        sub,
         "extract",
+        cmd_extract,
         help="discoverable extraction: greedy-decode from training texts' prefixes, compare with the suffix",
         description="Greedy decoding (batched, KV cache) from each text's first --prefix-len tokens (after BOS); "
         "exact match (Carlini et al. 2023), fraction of tokens matched (Biderman et al. 2023), edit similarity "
@@ -200,21 +189,26 @@ def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.
     )
     _common(ex)
     ex.add_argument("--data", required=True, help="texts (jsonl/csv/parquet/txt/HF dir)")
-    ex.add_argument("--prefix-len", type=int, default=32, help="prefix tokens, BOS not counted (default 32)")
-    ex.add_argument("--suffix-len", type=int, default=32, help="target suffix tokens (default 32)")
-    ex.add_argument("--prefix-lens", help="prefix-length sweep, e.g. 8,16,32,64")
+    ex.add_argument("--prefix-len", type=int, default=32, help="prefix tokens, BOS not counted")
+    ex.add_argument("--suffix-len", type=int, default=32, help="target suffix tokens")
+    ex.add_argument("--prefix-lens", help="prefix-length sweep, e.g. 8,16,32,64 (overrides --prefix-len)")
     ex.add_argument("--approx-threshold", type=float, default=0.75, help="approximate memorization threshold")
-    ex.add_argument("--approx-metric", choices=("similarity", "bleu"), default="similarity")
-    ex.add_argument("--text-column", default="text")
-    ex.add_argument("--id-column", default="id")
+    ex.add_argument(
+        "--approx-metric", choices=("similarity", "bleu"), default="similarity", help="metric of the threshold"
+    )
+    add_data_columns(ex)
     ex.add_argument("--repeats-column", default="repeats", help="duplication count column, if any ('' = none)")
     ex.add_argument("--prefix-column", help="column mode: the prefix column (e.g. prefix)")
     ex.add_argument("--suffix-column", help="column mode: the suffix column (e.g. secret)")
     ex.add_argument("--no-text", action="store_true", help="do not write generated/true suffix text to the samples")
-    model_args(ex)
+    add_model_args(ex)
 
-    xp = sub.add_parser(
+
+def _add_exposure(sub: argparse._SubParsersAction) -> None:
+    xp = add_command(
+        sub,
         "exposure",
+        cmd_exposure,
         help="canary exposure (Carlini et al. 2019): rank of each secret among its candidate space",
         description="exposure = log2 |space| - log2 rank(secret); exact rank when the space has at most "
         "--max-enumerate candidates, else the skew-normal estimate. Writes RUN/exposure.json, "
@@ -222,20 +216,26 @@ def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.
     )
     _common(xp)
     xp.add_argument("--canaries", required=True, help="rows with a prefix and a secret (jsonl/csv/...)")
-    xp.add_argument("--prefix-column", default="prefix")
-    xp.add_argument("--secret-column", default="secret")
-    xp.add_argument("--id-column", default="id")
+    xp.add_argument("--prefix-column", default="prefix", help="column holding each canary's prefix")
+    xp.add_argument("--secret-column", default="secret", help="column holding each canary's secret")
+    add_data_columns(xp, text=False)
     xp.add_argument("--repeats-column", default="repeats", help="duplication count column ('' = none)")
     xp.add_argument("--candidates", help="file of candidate secrets (a 'text' column / one per line); default: "
                     "every digit string of the secret's shape")  # fmt: skip
-    xp.add_argument("--method", choices=("auto", "exact", "estimate"), default="auto")
+    xp.add_argument(
+        "--method", choices=("auto", "exact", "estimate"), default="auto", help="exact rank, estimate, or auto"
+    )
     xp.add_argument("--max-enumerate", type=int, default=100_000, help="auto: exact up to this many candidates")
     xp.add_argument("--n-estimate", type=int, default=5_000, help="candidates sampled for the estimate")
-    xp.add_argument("--seed", type=int, default=0)
-    model_args(xp)
+    xp.add_argument("--seed", type=int, default=0, help="seed of the estimate's sample")
+    add_model_args(xp)
 
-    ge = sub.add_parser(
+
+def _add_generate_extract(sub: argparse._SubParsersAction) -> None:
+    ge = add_command(
+        sub,
         "generate-extract",
+        cmd_generate_extract,
         help="untargeted extraction (Carlini et al. 2021): sample, rank, check against the corpus",
         description="Samples --samples generations (top-k/top-p, seeded), ranks them by perplexity, zlib ratio "
         "and (with --reference-model) reference ratio, and counts verbatim corpus text (any --ngram-token "
@@ -244,15 +244,14 @@ def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.
     )
     _common(ge)
     ge.add_argument("--corpus", required=True, help="the training corpus to check against")
-    ge.add_argument("--samples", type=int, default=100, help="number of generations (default 100)")
-    ge.add_argument("--sample-len", type=int, default=64, help="tokens per generation (default 64)")
-    ge.add_argument("--top-k", type=int, default=40, help="top-k sampling (0 = off; default 40)")
-    ge.add_argument("--top-p", type=float, help="nucleus sampling threshold")
-    ge.add_argument("--temperature", type=float, default=1.0)
-    ge.add_argument("--ngram", type=int, default=50, help="verbatim window in tokens (default 50)")
+    ge.add_argument("--samples", type=int, default=100, help="number of generations")
+    ge.add_argument("--sample-len", type=int, default=64, help="tokens per generation")
+    ge.add_argument("--top-k", type=int, default=40, help="top-k sampling (0 = off)")
+    ge.add_argument("--top-p", type=float, help="nucleus sampling threshold (default: off)")
+    ge.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
+    ge.add_argument("--ngram", type=int, default=50, help="verbatim window in tokens")
     ge.add_argument("--prompts", help="file of prompts to start from (default: BOS)")
     ge.add_argument("--reference-model", help="reference model for the reference ranking")
-    ge.add_argument("--text-column", default="text")
-    ge.add_argument("--id-column", default="id")
-    ge.add_argument("--seed", type=int, default=0)
-    model_args(ge)
+    add_data_columns(ge)
+    ge.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    add_model_args(ge)

@@ -1,4 +1,4 @@
-"""``auditor unlearn``: run a built-in unlearning method on a checkpoint, save the result (wired into ``auditor.cli``).
+"""``auditor unlearn``: run a built-in unlearning method on a checkpoint and save the result.
 
 The saved folder is a Hugging Face checkpoint (safetensors + tokenizer) with ``unlearning.json`` beside it,
 which ``load_model`` and ``auditor unlearn-compare`` (``unlearned: [{label, model: DIR}]``) take.
@@ -7,9 +7,11 @@ which ``load_model`` and ``auditor unlearn-compare`` (``unlearned: [{label, mode
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING
+
+from auditor.cli.common import add_command, add_data_columns, add_model_args, model_spec
+from auditor.config import build, load_config
 
 if TYPE_CHECKING:
     from auditor.unlearning import UnlearnConfig
@@ -27,10 +29,11 @@ _FLAGS: dict[str, tuple[str, type, str]] = {
 }
 
 
-def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``unlearn`` to ``sub``; ``model_args`` adds the shared --dtype/--device/... flags."""
-    p = sub.add_parser(
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
         "unlearn",
+        cmd_unlearn,
         help="unlearn a forget set from a checkpoint (gradient_ascent, gradient_difference, npo, prune_unlearn)",
         description="Run a built-in unlearning method on MODEL and save the unlearned checkpoint to OUT "
         "(safetensors + tokenizer + unlearning.json). Methods: gradient_ascent (Jang et al. 2023), "
@@ -47,14 +50,12 @@ def add_parsers(sub: argparse._SubParsersAction, model_args: Callable[[argparse.
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     for flag, (_, tp, text) in _FLAGS.items():
         p.add_argument(flag, type=tp, help=text)
-    p.add_argument("--text-column", default="text", help="column holding the texts (default: text)")
-    p.add_argument("--id-column", default="id", help="column holding the ids (default: id)")
-    model_args(p)
+    add_data_columns(p)
+    add_model_args(p)
 
 
 def resolve_config(a: argparse.Namespace) -> UnlearnConfig:
     """The UnlearnConfig from --config, then --set, then the typed flags (later wins); every key validated."""
-    from auditor.config import build, load_config
     from auditor.unlearning import UnlearnConfig
 
     base = load_config(UnlearnConfig, a.config, list(a.set))
@@ -63,21 +64,18 @@ def resolve_config(a: argparse.Namespace) -> UnlearnConfig:
 
 
 def cmd_unlearn(a: argparse.Namespace) -> int:
-    from auditor.models import ModelSpec
     from auditor.unlearning import unlearn_checkpoint
 
     config = resolve_config(a)
-    spec = ModelSpec(
-        source=a.model,
-        revision=getattr(a, "revision", None),
-        dtype=getattr(a, "dtype", None),
-        device=getattr(a, "device", None),
-        trust_remote_code=getattr(a, "trust_remote_code", False),
-        allow_pickle=getattr(a, "allow_pickle", False),
-        cache_dir=getattr(a, "cache_dir", None),
-    )
     info = unlearn_checkpoint(
-        spec, a.method, a.forget, a.retain, a.out, config, text_column=a.text_column, id_column=a.id_column
+        model_spec(a, a.model),
+        a.method,
+        a.forget,
+        a.retain,
+        a.out,
+        config,
+        text_column=a.text_column,
+        id_column=a.id_column,
     )
     figs = info["figures"]
     if "final_losses" in figs:
@@ -89,6 +87,3 @@ def cmd_unlearn(a: argparse.Namespace) -> int:
         )
     print(f"saved the unlearned checkpoint to {a.out} (details in {a.out}/unlearning.json)")
     return 0
-
-
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {"unlearn": cmd_unlearn}

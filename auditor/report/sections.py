@@ -6,14 +6,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import auditor.lab
 from auditor.data import load_texts
 from auditor.report.doc import Image, Paragraph, Table, fmt
 from auditor.report.figures import capability_curves
 from auditor.report.plots import plot_capability, plot_path, plot_roc
 from auditor.report.records import View, samples
 
-SHIPPED_LAB = Path(auditor.lab.__file__).parent / "standard"  # auditor.lab.build.SHIPPED_DIR, without torch
+SHIPPED_LAB = Path(__file__).resolve().parents[1] / "lab" / "standard"  # auditor.lab.build.SHIPPED_DIR, no import
 EXTRACTION_COLUMNS = ("n", "exact_extraction_rate", "approx_extraction_rate", "token_match")
 
 

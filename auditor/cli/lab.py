@@ -1,0 +1,95 @@
+"""``auditor lab build`` (the synthetic memorization lab) and ``auditor info`` (what a checkpoint is)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from auditor.cli.common import add_command, add_model_args, model_spec
+from auditor.errors import ConfigError
+
+
+def cmd_lab_build(a: argparse.Namespace) -> int:
+    from auditor.lab.build import SHIPPED_DIR, build_lab, materialize_standard
+    from auditor.lab.presets import get_preset
+
+    get_preset(a.preset)
+    if a.without_forget:
+        return _build_retrain(a)
+    if a.preset == "standard" and not a.retrain:
+        if a.seed != 0:
+            raise ConfigError(
+                f"the shipped standard lab has seed 0; pass --retrain to train seed {a.seed} (about 15-45 minutes)"
+            )
+        out = Path(a.out or "lab-standard-seed0")
+        info = materialize_standard(out)
+        print(f"materialized the shipped standard lab in {out} (hashes checked)")
+    else:
+        if a.out:
+            out = Path(a.out)
+        elif a.preset == "standard" and a.seed == 0:
+            out = SHIPPED_DIR
+        else:
+            out = Path(f"lab-{a.preset}-seed{a.seed}")
+        info = build_lab(a.preset, a.seed, out, threads=a.threads)
+        print(f"built the {a.preset} lab (seed {a.seed}) in {out} in {info['build_seconds']:.0f} s")
+    print(json.dumps(info["figures"], indent=2))
+    return 0
+
+
+def _build_retrain(a: argparse.Namespace) -> int:
+    from auditor.lab.build import SHIPPED_RETRAIN_DIR, build_retrain
+
+    if a.preset != "standard" or not a.retrain:
+        raise ConfigError("--without-forget trains the standard lab's oracle: use --preset standard --retrain")
+    out = Path(a.out) if a.out else SHIPPED_RETRAIN_DIR
+    info = build_retrain(a.seed, out, threads=a.threads or 1)
+    print(f"built the retrain-without-forget model in {out} in {info['build_seconds']:.0f} s")
+    print(json.dumps(info["figures"], indent=2))
+    return 0
+
+
+def cmd_info(a: argparse.Namespace) -> int:
+    from auditor.models import load_model
+    from auditor.pipeline.info import model_info
+
+    print(json.dumps(model_info(load_model(model_spec(a, a.model))), indent=2))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    lab = add_command(sub, "lab", None, help="the synthetic memorization lab")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="LAB_COMMAND")
+    b = add_command(
+        lab_sub,
+        "build",
+        cmd_lab_build,
+        help="build a lab (micro: trained here in ~1 min; standard: the shipped one, or --retrain)",
+        description="Generate a world with known members, canaries and facts, train a small Llama on it, "
+        "and write an HF checkpoint plus ground truth. The standard preset is shipped: without --retrain it "
+        "is copied (after a hash check) in seconds.",
+    )
+    b.add_argument("--preset", default="standard", help="micro or standard")
+    b.add_argument("--seed", type=int, default=0, help="seed of the world and of training")
+    b.add_argument(
+        "--out",
+        help="output folder (default lab-PRESET-seedN; with --retrain of standard "
+        "seed 0: the shipped folder inside the package)",
+    )
+    b.add_argument(
+        "--retrain", action="store_true", help="train the standard preset instead of copying the shipped one"
+    )
+    b.add_argument("--threads", type=int, help="torch threads for training (default 2; 1 with --without-forget)")
+    b.add_argument(
+        "--without-forget",
+        action="store_true",
+        help="with --retrain: train the unlearning oracle (standard lab minus its forget set, same seed and "
+        "tokenizer; default out: the shipped auditor/lab/standard_retrain)",
+    )
+
+    info = add_command(
+        sub, "info", cmd_info, help="architecture, parameter count, dtype and prunable layers of a model"
+    )
+    info.add_argument("model", help="local folder, .gguf file, hub id, or an alias: lab, smollm2-135m")
+    add_model_args(info)

@@ -1,0 +1,102 @@
+"""``auditor mia``: membership inference, every attack scored from one batched forward pass."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from auditor.cli.common import add_batch_size, add_command, add_data_columns, add_model_args, batch_size_arg, model_spec
+from auditor.data import load_texts
+from auditor.errors import ConfigError
+from auditor.probes.mia import DEFAULT_ATTACKS
+from auditor.runs import RunDir
+
+if TYPE_CHECKING:
+    from auditor.probes.mia.runner import MIAConfig
+
+
+def _mia_config(a: argparse.Namespace) -> MIAConfig:
+    """The MIAConfig from the flags; bad attack names and sizes fail here, before any model is loaded."""
+    from auditor.probes.mia.runner import MIAConfig, expand_attacks
+
+    attacks = tuple(x.strip() for x in a.attacks.split(",") if x.strip())
+    if not attacks:
+        raise ConfigError("--attacks is empty; name at least one attack")
+    if a.max_tokens is not None and a.max_tokens < 2:
+        raise ConfigError(f"--max-tokens must be at least 2, got {a.max_tokens}")
+    expand_attacks(attacks, a.reference_model is not None)
+    return MIAConfig(
+        attacks=attacks, batch_size=batch_size_arg(a.batch_size), max_tokens=a.max_tokens, n_boot=a.n_boot, seed=a.seed
+    )
+
+
+def cmd_mia(a: argparse.Namespace) -> int:
+    from auditor.models import load_model
+    from auditor.probes.mia.runner import run_mia
+
+    cfg = _mia_config(a)
+    members = load_texts(a.members, a.text_column, a.id_column)
+    nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column)
+    lm = load_model(model_spec(a, a.model))
+    ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
+    config = {
+        "command": "mia",
+        "model": a.model,
+        "members": a.members,
+        "nonmembers": a.nonmembers,
+        "reference_model": a.reference_model,
+        "mia": asdict(cfg),
+    }
+    manifest = {
+        "checkpoint": lm.describe(),
+        "seeds": {"bootstrap": a.seed},
+        "reference": ref.describe() if ref else None,
+    }
+    run = RunDir(a.out, config, overwrite=a.overwrite, extra_manifest=manifest)
+    result = run_mia(
+        lm.model,
+        lm.tokenizer,
+        members,
+        nonmembers,
+        run,
+        cfg,
+        reference_model=ref.model if ref else None,
+        reference_tokenizer=ref.tokenizer if ref else None,
+    )
+    print(f"{'attack':<16} {'AUC':>6} {'95% CI':>15} {'TPR@1%':>7} {'TPR@0.1%':>8}")
+    for name, r in result.items():
+        lo, hi = r["auc_ci"]
+        print(f"{name:<16} {r['auc']:6.3f} [{lo:.3f}, {hi:.3f}] {r['tpr@1%fpr']:7.3f} {r['tpr@0.1%fpr']:8.3f}")
+    print(f"wrote {run.path / 'mia.json'}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    p = add_command(
+        sub,
+        "mia",
+        cmd_mia,
+        help="membership inference: score members vs non-members with every attack from one pass",
+        description="Scores every text with LOSS, zlib, lowercase, Min-K%, Min-K%++, ReCaLL (and reference, "
+        "given --reference-model) from one batched forward pass, and reports AUC with a bootstrap CI, "
+        "TPR at 1% and 0.1% FPR. Writes RUN/mia.json, RUN/samples/mia_scores.jsonl, RUN/records.jsonl, "
+        "RUN/mia_roc.png. Rerunning the same command resumes.",
+    )
+    p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
+    p.add_argument("--members", required=True, help="texts that were trained on (jsonl/csv/parquet/txt/HF dir)")
+    p.add_argument("--nonmembers", required=True, help="texts that were not")
+    p.add_argument(
+        "--attacks",
+        default=",".join(DEFAULT_ATTACKS),
+        help="comma-separated; min_k / min_k_pp mean their k grid, min_k@0.2 one k",
+    )
+    p.add_argument("--reference-model", help="reference model for the 'reference' attack (same tokenizer)")
+    p.add_argument("--max-tokens", type=int, help="truncate texts to N tokens (default: the model's context)")
+    add_batch_size(p, what="texts per forward pass")
+    add_data_columns(p)
+    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the AUC CI")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
+    p.add_argument("--overwrite", action="store_true", help="start the run directory again")
+    add_model_args(p)
