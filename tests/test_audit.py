@@ -24,8 +24,12 @@ def _config(tmp_path: Path, micro_lab: Path, **extra) -> Path:
         "mia": {"attacks": ["loss", "min_k@0.2"], "n_boot": 50},
         "extraction": {"prefix_lens": [4, 8], "suffix_len": 8, "limit": 24},
         "capability": {"limit": 40},
-        "sweep": {"enabled": True, "methods": ["magnitude"], "sparsities": [0.0, 0.5],
-                  "families": ["mia", "extraction", "fact_recall", "icl_classification"]},
+        "sweep": {
+            "enabled": True,
+            "methods": ["magnitude"],
+            "sparsities": [0.0, 0.5],
+            "families": ["mia", "extraction", "fact_recall", "icl_classification"],
+        },
         **extra,
     }
     p = tmp_path / "audit.yaml"
