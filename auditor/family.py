@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from auditor.errors import ConfigError
 from auditor.runs import Record, UnitLog
 
 DENSE = "dense"
@@ -52,6 +53,15 @@ class Point:
             "sparsity": round(actual_sparsity, 6),
             "requested_sparsity": self.sparsity,
         }
+
+
+def lab_file(given: str | None, lab: Path | None, name: str, key: str) -> str:
+    """A section's data file: the one given, else the lab's ``name``; neither is a one-line error."""
+    if given:
+        return given
+    if lab is None:
+        raise ConfigError(f"{key}: give a file (or lab: FOLDER to use the lab's {name})")
+    return str(lab / name)
 
 
 class PointSamples:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from auditor.data import TextSet, load_texts, read_rows
 from auditor.errors import ConfigError
-from auditor.family import FamilyContext
+from auditor.family import FamilyContext, lab_file
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 from auditor.probes.extraction.exposure_runner import exposure_result
 from auditor.probes.extraction.runner import extraction_result
@@ -76,14 +76,6 @@ class UntargetedSection:
                          ngram=self.ngram).validate()  # fmt: skip
 
 
-def _lab_file(given: str | None, lab: Path | None, name: str, key: str) -> str:
-    if given:
-        return given
-    if lab is None:
-        raise ConfigError(f"{key}: give a file (or lab: FOLDER to use the lab's {name})")
-    return str(lab / name)
-
-
 def canaries_path(sections: object, lab: Path | None) -> str | None:
     """The canaries file: the exposure section's, else the lab's, else none."""
     given = sections.exposure.canaries  # type: ignore[attr-defined]
@@ -107,7 +99,7 @@ class ExtractionFamily:
 
     def prepare(self, sections: object, lab: Path | None) -> ExtractionData:
         s: ExtractionSection = sections.extraction  # type: ignore[attr-defined]
-        texts = load_texts(_lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column,
+        texts = load_texts(lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column,
                            limit=s.limit)  # fmt: skip
         cfg = ExtractionConfig(prefix_lens=s.prefix_lens, suffix_len=s.suffix_len,
                                approx_threshold=s.approx_threshold, text_column="text", id_column="id")  # fmt: skip
@@ -156,7 +148,7 @@ class UntargetedFamily:
 
     def prepare(self, sections: object, lab: Path | None) -> tuple[TextSet, UntargetedConfig]:
         s: UntargetedSection = sections.untargeted  # type: ignore[attr-defined]
-        corpus = read_corpus(_lab_file(s.corpus, lab, "members.jsonl", "untargeted.corpus"), s.text_column,
+        corpus = read_corpus(lab_file(s.corpus, lab, "members.jsonl", "untargeted.corpus"), s.text_column,
                              s.id_column)  # fmt: skip
         cfg = UntargetedConfig(n_samples=s.n_samples, sample_len=s.sample_len, top_k=s.top_k, top_p=s.top_p,
                                ngram=s.ngram)  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError
-from auditor.family import FamilyContext
+from auditor.family import FamilyContext, lab_file
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, mia_records, score_members
 from auditor.runs import Record
 
@@ -43,14 +43,6 @@ class MIAData:
     config: MIAConfig
 
 
-def _path(given: str | None, lab: Path | None, name: str, key: str) -> str:
-    if given:
-        return given
-    if lab is None:
-        raise ConfigError(f"mia.{key}: give a file (or lab: FOLDER to use the lab's {name})")
-    return str(lab / name)
-
-
 class MIAFamily:
     """Family ``mia`` (Yeom et al. 2018; Carlini et al. 2021; Shi et al. 2024; Zhang et al. 2024; Xie et al. 2024)."""
 
@@ -62,10 +54,10 @@ class MIAFamily:
     def prepare(self, sections: object, lab: Path | None) -> MIAData:
         s: MIASection = sections.mia  # type: ignore[attr-defined]
         expand_attacks(s.attacks, False)
-        mpath = _path(s.members, lab, "members.jsonl", "members")
+        mpath = lab_file(s.members, lab, "members.jsonl", "mia.members")
         members = load_texts(mpath, s.text_column, s.id_column, limit=s.limit)
         nonmembers = load_texts(
-            _path(s.nonmembers, lab, "nonmembers.jsonl", "nonmembers"), s.text_column, s.id_column, limit=s.limit
+            lab_file(s.nonmembers, lab, "nonmembers.jsonl", "mia.nonmembers"), s.text_column, s.id_column, limit=s.limit
         )
         cfg = MIAConfig(attacks=s.attacks, n_boot=s.n_boot, max_tokens=s.max_tokens)
         return MIAData(members, nonmembers, cfg)
