@@ -9,7 +9,6 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-import json
 from pathlib import Path
 
 import pytest
@@ -74,48 +73,9 @@ def micro_lab(tmp_path_factory) -> Path:
     return out
 
 
-# A hand-made audit run directory (two checkpoints) with hostile strings planted in every text field.
-EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
-
-
-def _checkpoint(folder: Path, members: Path, auc: float) -> None:
-    from auditor.probes.mia.runner import plot_roc
-    from auditor.runs import UnitLog
-
-    folder.mkdir(parents=True)
-    config = {"mia": {"members": str(members), "nonmembers": str(members)}}
-    (folder / "manifest.json").write_text(json.dumps({"config": config, "checkpoint": {"notes": [f"note {EVIL}"]}}))
-    mia = {"loss": {"auc": auc, "auc_ci": [auc - 0.05, auc + 0.05], "tpr@1%fpr": 0.1, "n_members": 2}}
-    (folder / "mia.json").write_text(json.dumps(mia))
-    rows = [
-        {"id": "m1", "label": 1, "scores": {"loss": 2.0}},
-        {"id": "m2", "label": 1, "scores": {"loss": 1.0}},
-        {"id": "n1", "label": 0, "scores": {"loss": 0.5}},
-    ]
-    UnitLog(folder / "samples" / "mia_scores.jsonl").append("u0", rows)
-    plot_roc(rows, ["loss"], folder / "mia_roc.png")
-    ext = {"exact_extraction_rate@32": 0.5, "by_repeats": {"1": {"exact_extraction_rate": 0.0, "n": 1}}}
-    (folder / "extraction.json").write_text(json.dumps(ext))
-    UnitLog(folder / "samples" / "extraction.jsonl").append(
-        "u0", [{"id": "m1", "prefix_len": 32, "exact": True, "generated": f"secret {EVIL}", "token_match": 1.0}]
-    )
-    (folder / "exposure.json").write_text(json.dumps({"max": 13.3, "mean": 5.0}))
-
-
 @pytest.fixture()
 def audit_run(tmp_path: Path) -> Path:
-    members = tmp_path / "members.jsonl"
-    members.write_text(
-        json.dumps({"id": "m1", "text": f"member one {EVIL}"}) + "\n" + json.dumps({"id": "m2", "text": "two"}) + "\n"
-    )
-    run = tmp_path / "audit"
-    _checkpoint(run / "checkpoints" / "cand", members, 0.9)
-    _checkpoint(run / "checkpoints" / "prev", members, 0.7)
-    (run / "manifest.json").write_text(json.dumps({"config": {"model": EVIL}}))
-    index = {
-        "primary": "cand",
-        "baseline": "prev",
-        "checkpoints": {"cand": "checkpoints/cand", "prev": "checkpoints/prev"},
-    }
-    (run / "audit.json").write_text(json.dumps(index))
-    return run
+    """A hand-made audit run directory (two checkpoints, hostile strings planted), written as records and samples."""
+    from test_report_records import make_audit_run
+
+    return make_audit_run(tmp_path)

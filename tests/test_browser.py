@@ -12,7 +12,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_report_records import make_audit_run
 
 from auditor.report.build import write_report
 
@@ -34,12 +33,6 @@ CHECKER = (
     "const bad=imgs.filter(i=>!(i.complete&&i.naturalWidth>0)).length;"
     "document.body.setAttribute('data-images',imgs.length);document.body.setAttribute('data-bad',bad);});</script>"
 )
-
-
-@pytest.fixture()
-def audit_run(tmp_path: Path) -> Path:
-    """The hand-made audit with hostile strings planted, written as records and samples (docs/records.md)."""
-    return make_audit_run(tmp_path)
 
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)")

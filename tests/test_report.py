@@ -5,17 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from test_report_records import EVIL, OLD_FILES, make_audit_run
+from test_report_records import EVIL, OLD_FILES
 
 from auditor.cli import main
 from auditor.report.build import redact_text, write_report
-
-
-@pytest.fixture()
-def audit_run(tmp_path: Path) -> Path:
-    """The hand-made audit (two checkpoints, hostile strings planted), written as records and samples."""
-    return make_audit_run(tmp_path)
 
 
 def test_html_escapes_every_planted_string(audit_run: Path) -> None:
