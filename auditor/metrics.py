@@ -105,3 +105,31 @@ def threshold_5pct(sparsity: list[float], accuracy: list[float], tolerance: floa
             break
         best = s
     return best
+
+
+def privleak(forget_auc: float, retrain_auc: float | None) -> float | None:
+    """PrivLeak (Shi et al. 2024, MUSE): (AUC - AUC_retrain) / AUC_retrain; None without a retrain AUC."""
+    return (forget_auc - retrain_auc) / retrain_auc if retrain_auc else None
+
+
+def percentiles(scores: Sequence[float], reference: Sequence[float]) -> np.ndarray:
+    """Each score's percentile among ``reference`` (fraction of reference scores <= it)."""
+    ref = np.sort(np.asarray(reference, dtype=float))
+    return np.searchsorted(ref, np.asarray(scores, dtype=float), side="right") / max(1, ref.size)
+
+
+def onion_counts(
+    p0: Sequence[float], p1: Sequence[float], v0: Sequence[float], v1: Sequence[float], margin: float
+) -> dict:
+    """The onion check (Carlini et al. 2022): texts (aligned arrays, before -> after) whose MIA percentile
+    (``p``) or verbatim similarity (``v``, NaN = not measured) rose by more than ``margin``."""
+    p0a, p1a = np.asarray(p0, dtype=float), np.asarray(p1, dtype=float)
+    mia_up = p1a - p0a > margin
+    verb_up = np.nan_to_num(np.asarray(v1, dtype=float) - np.asarray(v0, dtype=float)) > margin
+    return {
+        "n_retain": int(p0a.size),
+        "more_exposed_mia": int(mia_up.sum()),
+        "more_extractable": int(verb_up.sum()),
+        "more_exposed_any": int((mia_up | verb_up).sum()),
+        "mean_percentile_change": float((p1a - p0a).mean()) if p0a.size else 0.0,
+    }

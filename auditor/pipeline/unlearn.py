@@ -26,6 +26,7 @@ from auditor.capability.builders import CapabilityConfig
 from auditor.config import build, load_config
 from auditor.errors import ConfigError, InputError
 from auditor.family import DENSE
+from auditor.metrics import onion_counts, percentiles, privleak
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
@@ -204,23 +205,13 @@ def comparison(run: RunDir, labels: list[str], cfg: UnlearnCompareConfig) -> dic
 
 
 def _percentiles(scores: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    ref = np.sort(reference)
-    return np.searchsorted(ref, scores, side="right") / max(1, ref.size)
+    return percentiles(scores, reference)
 
 
 def onion(base: dict, after: dict, margin: float) -> dict:
     """How many retain texts became more exposed after unlearning (MIA percentile or verbatim similarity)."""
-    p0, p1 = np.array(base["retain_percentiles"]), np.array(after["retain_percentiles"])
-    v0, v1 = np.array(base["retain_verbatim"]), np.array(after["retain_verbatim"])
-    mia_up = p1 - p0 > margin
-    verb_up = np.nan_to_num(v1 - v0) > margin
-    return {
-        "n_retain": int(p0.size),
-        "more_exposed_mia": int(mia_up.sum()),
-        "more_extractable": int(verb_up.sum()),
-        "more_exposed_any": int((mia_up | verb_up).sum()),
-        "mean_percentile_change": float((p1 - p0).mean()) if p0.size else 0.0,
-    }
+    keys = ("retain_percentiles", "retain_verbatim")
+    return onion_counts(base[keys[0]], after[keys[0]], base[keys[1]], after[keys[1]], margin)
 
 
 def summarize(per: dict[str, dict], *, has_retrain: bool, margin: float) -> dict[str, dict]:
@@ -229,7 +220,7 @@ def summarize(per: dict[str, dict], *, has_retrain: bool, margin: float) -> dict
     table = {}
     for label, m in per.items():
         row = {k: v for k, v in m.items() if not isinstance(v, list)}
-        row["privleak"] = (m["forget_auc"] - ref_auc) / ref_auc if ref_auc else None
+        row["privleak"] = privleak(m["forget_auc"], ref_auc)
         if label != "base":
             row["onion"] = onion(per["base"], m, margin)
         table[label] = row

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from auditor.metrics import privleak
+
 CAPABILITY_FAMILIES = ("fact_recall", "open_book", "overriding", "icl_classification")
 EXTRACTION_METRICS = ("exact_extraction_rate", "approx_extraction_rate", "token_match")
 
@@ -146,7 +148,7 @@ def unlearning_tree(rows: list[dict]) -> dict:
     if _num(ref) and ref:
         for row in out.values():
             if _num(row.get("forget_auc")):
-                row["privleak"] = (row["forget_auc"] - ref) / ref
+                row["privleak"] = privleak(row["forget_auc"], ref)
     return out
 
 

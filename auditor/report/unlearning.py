@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
+from auditor.metrics import onion_counts, percentiles
 from auditor.report.doc import Paragraph, Section, Table
 from auditor.report.plots import plot_bars, plot_lines, plot_path
 from auditor.report.records import is_dense, load_rows
@@ -45,9 +44,9 @@ def _per_text(rows: list[dict], label: str, kind: str, dataset: str) -> dict[str
 
 def _retain_percentiles(rows: list[dict], label: str) -> dict[str, float]:
     """Each retain text's MIA score as a percentile among the same checkpoint's holdout scores."""
-    ref = np.sort(np.fromiter(_per_text(rows, label, "mia", "holdout").values(), dtype=float))
+    ref = list(_per_text(rows, label, "mia", "holdout").values())
     retain = _per_text(rows, label, "mia", "retain")
-    return {i: float(np.searchsorted(ref, v, side="right") / max(1, ref.size)) for i, v in retain.items()}
+    return dict(zip(retain, percentiles(list(retain.values()), ref).tolist(), strict=True))
 
 
 def onion_rows(rows: list[dict], labels: list[str], margin: float, base: str = "base") -> list[list]:
@@ -63,10 +62,11 @@ def onion_rows(rows: list[dict], labels: list[str], margin: float, base: str = "
         ids = sorted(set(p0) & set(p1))
         if not ids:
             continue
-        mia_up = {i for i in ids if p1[i] - p0[i] > margin}
-        verb_up = {i for i in ids if i in v0 and i in v1 and v1[i] - v0[i] > margin}
-        change = float(np.mean([p1[i] - p0[i] for i in ids]))
-        out.append([lb, len(ids), len(mia_up), len(verb_up), len(mia_up | verb_up), change])
+        nan = float("nan")
+        o = onion_counts([p0[i] for i in ids], [p1[i] for i in ids], [v0.get(i, nan) for i in ids],
+                         [v1.get(i, nan) for i in ids], margin)  # fmt: skip
+        keys = ("n_retain", "more_exposed_mia", "more_extractable", "more_exposed_any", "mean_percentile_change")
+        out.append([lb, *[o[k] for k in keys]])
     return out
 
 
