@@ -23,11 +23,6 @@ from auditor.runs import Record, UnitLog
 
 DENSE = "dense"
 
-# What a family may declare it needs (documentation and planning; the loop acts on "calibration"-free
-# families only through the pruner): forward passes of which kind, and which data.
-NEEDS = frozenset({"loglik", "generate", "reference_model", "texts", "members", "nonmembers", "canaries", "corpus",
-                   "lab", "tasks", "lm_eval"})  # fmt: skip
-
 
 @dataclass(frozen=True)
 class Point:
@@ -94,16 +89,16 @@ class FamilyContext:
     samples_dir: Path
     batch_size: int | None = None
     seed: int = 0
-    _logs: dict[str, UnitLog] = field(default_factory=dict)
+    logs: dict[str, UnitLog] = field(default_factory=dict)  # shared by the loop: each file is read once
 
     @property
     def tags(self) -> dict:
         return self.point.record_tags(self.actual_sparsity)
 
     def samples(self, name: str) -> PointSamples:
-        if name not in self._logs:
-            self._logs[name] = UnitLog(self.samples_dir / f"{name}.jsonl")
-        return PointSamples(self._logs[name], self.point)
+        if name not in self.logs:
+            self.logs[name] = UnitLog(self.samples_dir / f"{name}.jsonl")
+        return PointSamples(self.logs[name], self.point)
 
 
 class Family(Protocol):

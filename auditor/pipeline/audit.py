@@ -148,13 +148,19 @@ def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
 
 
 def audit_checkpoint(
-    cfg: AuditConfig, label: str, lm: LoadedModel, folder: Path, *, primary: bool, data: dict[str, Any]
+    cfg: AuditConfig,
+    label: str,
+    lm: LoadedModel,
+    folder: Path,
+    *,
+    primary: bool,
+    data: dict[str, Any],
+    lab: Path | None = None,
 ) -> RunDir:
     """Every enabled family (and, for the primary, the sweep) on one loaded checkpoint, resumably, in ``folder``."""
     sub_cfg = probe_config(cfg) | {"_checkpoint": label}
     extra = {"checkpoint": lm.describe(), "label": label, "source_notes": source_notes(lm.source)}
     run = RunDir(folder, sub_cfg, extra_manifest=extra)
-    lab = resolve_lab(cfg.lab)
     pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.sweep.structure)
     steps = cfg.steps(primary)
     run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -168,7 +174,8 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
     out = Path(cfg.out)
     refs = [CheckpointRef(cfg.label, cfg.model, cfg.revision), *cfg.compare]
     names = list(dict.fromkeys([f for s in cfg.steps(True) for f in s.families]))
-    data = prepare_families(names, cfg, resolve_lab(cfg.lab))  # bad input fails before any model loads
+    lab = resolve_lab(cfg.lab)
+    data = prepare_families(names, cfg, lab)  # bad input fails before any model loads
     top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"})
     index = {
         "primary": cfg.label,
@@ -185,7 +192,8 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
                 log.info("[%s] audited earlier, skipped", ref.label)
                 continue
             lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
-            audit_checkpoint(cfg, ref.label, lm, out / index["checkpoints"][ref.label], primary=i == 0, data=data)
+            folder = out / index["checkpoints"][ref.label]
+            audit_checkpoint(cfg, ref.label, lm, folder, primary=i == 0, data=data, lab=lab)
             top.write(f"checkpoint/{ref.label}", [])
             del lm
     finally:

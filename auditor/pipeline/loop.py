@@ -19,7 +19,7 @@ from typing import Any
 from auditor.family import DENSE, FamilyContext, Point
 from auditor.models import LoadedModel
 from auditor.pipeline.families import FAMILIES
-from auditor.runs import RunDir
+from auditor.runs import RunDir, UnitLog
 from pruning import PRUNERS, PruneSpec
 from pruning.apply import sparsity_report
 from pruning.engine import Pruning, select_targets
@@ -102,6 +102,7 @@ def run_points(
 ) -> int:
     """Run every step's families that ``run`` has not recorded yet; returns how many units were measured."""
     done = 0
+    logs: dict[str, UnitLog] = {}  # samples files, read once for the whole loop
     for step in steps:
         point = Point(checkpoint, step.method, step.sparsity, pruners.structure)
         todo = [f for f in step.families if not run.done(unit(point, f))]
@@ -111,7 +112,7 @@ def run_points(
             for name in todo:
                 log.info("[%s %s %.2f (actual %.4f)] %s", checkpoint, step.method, step.sparsity, rep["overall"], name)
                 ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
-                                    batch_size=batch_size, seed=seed)  # fmt: skip
+                                    batch_size=batch_size, seed=seed, logs=logs)  # fmt: skip
                 run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
                 done += 1
     return done

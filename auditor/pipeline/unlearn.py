@@ -30,6 +30,7 @@ from auditor.metrics import onion_counts, percentiles, privleak
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
+from auditor.report.tree import unlearning_tree
 from auditor.runs import RunDir, UnitLog, atomic_write_json
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
 from auditor.unlearning.measures import UnlearningSection, check_disjoint
@@ -164,17 +165,6 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
     return run.path
 
 
-def _dense_figures(records: list[dict], label: str) -> dict:
-    out: dict = {}
-    for r in records:
-        if r["checkpoint"] == label and r["method"] == DENSE:
-            if r["family"] == "unlearning":
-                out[r["task"]] = r["value"]
-            elif r["family"] in UTILITY and r["metric"] == "accuracy":
-                out[r["family"]] = r["value"]
-    return out
-
-
 def _per_text(rows: list[dict], label: str) -> dict:
     """``retain_percentiles`` (MIA score among holdout scores) and ``retain_verbatim`` of one checkpoint."""
     mine = [r for r in rows if r.get("checkpoint") == label and r.get("method") == DENSE]
@@ -188,7 +178,8 @@ def comparison(run: RunDir, labels: list[str], cfg: UnlearnCompareConfig) -> dic
     """The comparison table (``summarize``) and resurfacing curves, from the run's records and samples."""
     records = run.all_records()
     samples = UnitLog(run.path / "samples" / "unlearning.jsonl").rows()
-    per = {lb: {**_dense_figures(records, lb), **_per_text(samples, lb)} for lb in labels}
+    table = unlearning_tree([r for r in records if r["method"] == DENSE])  # the report's reading of the records
+    per = {lb: {**table.get(lb, {}), **_per_text(samples, lb)} for lb in labels}
     resurf: dict[str, dict] = {}
     for r in records:
         if r["family"] == "unlearning" and r["method"] != DENSE:

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auditor.data import TextSet, load_texts, read_rows
@@ -107,7 +107,7 @@ class ExtractionFamily:
         return ExtractionData(texts, cfg, read_rows(cpath) if cpath else None)
 
     def run(self, ctx: FamilyContext, data: ExtractionData) -> list[Record]:
-        cfg = ExtractionConfig(**{**data.config.__dict__, "batch_size": ctx.batch_size})
+        cfg = replace(data.config, batch_size=ctx.batch_size)
         _, recs = extraction_result(ctx.model, ctx.tokenizer, data.texts, ctx.samples("extraction"), cfg, ctx.tags)
         if data.canaries:
             ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=ctx.batch_size)
@@ -134,7 +134,7 @@ class ExposureFamily:
 
     def run(self, ctx: FamilyContext, data: tuple[list[dict], ExposureConfig]) -> list[Record]:
         rows, cfg = data
-        cfg = ExposureConfig(**{**cfg.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        cfg = replace(cfg, batch_size=ctx.batch_size, seed=ctx.seed)
         return exposure_result(ctx.model, ctx.tokenizer, rows, ctx.samples("exposure"), cfg, ctx.tags)[1]
 
 
@@ -156,5 +156,5 @@ class UntargetedFamily:
 
     def run(self, ctx: FamilyContext, data: tuple[TextSet, UntargetedConfig]) -> list[Record]:
         corpus, cfg = data
-        cfg = UntargetedConfig(**{**cfg.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        cfg = replace(cfg, batch_size=ctx.batch_size, seed=ctx.seed)
         return untargeted_result(ctx.model, ctx.tokenizer, corpus, ctx.samples("untargeted"), cfg, ctx.tags)[1]

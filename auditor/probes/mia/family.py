@@ -3,7 +3,7 @@ text plus the extra passes some attacks need; see :mod:`auditor.probes.mia.runne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from auditor.data import TextSet, load_texts
@@ -63,7 +63,7 @@ class MIAFamily:
         return MIAData(members, nonmembers, cfg)
 
     def run(self, ctx: FamilyContext, data: MIAData) -> list[Record]:
-        cfg = MIAConfig(**{**data.config.__dict__, "batch_size": ctx.batch_size, "seed": ctx.seed})
+        cfg = replace(data.config, batch_size=ctx.batch_size, seed=ctx.seed)
         rows, variants, _ = score_members(
             ctx.model, ctx.tokenizer, data.members, data.nonmembers, ctx.samples(self.samples), cfg
         )
