@@ -121,3 +121,27 @@ def test_sweep_runs_every_family_at_every_point_and_resumes(micro_lab, tmp_path,
     n = len(UnitLog(out / "records.jsonl").rows())
     run_sweep(cfg)  # everything done: nothing appended
     assert len(UnitLog(out / "records.jsonl").rows()) == n
+
+
+@pytest.mark.parametrize(
+    ("families", "message"),
+    [
+        ("mia", "mia.members: give a file"),
+        ("extraction", "extraction.data: give a file"),
+        ("exposure", "exposure.canaries: give a canaries file"),
+        ("untargeted", "untargeted.corpus: give a file"),
+        ("lab", "'lab' needs lab: FOLDER"),
+        ("exposur", "did you mean 'exposure'"),
+    ],
+)
+def test_missing_family_data_fails_in_one_line_before_the_model_loads(tmp_path, families, message):
+    """The model path does not exist: the family's data check must come first."""
+    from auditor.cli import main
+    from auditor.errors import AuditorError
+
+    overrides = [f"model={tmp_path / 'no-such-model'}", f"families=[{families}]", f"out={tmp_path / 'o'}"]
+    with pytest.raises(AuditorError, match=message):
+        run_sweep(load_config(SweepConfig, None, overrides))
+    assert not (tmp_path / "o").exists()  # nothing written
+    args = ["sweep", "--model", str(tmp_path / "no-such-model"), "--families", families, "--out", str(tmp_path / "o")]
+    assert main(args) == 2
