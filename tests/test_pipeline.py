@@ -145,3 +145,9 @@ def test_missing_family_data_fails_in_one_line_before_the_model_loads(tmp_path, 
     assert not (tmp_path / "o").exists()  # nothing written
     args = ["sweep", "--model", str(tmp_path / "no-such-model"), "--families", families, "--out", str(tmp_path / "o")]
     assert main(args) == 2
+
+
+def test_the_shipped_lab_model_brings_its_own_data():
+    cfg = load_config(SweepConfig, None, ["model=lab", "families=[mia, extraction, exposure]"])
+    assert cfg.lab == "standard"
+    assert load_config(SweepConfig, None, ["model=lab", "lab=/x", "families=[mia]"]).lab == "/x"

@@ -55,6 +55,8 @@ class SweepConfig(Sections):
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.lab is None and self.model in ("lab", "lab:standard"):  # the shipped lab model: its own data
+            object.__setattr__(self, "lab", "standard")
         for m in self.methods:
             PRUNERS.get(m)
         for f in self.families:
