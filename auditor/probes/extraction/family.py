@@ -29,8 +29,8 @@ class ExtractionSection:
 
     enabled: bool = True
     data: str | None = None
-    prefix_lens: tuple[int, ...] = (32,)
-    suffix_len: int = 32
+    prefix_lens: tuple[int, ...] | None = None  # default (32,), Pythia's; on the lab's own texts (4, 8, 16)
+    suffix_len: int | None = None  # default 32; on the lab's own texts 16 (lab biographies are ~40 tokens)
     limit: int | None = None
     text_column: str = "text"
     id_column: str = "id"
@@ -40,7 +40,20 @@ class ExtractionSection:
     canaries: bool = True
 
     def __post_init__(self) -> None:
-        ExtractionConfig(prefix_lens=self.prefix_lens, suffix_len=self.suffix_len).validate()
+        self.lengths(False).validate()
+
+    def lengths(self, lab_texts: bool) -> ExtractionConfig:
+        """Prefix lengths and suffix length, with the defaults for user data or for the lab's short texts."""
+        prefix, suffix = LAB_LENGTHS if lab_texts else USER_LENGTHS
+        return ExtractionConfig(
+            prefix_lens=self.prefix_lens or prefix,
+            suffix_len=self.suffix_len or suffix,
+            approx_threshold=self.approx_threshold,
+        )
+
+
+USER_LENGTHS: tuple[tuple[int, ...], int] = ((32,), 32)  # Carlini et al. 2023 / Pythia: 32-token prefix and suffix
+LAB_LENGTHS: tuple[tuple[int, ...], int] = ((4, 8, 16), 16)
 
 
 @dataclass(frozen=True)
@@ -101,8 +114,7 @@ class ExtractionFamily:
         s: ExtractionSection = sections.extraction  # type: ignore[attr-defined]
         texts = load_texts(lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column,
                            limit=s.limit)  # fmt: skip
-        cfg = ExtractionConfig(prefix_lens=s.prefix_lens, suffix_len=s.suffix_len,
-                               approx_threshold=s.approx_threshold, text_column="text", id_column="id")  # fmt: skip
+        cfg = s.lengths(lab_texts=s.data is None)
         cpath = canaries_path(sections, lab) if s.canaries else None
         return ExtractionData(texts, cfg, read_rows(cpath) if cpath else None)
 
