@@ -135,7 +135,9 @@ def test_unknown_lm_eval_task_and_family_are_clear_errors(monkeypatch) -> None:
     with pytest.raises(ConfigError, match="names no task"):
         load_config(SweepConfig, None, ["model=lab", "families=['lm_eval:']"])
     with pytest.raises(ConfigError, match="capability.source: lab needs lab"):
-        load_config(SweepConfig, None, ["model=lab", "families=[fact_recall]", "capability.source=lab"])
+        load_config(
+            SweepConfig, None, ["model=my-model", "families=[fact_recall]", "capability.source=lab"]
+        )  # --model lab implies lab: standard
 
 
 def test_k_shot_longer_than_the_context_is_reduced(tiny_tokenizer) -> None:
