@@ -15,7 +15,6 @@ Every function writes a resumable run directory (``out``) and runs through the s
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,8 +23,10 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.config import apply_overrides, build
 from auditor.data import TextSet
-from auditor.models import LoadedModel
+from auditor.identity import texts_digest
+from auditor.models import LoadedModel, weights_fingerprint
 from auditor.pipeline.audit import AuditConfig, run_audit
+from auditor.pipeline.runid import loaded_identity
 from auditor.pipeline.sweep import SweepConfig, run_sweep
 from auditor.probes.extraction import ExtractionConfig, run_extraction
 from auditor.probes.mia.runner import MIAConfig, run_mia
@@ -38,15 +39,21 @@ def wrap(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str =
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     path = str(getattr(model, "name_or_path", "") or name)
-    return LoadedModel(
-        model, tokenizer, source=name, resolved=path, fingerprint=hashlib.sha256(path.encode()).hexdigest()[:16]
-    )
+    return LoadedModel(model, tokenizer, source=name, resolved=path, fingerprint=weights_fingerprint(model))
 
 
 def _texts(texts: Sequence[str] | TextSet, source: str) -> TextSet:
     if isinstance(texts, TextSet):
         return texts
     return TextSet([str(i) for i in range(len(texts))], list(texts), source)
+
+
+def _identity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *sets: TextSet) -> dict:
+    """What an API run's results depend on: the texts (ids and content), the weights, dtype and device."""
+    ident = loaded_identity(wrap(model, tokenizer))
+    for i, s in enumerate(sets):
+        ident[f"texts.{i}"] = texts_digest([*s.ids, *s.texts])
+    return ident
 
 
 def _out(out: str | Path | None) -> Path:
@@ -58,8 +65,10 @@ def mia(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, members: Seq
         out: str | Path | None = None, **options: object) -> dict:  # fmt: skip
     """Membership inference on plain lists of texts; returns ``{attack: {auc, auc_ci, tpr@1%fpr, ...}}``."""
     cfg = MIAConfig(attacks=tuple(attacks), **options)  # type: ignore[arg-type]
-    run = RunDir(_out(out), {"api": "mia", "config": cfg.__dict__, "n": [len(members), len(nonmembers)]})
-    return run_mia(model, tokenizer, _texts(members, "members"), _texts(nonmembers, "nonmembers"), run, cfg)
+    members, nonmembers = _texts(members, "members"), _texts(nonmembers, "nonmembers")
+    run = RunDir(_out(out), {"api": "mia", "config": cfg.__dict__}, identity=_identity(model, tokenizer, members,
+                 nonmembers))  # fmt: skip
+    return run_mia(model, tokenizer, members, nonmembers, run, cfg)
 
 
 def extract(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str] | TextSet, *,
@@ -67,8 +76,9 @@ def extract(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: S
             **options: object) -> dict:  # fmt: skip
     """Discoverable extraction of plain texts; returns the aggregates (``exact_extraction_rate@K``, ...)."""
     cfg = ExtractionConfig(prefix_lens=tuple(prefix_lens), suffix_len=suffix_len, **options)  # type: ignore[arg-type]
-    run = RunDir(_out(out), {"api": "extract", "config": cfg.__dict__, "n": len(texts)})
-    return run_extraction(model, tokenizer, _texts(texts, "texts"), run, cfg)
+    texts = _texts(texts, "texts")
+    run = RunDir(_out(out), {"api": "extract", "config": cfg.__dict__}, identity=_identity(model, tokenizer, texts))
+    return run_extraction(model, tokenizer, texts, run, cfg)
 
 
 def sweep(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, families: Sequence[str],

@@ -21,3 +21,7 @@ class ModelLoadError(AuditorError):
 
 class RunDirError(AuditorError):
     """A run directory that cannot be resumed (e.g. written by a different configuration)."""
+
+
+class OutputError(AuditorError):
+    """An output folder that must not be written: someone else's, the model's own, or locked by another run."""

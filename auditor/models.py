@@ -30,6 +30,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError, ModelLoadError
+from auditor.identity import folder_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -138,30 +139,77 @@ def smollm2_folder(cache_dir: str | None = None) -> Path:
     return target
 
 
-def folder_fingerprint(folder: Path) -> str:
-    """sha256 over config.json and, per weight file, its name, size and first and last MiB.
-
-    Cheap for a 70B checkpoint, and it changes when the weights do.
-    """
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.name == "config.json" or f.suffix in (".safetensors", ".bin", ".gguf", ".json"):
-            if not f.is_file():
-                continue
-            h.update(f.name.encode())
-            size = f.stat().st_size
-            h.update(str(size).encode())
-            with open(f, "rb") as fh:
-                h.update(fh.read(1 << 20))
-                if size > 2 << 20:
-                    fh.seek(-(1 << 20), os.SEEK_END)
-                    h.update(fh.read())
-    return "sha256:" + h.hexdigest()
-
-
 def _looks_like_path(s: str) -> bool:
     """A source that can only be a path (hub ids are ``name`` or ``org/name``)."""
     return s.startswith((".", "/", "~")) or s.endswith(".gguf") or s.count("/") > 1 or "\\" in s
+
+
+def weights_fingerprint(model: PreTrainedModel, sample: int = 256) -> str:
+    """sha256 over every parameter's name, shape, dtype and first and last ``sample`` values.
+
+    The identity of a model given in memory (the Python API): it changes when the weights are edited,
+    and costs two small copies per tensor whatever the model's size.
+    """
+    h = hashlib.sha256()
+    for name, p in model.named_parameters():
+        flat = p.detach().reshape(-1)
+        ends = torch.cat([flat[:sample], flat[-sample:]]).float().cpu()
+        h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
+        h.update(ends.numpy().tobytes())
+    return "weights-sha256:" + h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a source's files are, without loading them: ``path`` (folder or hub id), GGUF file, fingerprint."""
+
+    path: str
+    gguf_file: str | None
+    fingerprint: str  # "" for a hub id (its commit is known once loaded)
+    hub: bool = False
+
+
+def resolve_source(spec: ModelSpec) -> Resolved:
+    """Find a source's folder (aliases, GGUF, local folder) or recognise a hub id; nothing is loaded."""
+    src = spec.source
+    if src in ("lab", "lab:standard", "lab:retrain"):
+        folder = shipped_lab_dir("standard_retrain" if src == "lab:retrain" else "standard")
+        if not (folder / "config.json").exists():
+            raise ModelLoadError(f"the shipped lab model is missing from {folder}; reinstall memaudit")
+        return Resolved(str(folder), None, folder_fingerprint(folder))
+    if src == "smollm2-135m":
+        folder = smollm2_folder(spec.cache_dir)
+        return Resolved(str(folder), None, folder_fingerprint(folder))
+    p = Path(src).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise ModelLoadError(f"GGUF file not found: {p}; check the path")
+        return Resolved(str(p.parent), p.name, folder_fingerprint(p.parent))
+    if p.exists():
+        if not (p / "config.json").is_file():
+            raise ModelLoadError(
+                f"{p} is not a Hugging Face model folder (no config.json); pass a folder written by "
+                "save_pretrained, a .gguf file, or a hub id"
+            )
+        return Resolved(str(p), None, folder_fingerprint(p))
+    if _looks_like_path(src):
+        raise ModelLoadError(
+            f"model {src!r} not found: no such folder or file. Give a local folder, a .gguf file, "
+            f"a hub id like org/name, or one of: {', '.join(ALIASES)}"
+        )
+    return Resolved(src, None, "", hub=True)
+
+
+def model_identity(spec: ModelSpec) -> dict[str, str]:
+    """What results on ``spec`` depend on, known before loading: fingerprint, dtype and device class."""
+    r = resolve_source(spec)
+    device = resolve_device(spec.device)
+    dtype = str(resolve_dtype(spec.dtype, device)).replace("torch.", "")
+    kind = "cuda" if device == "auto" and torch.cuda.is_available() else device.split(":")[0]
+    if device == "auto" and kind == "auto":
+        kind = "cpu"
+    fp = r.fingerprint or f"hub:{spec.source}@{spec.revision or 'main'}"
+    return {"fingerprint": fp, "dtype": dtype, "device": kind}
 
 
 def load_model(spec: ModelSpec | str) -> LoadedModel:
@@ -174,51 +222,23 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     kwargs: dict = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
     if device == "auto":
         kwargs["device_map"] = "auto"
-    notes: list[str] = []
-    gguf_file = None
-    if src in ("lab", "lab:standard", "lab:retrain"):
-        folder = shipped_lab_dir("standard_retrain" if src == "lab:retrain" else "standard")
-        if not (folder / "config.json").exists():
-            raise ModelLoadError(f"the shipped lab model is missing from {folder}; reinstall memaudit")
-        path, fingerprint = str(folder), folder_fingerprint(folder)
-    elif src == "smollm2-135m":
-        folder = smollm2_folder(spec.cache_dir)
-        path, fingerprint = str(folder), folder_fingerprint(folder)
-    else:
-        p = Path(src).expanduser()
-        if p.suffix == ".gguf":
-            if not p.is_file():
-                raise ModelLoadError(f"GGUF file not found: {p}; check the path")
-            path, gguf_file = str(p.parent), p.name
-            fingerprint = folder_fingerprint(p.parent)
-        elif p.exists():
-            if not (p / "config.json").is_file():
-                raise ModelLoadError(
-                    f"{p} is not a Hugging Face model folder (no config.json); pass a folder written by "
-                    "save_pretrained, a .gguf file, or a hub id"
-                )
-            path, fingerprint = str(p), folder_fingerprint(p)
-        elif _looks_like_path(src):
-            raise ModelLoadError(
-                f"model {src!r} not found: no such folder or file. Give a local folder, a .gguf file, "
-                f"a hub id like org/name, or one of: {', '.join(ALIASES)}"
-            )
-        else:
-            path, fingerprint = src, ""
-            kwargs["revision"] = spec.revision
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
+    r = resolve_source(spec)
+    if r.hub:
+        kwargs["revision"] = spec.revision
+    if r.gguf_file:
+        kwargs["gguf_file"] = r.gguf_file
     elif not spec.allow_pickle:
         kwargs["use_safetensors"] = True
-    model, tok = _from_pretrained(path, kwargs, src)
+    model, tok = _from_pretrained(r.path, kwargs, src)
     if device not in ("cpu", "auto"):
         model = model.to(device)
     model.eval()
     model.requires_grad_(False)
+    fingerprint = r.fingerprint
     if not fingerprint:
         fingerprint = f"hub:{src}@{getattr(model.config, '_commit_hash', None) or spec.revision or 'main'}"
-    notes.extend(ensure_pad_token(model, tok))
-    return LoadedModel(model=model, tokenizer=tok, source=src, resolved=path, fingerprint=fingerprint, notes=notes)
+    notes = ensure_pad_token(model, tok)
+    return LoadedModel(model=model, tokenizer=tok, source=src, resolved=r.path, fingerprint=fingerprint, notes=notes)
 
 
 def _from_pretrained(path: str, kwargs: dict, src: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:

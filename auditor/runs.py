@@ -24,12 +24,15 @@ import subprocess
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
+import auditor.outdir as outdir
 from auditor.errors import RunDirError
+from auditor.identity import inputs_identity
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
@@ -165,36 +168,41 @@ class SampleLog(Protocol):
 
 
 class RunDir:
-    """A run directory. Reopening one written with the same config resumes it."""
+    """A run directory. Reopening one written for the same config and inputs resumes it.
 
-    def __init__(self, path: str | Path, config: dict, *, overwrite: bool = False, extra_manifest: dict | None = None):
-        self.path = Path(path)
+    ``identity``: what the results depend on beyond the config, by content (input file hashes,
+    checkpoint fingerprint, dtype, device class); default: the hashes of every file the config names.
+    A folder holding results for another config or other inputs is refused before anything is measured.
+    ``sources``: model folders being read, which the run folder must not be, contain or lie in.
+    The folder is locked (:class:`~auditor.outdir.FolderLock`) while this object lives.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        config: dict,
+        *,
+        overwrite: bool = False,
+        extra_manifest: dict | None = None,
+        identity: dict | None = None,
+        sources: Iterable[str | Path] = (),
+    ):
+        self.path = outdir.check(path, "run", resume=True, overwrite=overwrite, sources=sources)
+        self.lock = outdir.FolderLock(self.path)
+        if overwrite and outdir.marker_kind(self.path) == "run":
+            outdir.clear(self.path)
         self.config = config
+        self.identity = inputs_identity(config) if identity is None else identity
+        h = config_hash({"config": config, "identity": self.identity})
         manifest_path = self.path / MANIFEST
-        h = config_hash(config)
-        if manifest_path.exists() and not overwrite:
-            try:
-                old = json.loads(manifest_path.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise RunDirError(f"{manifest_path} is not valid JSON; delete {self.path} or pick another --out") from e
-            if old.get("config_hash") != h:
-                raise RunDirError(
-                    f"{self.path} holds a run with a different configuration; pick another --out, "
-                    "or pass --overwrite to start it again"
-                )
-            self.manifest = old
+        if manifest_path.exists():
+            self.manifest = self._resume(manifest_path, h)
             self.resumed = True
         else:
-            if overwrite and self.path.exists():
-                for name in (RECORDS, MANIFEST):
-                    (self.path / name).unlink(missing_ok=True)
-                samples = self.path / "samples"
-                if samples.is_dir():
-                    for f in samples.glob("*.jsonl"):
-                        f.unlink()
-            self.path.mkdir(parents=True, exist_ok=True)
+            outdir.write_marker(self.path, "run")
             self.manifest = {
                 "config": config,
+                "identity": self.identity,
                 "config_hash": h,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "versions": package_versions(),
@@ -205,6 +213,16 @@ class RunDir:
             atomic_write_json(manifest_path, self.manifest)
             self.resumed = False
         self.records = UnitLog(self.path / RECORDS)
+
+    def _resume(self, manifest_path: Path, h: str) -> dict:
+        try:
+            old = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunDirError(f"{manifest_path} is not valid JSON; pass --overwrite or pick another --out") from e
+        if old.get("config_hash") != h:
+            what = _differences(old.get("config", {}), self.config, old.get("identity", {}), self.identity)
+            raise RunDirError(f"{self.path} holds results for other inputs ({what}); use a new --out or --overwrite")
+        return old
 
     def update_manifest(self, **fields: object) -> None:
         self.manifest.update(fields)
@@ -221,3 +239,28 @@ class RunDir:
 
     def all_records(self) -> list[dict]:
         return [r for r in self.records.rows() if not r.get("_empty")]
+
+    def close(self) -> None:
+        """Release the folder's lock (also released when this object is collected or the process exits)."""
+        self.lock.release()
+
+
+def _differences(old_cfg: dict, new_cfg: dict, old_id: dict, new_id: dict, most: int = 3) -> str:
+    """A short account of what differs between a run folder's identity and the one asked for."""
+    flat_old, flat_new = _flatten(old_cfg), _flatten(json.loads(json.dumps(new_cfg, default=str)))
+    changed = [f"{k} was {flat_old.get(k)!r}, now {flat_new.get(k)!r}" for k in sorted(set(flat_old) | set(flat_new))
+               if flat_old.get(k) != flat_new.get(k)]  # fmt: skip
+    changed += [f"{k}: {'content changed' if k in old_id and k in new_id else 'new input' if k in new_id else 'gone'}"
+                for k in sorted(set(old_id) | set(new_id)) if old_id.get(k) != new_id.get(k)]  # fmt: skip
+    if not changed:
+        return "written by an older memaudit"
+    return "; ".join(changed[:most]) + (f"; {len(changed) - most} more" if len(changed) > most else "")
+
+
+def _flatten(obj: object, prefix: str = "") -> dict[str, object]:
+    if isinstance(obj, dict):
+        out: dict[str, object] = {}
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix.rstrip("."): obj}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from pathlib import Path
 
-from test_report_records import EVIL, OLD_FILES
+from test_report_records import OLD_FILES
 
 from auditor.cli import main
 from auditor.report.build import redact_text, write_report
@@ -53,11 +55,17 @@ def test_comparison_side_by_side_with_deltas(audit_run: Path) -> None:
 
 def test_redact_hides_memorized_text(audit_run: Path) -> None:
     assert main(["report", str(audit_run), "--redact"]) == 0
+    tags = {}
     for name in ("report.html", "report.md"):
         text = (audit_run / name).read_text()
         assert "member one" not in text and "secret" not in text.replace("secrets", "")
-        assert redact_text(f"member one {EVIL}") in text.replace("&#x27;", "'")
-    assert redact_text("abc") == f"[redacted: 3 chars, sha256 {__import__('hashlib').sha256(b'abc').hexdigest()[:12]}]"
+        tags[name] = re.findall(r"redacted: under \d+ chars, tag ([0-9a-f]{12})", text)
+    # m1's text, m2's and m1's extracted suffix, in both checkpoints' tables: six rows, three texts, three tags
+    assert len(tags["report.md"]) == 6 and len(set(tags["report.md"])) == 3
+    assert tags["report.html"] == tags["report.md"]  # one document, one salt, rendered twice
+    salt = bytes(range(16))
+    tag = hmac.new(salt, b"abc", hashlib.sha256).hexdigest()[:12]
+    assert redact_text("abc", salt) == f"[redacted: under 16 chars, tag {tag}]"
 
 
 def test_report_errors(tmp_path: Path) -> None:

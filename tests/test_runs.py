@@ -28,7 +28,7 @@ def test_resume_skips_done_units_and_rejects_other_configs(tmp_path):
     again = RunDir(tmp_path / "r", {"a": 1})
     assert again.resumed and again.done("u1") and not again.done("u2")
     assert len(again.all_records()) == 2
-    with pytest.raises(RunDirError, match="different configuration"):
+    with pytest.raises(RunDirError, match="other inputs"):
         RunDir(tmp_path / "r", {"a": 2})
     fresh = RunDir(tmp_path / "r", {"a": 2}, overwrite=True)
     assert fresh.all_records() == []

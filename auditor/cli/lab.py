@@ -23,7 +23,7 @@ def cmd_lab_build(a: argparse.Namespace) -> int:
                 f"the shipped standard lab has seed 0; pass --retrain to train seed {a.seed} (about 15-45 minutes)"
             )
         out = Path(a.out or "lab-standard-seed0")
-        info = materialize_standard(out)
+        info = materialize_standard(out, overwrite=a.overwrite)
         print(f"materialized the shipped standard lab in {out} (hashes checked)")
     else:
         if a.out:
@@ -32,7 +32,7 @@ def cmd_lab_build(a: argparse.Namespace) -> int:
             out = SHIPPED_DIR
         else:
             out = Path(f"lab-{a.preset}-seed{a.seed}")
-        info = build_lab(a.preset, a.seed, out, threads=a.threads)
+        info = build_lab(a.preset, a.seed, out, threads=a.threads, overwrite=a.overwrite)
         print(f"built the {a.preset} lab (seed {a.seed}) in {out} in {info['build_seconds']:.0f} s")
     print(json.dumps(info["figures"], indent=2))
     return 0
@@ -44,7 +44,7 @@ def _build_retrain(a: argparse.Namespace) -> int:
     if a.preset != "standard" or not a.retrain:
         raise ConfigError("--without-forget trains the standard lab's oracle: use --preset standard --retrain")
     out = Path(a.out) if a.out else SHIPPED_RETRAIN_DIR
-    info = build_retrain(a.seed, out, threads=a.threads or 1)
+    info = build_retrain(a.seed, out, threads=a.threads or 1, overwrite=a.overwrite)
     print(f"built the retrain-without-forget model in {out} in {info['build_seconds']:.0f} s")
     print(json.dumps(info["figures"], indent=2))
     return 0
@@ -76,6 +76,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--out",
         help="output folder (default lab-PRESET-seedN; with --retrain of standard "
         "seed 0: the shipped folder inside the package)",
+    )
+    b.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a lab memaudit built at --out (a folder it did not write is never touched)",
     )
     b.add_argument(
         "--retrain", action="store_true", help="train the standard preset instead of copying the shipped one"

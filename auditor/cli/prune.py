@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from pathlib import Path
 
+import auditor.outdir as outdir
 from auditor.cli.common import (
     add_batch_size,
     add_command,
@@ -58,13 +58,16 @@ def sweep_overrides(a: argparse.Namespace) -> list[str]:
 
 def cmd_prune(a: argparse.Namespace) -> int:
     import pruning
-    from auditor.models import load_model
+    from auditor.models import load_model, resolve_source
     from pruning.calibration import calibration_rows
     from pruning.engine import Pruning
 
     spec = pruning.PruneSpec(sparsity=a.sparsity, structure=a.structure, granularity=a.granularity)
     pruning.PRUNERS.get(a.method)
-    lm = load_model(model_spec(a, a.model))
+    mspec = model_spec(a, a.model)
+    src = resolve_source(mspec)
+    out = outdir.check(a.out, "checkpoint", resume=False, overwrite=a.overwrite, sources=[] if src.hub else [src.path])
+    lm = load_model(mspec)
     rows = None
     if a.calibration:
         texts = load_texts(a.calibration, a.text_column, None).texts
@@ -82,10 +85,10 @@ def cmd_prune(a: argparse.Namespace) -> int:
         "actual_sparsity_per_layer": report["per_layer"],
     }
     lm.model.config.memaudit_pruning = {k: v for k, v in recipe.items() if k != "actual_sparsity_per_layer"}
-    out = Path(a.out)
-    lm.model.save_pretrained(out, safe_serialization=True)
-    lm.tokenizer.save_pretrained(out)
-    atomic_write_json(out / "pruning.json", recipe)
+    with outdir.staged(out, "checkpoint") as tmp:
+        lm.model.save_pretrained(tmp, safe_serialization=True)
+        lm.tokenizer.save_pretrained(tmp)
+        atomic_write_json(tmp / "pruning.json", recipe)
     print(
         f"pruned {len(report['per_layer'])} layers with {a.method}: actual sparsity {report['overall']:.4f}; "
         f"saved to {out}"
@@ -118,7 +121,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_data_columns(p, ids=False)
     p.add_argument("--n-samples", type=int, default=64, help="calibration rows")
     p.add_argument("--seq-len", type=int, default=128, help="tokens per calibration row")
-    p.add_argument("--out", required=True, help="output folder for the pruned checkpoint")
+    p.add_argument("--out", required=True, help="output folder for the pruned checkpoint (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace a pruned checkpoint memaudit wrote at --out")
     add_model_args(p)
     _add_sweep(sub)
 

@@ -21,6 +21,7 @@ import shutil
 import time
 from pathlib import Path
 
+import auditor.outdir as outdir
 from auditor.data import write_jsonl
 from auditor.errors import ConfigError, InputError
 from auditor.lab.evaluate import STANDARD_TARGETS, check_targets, lab_figures
@@ -95,11 +96,14 @@ def load_lab_files(folder: str | Path) -> dict[str, list[dict]]:
     return files
 
 
-def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = None) -> dict:
-    """Generate the world, train the tokenizer and model, evaluate, and write the lab to ``out``."""
+def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = None, overwrite: bool = False) -> dict:
+    """Generate the world, train the tokenizer and model, evaluate, and write the lab to ``out``.
+
+    ``out`` must be new, empty, or (with ``overwrite``) a lab memaudit wrote: checked before training.
+    """
     p = get_preset(preset)
     tspec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
-    out = Path(out)
+    out = outdir.check(out, "lab", resume=False, overwrite=overwrite)
     t0 = time.time()
     world = generate_world(p.world, seed)
     tok = train_tokenizer(world.train_docs, tspec.vocab_size)
@@ -113,11 +117,6 @@ def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = 
     )
     train_info = train_model(model, tok, world.train_docs, tspec, seed, warmup_docs=world.warmup_docs)
     figs = lab_figures(model, tok, world.files())
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    write_world_files(world, tmp)
-    model.save_pretrained(tmp / "model", safe_serialization=True)
-    tok.save_pretrained(tmp / "model")
     info = {
         "preset": preset,
         "seed": seed,
@@ -132,23 +131,24 @@ def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = 
     if preset == "standard":
         info["targets"] = {k: f"{op} {v}" for k, (op, v) in STANDARD_TARGETS.items()}
         info["targets_met"] = check_targets(figs)
-    atomic_write_json(tmp / "lab.json", info)
-    write_hashes(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with outdir.staged(out, "lab") as tmp:
+        write_world_files(world, tmp)
+        model.save_pretrained(tmp / "model", safe_serialization=True)
+        tok.save_pretrained(tmp / "model")
+        atomic_write_json(tmp / "lab.json", info)
+        write_hashes(tmp)
     return info
 
 
-def materialize_standard(out: str | Path) -> dict:
+def materialize_standard(out: str | Path, *, overwrite: bool = False) -> dict:
     """Copy the shipped standard lab to ``out`` after checking its hashes (seconds)."""
     verify_hashes(SHIPPED_DIR)
     out = Path(out)
     if out.resolve() == SHIPPED_DIR.resolve():
         raise ConfigError("--out must differ from the shipped lab folder")
-    if out.exists():
-        shutil.rmtree(out)
-    shutil.copytree(SHIPPED_DIR, out)
+    outdir.check(out, "lab", resume=False, overwrite=overwrite, sources=[SHIPPED_DIR])
+    with outdir.staged(out, "lab") as tmp:
+        shutil.copytree(SHIPPED_DIR, tmp, dirs_exist_ok=True)
     return json.loads((out / "lab.json").read_text(encoding="utf-8"))
 
 
@@ -187,6 +187,7 @@ def build_retrain(
     *,
     threads: int | None = 1,
     tokenizer_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Train the standard lab's oracle for unlearning: the same world, seed and tokenizer, minus the forget set.
 
@@ -197,7 +198,7 @@ def build_retrain(
 
     p = get_preset("standard")
     tspec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
-    out = Path(out)
+    out = outdir.check(out, "lab", resume=False, overwrite=overwrite)
     t0 = time.time()
     world = generate_world(p.world, seed)
     forget, retain = forget_split(world)
@@ -207,15 +208,6 @@ def build_retrain(
     model = build_model(tspec, tok, seed)
     train_info = train_model(model, tok, docs, tspec, seed, warmup_docs=world.warmup_docs)
     figs = lab_figures(model, tok, world.files())
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / "model", safe_serialization=True)
-    tok.save_pretrained(tmp / "model")
-    write_jsonl(tmp / "forget.jsonl", forget)
-    write_jsonl(tmp / "retain.jsonl", retain)
-    write_jsonl(tmp / "forget_qa.jsonl", forget_qa(forget))
-    write_jsonl(tmp / "retain_qa.jsonl", forget_qa(retain))
     info = {
         "preset": "standard",
         "variant": "retrain_without_forget",
@@ -227,9 +219,13 @@ def build_retrain(
         "build_seconds": round(time.time() - t0, 1),
         "figures": figs,
     }
-    atomic_write_json(tmp / "lab.json", info)
-    write_hashes(tmp)
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    with outdir.staged(out, "lab") as tmp:
+        model.save_pretrained(tmp / "model", safe_serialization=True)
+        tok.save_pretrained(tmp / "model")
+        write_jsonl(tmp / "forget.jsonl", forget)
+        write_jsonl(tmp / "retain.jsonl", retain)
+        write_jsonl(tmp / "forget_qa.jsonl", forget_qa(forget))
+        write_jsonl(tmp / "retain_qa.jsonl", forget_qa(retain))
+        atomic_write_json(tmp / "lab.json", info)
+        write_hashes(tmp)
     return info

@@ -26,6 +26,7 @@ from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_families, run_points
+from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes
 from auditor.pipeline.sweep import write_summaries
 from auditor.report.figures import AUDIT_INDEX
@@ -156,11 +157,12 @@ def audit_checkpoint(
     primary: bool,
     data: dict[str, Any],
     lab: Path | None = None,
+    identity: dict | None = None,
 ) -> RunDir:
     """Every enabled family (and, for the primary, the sweep) on one loaded checkpoint, resumably, in ``folder``."""
     sub_cfg = probe_config(cfg) | {"_checkpoint": label}
     extra = {"checkpoint": lm.describe(), "label": label, "source_notes": source_notes(lm.source)}
-    run = RunDir(folder, sub_cfg, extra_manifest=extra)
+    run = RunDir(folder, sub_cfg, extra_manifest=extra, identity=identity)
     pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.sweep.structure)
     steps = cfg.steps(primary)
     run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -176,7 +178,10 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
     names = list(dict.fromkeys([f for s in cfg.steps(True) for f in s.families]))
     lab = resolve_lab(cfg.lab)
     data = prepare_families(names, cfg, lab)  # bad input fails before any model loads
-    top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"})
+    loaded_by = {cfg.label: loaded} if loaded is not None else None
+    identity, sources = run_identity(probe_config(cfg), {r.label: _spec(cfg, r) for r in refs}, lab, loaded_by)
+    top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"},
+                 identity=identity, sources=sources)  # fmt: skip  # refused before any model loads
     index = {
         "primary": cfg.label,
         "baseline": cfg.baseline_label,
@@ -193,7 +198,7 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
                 continue
             lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
             folder = out / index["checkpoints"][ref.label]
-            audit_checkpoint(cfg, ref.label, lm, folder, primary=i == 0, data=data, lab=lab)
+            audit_checkpoint(cfg, ref.label, lm, folder, primary=i == 0, data=data, lab=lab, identity=identity)
             top.write(f"checkpoint/{ref.label}", [])
             del lm
     finally:

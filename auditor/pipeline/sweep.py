@@ -26,6 +26,7 @@ from auditor.errors import ConfigError
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.families import FAMILIES
 from auditor.pipeline.loop import Pruners, close_data, plan, points_summary, prepare_families, run_points
+from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
 from auditor.runs import RunDir, atomic_write_json
 from pruning import PRUNERS, PruneSpec
@@ -82,10 +83,13 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False, loaded: LoadedModel | N
     """Run (or resume) the sweep; returns the run directory. ``loaded``: an already-loaded model to use."""
     lab = resolve_lab(cfg.lab)
     data = prepare_families(cfg.families, with_limit(cfg, cfg.limit), lab)  # bad input fails before loading
+    config = asdict(cfg)
+    identity, sources = run_identity(config, {"model": cfg.spec()}, lab, {"model": loaded} if loaded else None)
+    seeds = {"bootstrap": cfg.seed, "capability": cfg.capability.seed}
+    run = RunDir(cfg.out, config, overwrite=overwrite, identity=identity, sources=sources,
+                 extra_manifest={"seeds": seeds, "kind": "sweep"})  # fmt: skip  # refused before loading
     lm = loaded or load_model(cfg.spec())
-    extra = {"checkpoint": lm.describe(), "seeds": {"bootstrap": cfg.seed, "capability": cfg.capability.seed},
-             "source_notes": source_notes(lm.source), "kind": "sweep"}  # fmt: skip
-    run = RunDir(cfg.out, asdict(cfg), overwrite=overwrite, extra_manifest=extra)
+    run.update_manifest(checkpoint=lm.describe(), source_notes=source_notes(lm.source))
     pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.structure, cfg.granularity)
     steps = plan(cfg.families, cfg.methods, cfg.sparsities, cfg.families)
     try:

@@ -29,6 +29,7 @@ from auditor.family import DENSE
 from auditor.metrics import onion_counts, percentiles, privleak
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
+from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
 from auditor.report.tree import unlearning_tree
 from auditor.runs import RunDir, UnitLog, atomic_write_json
@@ -79,7 +80,13 @@ class UnlearnCompareConfig:
     batch_size: int | None = None
     device: str | None = None
     dtype: str | None = None
+    trust_remote_code: bool = False
+    allow_pickle: bool = False  # allow .bin (pickle) weights in every checkpoint compared
     seed: int = 0
+
+    def spec(self, model: str) -> ModelSpec:
+        return ModelSpec(model, device=self.device, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
+                         allow_pickle=self.allow_pickle)  # fmt: skip
 
     def __post_init__(self) -> None:
         labels = ["base", "retrain"] + [u.label for u in self.unlearned] + list(self.methods)
@@ -130,8 +137,9 @@ def _checkpoints(cfg: UnlearnCompareConfig, out: Path) -> list[tuple[str, str]]:
         folder = out / "unlearned" / method
         if not (folder / "unlearning.json").exists():
             log.info("unlearning with %s", method)
-            spec = ModelSpec(cfg.base, device=cfg.device, dtype=cfg.dtype)
-            unlearn_checkpoint(spec, method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config))
+            unlearn_checkpoint(
+                cfg.spec(cfg.base), method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config)
+            )
         refs.append((method, str(folder)))
     return refs
 
@@ -140,7 +148,12 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
     """Run (or resume) the comparison; writes records, samples and ``unlearning.json``; returns the run dir."""
     lab = resolve_lab(cfg.lab)
     data = prepare_families(cfg.families(), cfg.sections(), lab)  # forget/retain overlap fails here
-    run = RunDir(cfg.out, asdict(cfg), overwrite=overwrite, extra_manifest={"kind": "unlearn-compare"})
+    config = asdict(cfg)
+    specs = {"base": cfg.spec(cfg.base)} | ({"retrain": cfg.spec(cfg.retrain)} if cfg.retrain else {})
+    specs |= {u.label: cfg.spec(u.model) for u in cfg.unlearned}
+    identity, sources = run_identity(config, specs, lab)
+    run = RunDir(cfg.out, config, overwrite=overwrite, extra_manifest={"kind": "unlearn-compare"},
+                 identity=identity, sources=sources)  # fmt: skip
     refs = _checkpoints(cfg, run.path)
     steps = plan(cfg.families(), cfg.resurfacing_methods, cfg.resurfacing_sparsities, ["unlearning"])
     base_vocab = None
@@ -148,7 +161,7 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
         for label, model in refs:
             if run.done(f"checkpoint/{label}"):
                 continue
-            lm = load_model(ModelSpec(model, device=cfg.device, dtype=cfg.dtype))
+            lm = load_model(cfg.spec(model))
             if base_vocab is None:
                 base_vocab = lm.tokenizer.get_vocab()
             else:

@@ -5,8 +5,10 @@ time into ``RUN/plots/``. Works on an audit directory (several checkpoints side 
 the baseline) and on a plain run (``auditor mia``, ``extract``, ``sweep``, ``unlearn-compare`` ...).
 Sections: summary and verdict, membership inference, extraction and exposure, capability under pruning,
 what pruning removes first (memorization against capability), unlearning (when present), notes,
-manifest. With ``redact=True`` every memorized or extracted text is replaced by its length and a hash,
-so a report can be shared without leaking what it found.
+manifest. With ``redact=True`` every memorized or extracted text is replaced by a coarse length and a tag
+keyed with a salt drawn afresh for each document (``redact_text``): equal texts share a tag within the
+report, and the tag cannot be checked against guessed texts, so a report can be shared without leaking
+what it found.
 """
 
 from __future__ import annotations
@@ -19,11 +21,17 @@ from auditor.report.doc import Document, Paragraph, Pre, Section, Table, render_
 from auditor.report.figures import view_figures
 from auditor.report.pruning import pruning_section
 from auditor.report.records import View, is_audit, views
-from auditor.report.sections import capability_section, extraction_section, mia_section, redact_text
+from auditor.report.sections import capability_section, extraction_section, mia_section, new_salt, redact_text
 from auditor.report.unlearning import unlearning_section
 from auditor.runs import MANIFEST
 
 __all__ = ["build_document", "redact_text", "write_report"]
+
+REDACTED_NOTE = (
+    "Memorized and extracted texts are shown as a rough length and a tag: rows with the same tag hold the same "
+    "text. Tags are keyed with a random value drawn for this report alone, so they cannot be checked against guessed "
+    "texts or compared with another report's."
+)
 
 
 def _read_json(path: Path) -> dict:
@@ -101,10 +109,10 @@ def _summary(run: Path, figs: dict[str, dict], primary: str, baseline: str | Non
     return sec
 
 
-def _sections(run: Path, found: list[View], figs: dict[str, dict], redact: bool, top: int) -> list[Section]:
+def _sections(run: Path, found: list[View], figs: dict[str, dict], salt: bytes | None, top: int) -> list[Section]:
     builders = (
-        ("Membership inference", lambda v, f: mia_section(run, v, f, _read_json(v.path / MANIFEST), redact, top)),
-        ("Extraction and exposure", lambda v, f: extraction_section(v, f, redact, top)),
+        ("Membership inference", lambda v, f: mia_section(run, v, f, _read_json(v.path / MANIFEST), salt, top)),
+        ("Extraction and exposure", lambda v, f: extraction_section(v, f, salt, top)),
         ("Capabilities under pruning", lambda v, f: capability_section(run, v, f)),
         ("What pruning removes first", lambda v, f: pruning_section(run, v.label, f)),
     )
@@ -117,18 +125,18 @@ def _sections(run: Path, found: list[View], figs: dict[str, dict], redact: bool,
 
 
 def build_document(run: Path, *, redact: bool = False, title: str | None = None, top: int = 5) -> Document:
+    """The report of a run directory as a :class:`Document` (``redact``: texts as ``redact_text`` tags)."""
     manifest = _read_json(run / MANIFEST)
     if not manifest:
         raise InputError(f"{run} has no {MANIFEST}; is it a run directory written by auditor?")
     found, primary, baseline = views(run)
     figs = {v.label: view_figures(v) for v in found}
     doc = Document(title or ("memaudit release audit" if is_audit(run) else "memaudit report"))
+    salt = new_salt() if redact else None  # one per document, never written: tags match within it only
     if redact:
-        doc.sections.append(
-            Section("Redacted", [Paragraph("Memorized and extracted texts are shown as length + hash.")])
-        )
+        doc.sections.append(Section("Redacted", [Paragraph(REDACTED_NOTE)]))
     doc.sections.append(_summary(run, figs, primary, baseline))
-    doc.sections += _sections(run, found, figs, redact, top)
+    doc.sections += _sections(run, found, figs, salt, top)
     unlearning = unlearning_section(run, figs[primary], manifest.get("config", {}))
     if unlearning:
         doc.sections.append(unlearning)

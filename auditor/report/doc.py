@@ -3,15 +3,19 @@
 Sections hold blocks (paragraphs, tables, images, preformatted text). The HTML escapes every string
 it is given (model outputs, dataset texts, config values, file names), embeds images as PNG data URIs
 and carries a Content-Security-Policy that forbids scripts and any network fetch, so the page is
-inert and loads nothing from outside itself.
+inert and loads nothing from outside itself. The Markdown gives the same guarantee to a viewer that
+renders HTML: every string is passed through :func:`md_inline` (or :func:`md_code` inside a code
+fence), so no tag, entity, link, image or table break in the data reaches the page as markup.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import re
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
+from urllib.parse import quote
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -117,25 +121,46 @@ def render_html(doc: Document) -> str:
     return "".join(out)
 
 
-def _md_cell(v: object) -> str:
-    return fmt(v).replace("|", "\\|").replace("\n", " ")
+# HTML's three (a tag, an entity, an autolink cannot start), then Markdown's: a backslash (so no escape
+# below can be undone), a backtick (code spans), ``[``/``]`` (links, images, reference definitions) and
+# ``|`` (table cells); line breaks become spaces so a string stays on its one line (one cell, one heading).
+_MD_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "|": "\\|"}
+    | {c: " " for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
+)
+
+
+def md_inline(v: object) -> str:
+    """``fmt(v)`` made inert as Markdown inline text: every string the Markdown writes goes through here."""
+    return fmt(v).translate(_MD_ESCAPES)
+
+
+def md_code(text: str) -> list[str]:
+    """A fenced code block holding ``text``: ``&<>`` escaped, the fence longer than any backtick run in it."""
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return [fence, html.escape(text, quote=False), fence]
+
+
+def _md_link(rel: str) -> str:
+    return quote(PurePath(rel).as_posix(), safe="/")
 
 
 def render_markdown(doc: Document) -> str:
-    lines = [f"# {doc.title}", ""]
+    e = md_inline
+    lines = [f"# {e(doc.title)}", ""]
     for s in doc.sections:
-        lines += ["#" * s.level + " " + s.title, ""]
+        lines += ["#" * s.level + " " + e(s.title), ""]
         for b in s.blocks:
             if isinstance(b, Paragraph):
-                lines += [b.text, ""]
+                lines += [e(b.text), ""]
             elif isinstance(b, Table):
-                lines.append("| " + " | ".join(_md_cell(h) for h in b.headers) + " |")
+                lines.append("| " + " | ".join(e(h) for h in b.headers) + " |")
                 lines.append("|" + "---|" * len(b.headers))
-                lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in b.rows]
+                lines += ["| " + " | ".join(e(c) for c in row) + " |" for row in b.rows]
                 lines.append("")
             elif isinstance(b, Image):
                 if b.path.exists():
-                    lines += [f"![{b.alt}]({b.rel or b.path.name})", ""]
+                    lines += [f"![{e(b.alt)}]({_md_link(b.rel or b.path.name)})", ""]
             elif isinstance(b, Pre):
-                lines += ["```", b.text, "```", ""]
+                lines += [*md_code(b.text), ""]
     return "\n".join(lines)

@@ -4,6 +4,8 @@ exposure, capability under pruning."""
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets
 from pathlib import Path
 
 from auditor.data import load_texts
@@ -16,10 +18,34 @@ SHIPPED_LAB = Path(__file__).resolve().parents[1] / "lab" / "standard"  # audito
 EXTRACTION_COLUMNS = ("n", "exact_extraction_rate", "approx_extraction_rate", "token_match")
 
 
-def redact_text(text: str) -> str:
-    """``[redacted: N chars, sha256 0123abcd4567]``: enough to match against a file, nothing to read."""
-    h = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    return f"[redacted: {len(text)} chars, sha256 {h}]"
+SALT_BYTES = 16
+LENGTH_BUCKETS = (16, 64, 256, 1024)  # redact_text says "under N chars" for the first bound above the length
+
+
+def new_salt() -> bytes:
+    """A fresh redaction salt: ``build_document`` draws one per document and never writes it out."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def _length_bucket(n: int) -> str:
+    bound = next((b for b in LENGTH_BUCKETS if n < b), None)
+    return f"under {bound} chars" if bound else f"{LENGTH_BUCKETS[-1]}+ chars"
+
+
+def redact_text(text: str, salt: bytes) -> str:
+    """``[redacted: under 64 chars, tag 0123abcd4567]``: which rows hold the same text, and nothing to read.
+
+    The tag is HMAC-SHA256 of the text keyed with ``salt`` (a per-report random secret from
+    :func:`new_salt`), cut to 12 hex digits. Within one report equal texts get equal tags, so a reader can
+    see that two rows hold the same text; without the salt a tag cannot be checked against a guess (an
+    unsalted hash of a 4-digit secret falls to 10^4 tries), and tags differ between reports. The price:
+    a tag can no longer be matched against a file. The length is deliberately not given exactly, only as
+    a coarse bucket (under 16, 64, 256 or 1024 chars, or 1024+), which narrows no guess to one length.
+    """
+    if len(salt) < SALT_BYTES:
+        raise ValueError(f"a redaction salt needs at least {SALT_BYTES} random bytes (new_salt())")
+    tag = hmac.new(salt, text.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
+    return f"[redacted: {_length_bucket(len(text))}, tag {tag}]"
 
 
 def image(run: Path, path: Path | None, alt: str) -> list:
@@ -45,7 +71,8 @@ def member_texts(manifest: dict) -> dict[str, str]:
     return out
 
 
-def mia_section(run: Path, view: View, figs: dict, manifest: dict, redact: bool, top: int) -> list:
+def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes | None, top: int) -> list:
+    """Attack table, ROC curves and the top-scoring member texts (redacted with ``salt`` unless it is None)."""
     mia = figs.get("mia", {})
     if not mia:
         return []
@@ -65,7 +92,7 @@ def mia_section(run: Path, view: View, figs: dict, manifest: dict, redact: bool,
         rows = []
         for r in members:
             t = texts.get(r["id"], "")
-            rows.append([r["id"], r["scores"].get(best), redact_text(t) if redact and t else t])
+            rows.append([r["id"], r["scores"].get(best), redact_text(t, salt) if salt is not None and t else t])
         blocks.append(Paragraph(f"Top-scoring member texts under {best}:"))
         blocks.append(Table(["id", f"{best} score", "text"], rows, text_columns=(2,)))
     return blocks
@@ -87,7 +114,7 @@ def scalars(d: dict) -> Table:
     return Table(["figure", "value"], [[k, v] for k, v in d.items() if not isinstance(v, dict)])
 
 
-def _extraction(view: View, ext: dict, redact: bool, top: int) -> list:
+def _extraction(view: View, ext: dict, salt: bytes | None, top: int) -> list:
     blocks: list = [Paragraph(f"{view.label}: discoverable extraction (k-token prefix, greedy m-token suffix)")]
     blocks.append(scalars(ext))
     if ext.get("by_prefix_len"):
@@ -101,7 +128,7 @@ def _extraction(view: View, ext: dict, redact: bool, top: int) -> list:
         rows = []
         for r in found:
             t = str(r.get("generated") or r.get("target") or "")
-            rows.append([r.get("id"), r.get("prefix_len"), redact_text(t) if redact else t])
+            rows.append([r.get("id"), r.get("prefix_len"), redact_text(t, salt) if salt is not None else t])
         blocks.append(Table(["id", "prefix_len", "extracted suffix"], rows, text_columns=(2,)))
     return blocks
 
@@ -119,9 +146,10 @@ def _untargeted(label: str, unt: dict) -> list:
     return blocks
 
 
-def extraction_section(view: View, figs: dict, redact: bool, top: int) -> list:
+def extraction_section(view: View, figs: dict, salt: bytes | None, top: int) -> list:
+    """Extraction, canary exposure and untargeted extraction (texts redacted with ``salt`` unless it is None)."""
     ext, exp, can = figs.get("extraction"), figs.get("exposure"), figs.get("extraction_canaries")
-    blocks: list = _extraction(view, ext, redact, top) if ext else []
+    blocks: list = _extraction(view, ext, salt, top) if ext else []
     if exp:
         blocks.append(Paragraph(f"{view.label}: canary exposure (Carlini et al. 2019), bits"))
         blocks.append(scalars(exp))

@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import asdict
 from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.outdir as outdir
 from auditor.data import TextSet, load_texts
-from auditor.errors import ConfigError
-from auditor.models import ModelSpec, load_model
+from auditor.models import ModelSpec, load_model, resolve_source
 from auditor.runs import atomic_write_json, package_versions
 from auditor.unlearning.base import UNLEARNERS, UnlearnConfig, check_sets
 
@@ -42,16 +41,6 @@ def unlearn(
     return {"method": method, **figures}
 
 
-def _prepare_out(out: Path) -> Path:
-    """A fresh ``<out>.partial`` folder; refuse to replace an existing folder that is not an unlearned checkpoint."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / RESULT_FILE).exists())):
-        raise ConfigError(f"{out} exists and is not an unlearned checkpoint; choose another --out or remove it")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
 def unlearn_checkpoint(
     spec: ModelSpec | str,
     method: str,
@@ -62,11 +51,13 @@ def unlearn_checkpoint(
     *,
     text_column: str = "text",
     id_column: str | None = "id",
+    overwrite: bool = False,
 ) -> dict:
     """Load ``spec``, unlearn the forget file's texts, and save the model (safetensors), its tokenizer and
     ``unlearning.json`` (method, config, figures, sets, source fingerprint) to ``out_dir``; returns that dict.
 
-    Inputs are checked before the model is loaded; the folder appears only once complete.
+    Inputs and ``out_dir`` are checked before the model is loaded (``out_dir`` must be new, empty, or with
+    ``overwrite`` a checkpoint memaudit wrote); the folder appears only once complete.
     """
     config = config or UnlearnConfig()
     spec = ModelSpec(source=spec) if isinstance(spec, str) else spec
@@ -74,16 +65,10 @@ def unlearn_checkpoint(
     forget = load_texts(forget_path, text_column, id_column)
     retain = load_texts(retain_path, text_column, id_column) if retain_path else None
     check_sets(forget, retain, method, cls.needs_retain)
-    out = Path(out_dir)
-    tmp = _prepare_out(out)
-    try:
+    src = resolve_source(spec)
+    out = outdir.check(out_dir, "checkpoint", resume=False, overwrite=overwrite, sources=[] if src.hub else [src.path])
+    with outdir.staged(out, "checkpoint") as tmp:
         info = _unlearn_and_save(spec, method, forget, retain, forget_path, retain_path, tmp, config)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
     log.info("unlearned %s with %s in %.1fs; saved to %s", spec.source, method, info["figures"]["seconds"], out)
     return info
 

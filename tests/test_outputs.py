@@ -1,0 +1,214 @@
+"""Never lose, never lie: no folder of the user's deleted or overwritten, one writer per run folder,
+and a run folder resumed only for the same inputs (by content), refused before any model loads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import auditor.pipeline.sweep as sweep_mod
+from auditor.cli.main import main
+from auditor.config import load_config
+from auditor.errors import OutputError, RunDirError
+from auditor.outdir import MARKER
+from auditor.runs import Record, RunDir
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ------------------------------------------------------------------ folders that are not ours
+
+
+@pytest.mark.parametrize("extra", [[], ["--overwrite"]])
+def test_lab_build_refuses_a_non_empty_folder_and_leaves_it_intact(tmp_path, capsys, extra):
+    home = tmp_path / "home"
+    (home / "notes").mkdir(parents=True)
+    (home / "thesis.tex").write_text("years of work")
+    (home / "notes" / "a.txt").write_text("keep me")
+    before = _tree(home)
+    assert main(["lab", "build", "--out", str(home), *extra]) == 2
+    assert "did not create" in _one_line_error(capsys)
+    assert _tree(home) == before
+
+
+def test_lab_build_out_a_file_and_a_second_build_need_overwrite(tmp_path, capsys):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["lab", "build", "--out", str(f)]) == 2
+    assert "existing file" in _one_line_error(capsys) and f.read_text() == "x"
+    out = tmp_path / "lab"
+    assert main(["lab", "build", "--out", str(out)]) == 0
+    assert json.loads((out / MARKER).read_text())["kind"] == "lab"
+    capsys.readouterr()
+    assert main(["lab", "build", "--out", str(out)]) == 2
+    assert "--overwrite" in _one_line_error(capsys)
+    assert main(["lab", "build", "--out", str(out), "--overwrite"]) == 0
+    assert (out / "members.jsonl").exists()
+
+
+def test_prune_never_writes_into_the_model_or_a_user_folder(tiny_model_dir, tmp_path, capsys):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    before = _tree(model)
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "config.json").write_text('{"mine": true}')
+    for out, why in ((model, "is the model folder"), (model / "sub", "lies inside the model folder"),
+                     (tmp_path, "contains the model folder"), (user, "did not create")):  # fmt: skip
+        args = ["prune", "--model", str(model), "--method", "magnitude", "--sparsity", "0.5", "--out", str(out)]
+        assert main([*args, "--overwrite"]) == 2
+        assert why in _one_line_error(capsys)
+    assert _tree(model) == before and (user / "config.json").read_text() == '{"mine": true}'
+    out = tmp_path / "pruned"
+    args = ["prune", "--model", str(model), "--method", "magnitude", "--sparsity", "0.5", "--out", str(out)]
+    assert main(args) == 0 and json.loads((out / MARKER).read_text())["kind"] == "checkpoint"
+    capsys.readouterr()
+    assert main(args) == 2 and "--overwrite" in _one_line_error(capsys)
+    assert main([*args, "--overwrite"]) == 0
+    assert not list(tmp_path.glob(".pruned.partial-*"))  # the staging folder is gone
+
+
+def test_overwrite_clears_the_whole_run_or_nothing(tmp_path):
+    run = RunDir(tmp_path / "r", {"a": 1})
+    run.write("u", [Record("mia", "loss", "auc", 0.9)])
+    nested = tmp_path / "r" / "checkpoints" / "x"
+    nested.mkdir(parents=True)
+    (nested / "records.jsonl").write_text("{}\n")
+    run.close()
+    again = RunDir(tmp_path / "r", {"a": 2}, overwrite=True)
+    assert not again.resumed and again.all_records() == [] and not (tmp_path / "r" / "checkpoints").exists()
+    again.close()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.csv").write_text("1,2")
+    with pytest.raises(OutputError, match="did not create"):
+        RunDir(mine, {"a": 1}, overwrite=True)
+    assert (mine / "data.csv").read_text() == "1,2"
+
+
+# ------------------------------------------------------------------ one writer
+
+
+_HOLD = """
+import sys, time
+from auditor.runs import RunDir
+run = RunDir(sys.argv[1], {"a": 1})
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def test_a_second_writer_gets_one_line_naming_the_first(tmp_path):
+    folder = tmp_path / "run"
+    members, nonmembers = _texts(tmp_path / "m.jsonl", "m"), _texts(tmp_path / "n.jsonl", "n")
+    first = subprocess.Popen([sys.executable, "-c", _HOLD, str(folder), "120"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline().strip() == "locked"
+        second = subprocess.run([sys.executable, "-m", "auditor.cli", "mia", "--model", "lab", "--members",
+                                 str(members), "--nonmembers", str(nonmembers), "--out", str(folder)],
+                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        with pytest.raises(OutputError, match=f"pid {first.pid}"):
+            RunDir(folder, {"a": 1})  # refused in-process too
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 2
+    err = second.stderr.strip().splitlines()
+    assert len([x for x in err if x.startswith("auditor: error")]) == 1 and "Traceback" not in second.stderr
+    assert f"another memaudit process (pid {first.pid}" in err[-1]
+    assert RunDir(folder, {"a": 1}).resumed  # the killed holder released the lock
+
+
+def test_the_lock_survives_no_crash(tmp_path):
+    folder = tmp_path / "run"
+    code = _HOLD.replace('print("locked", flush=True)', "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), "0"])
+    assert proc.returncode == -signal.SIGKILL
+    assert RunDir(folder, {"a": 1}).resumed
+
+
+# ------------------------------------------------------------------ resume keyed on content
+
+
+def _texts(path: Path, prefix: str, n: int = 6) -> Path:
+    rows = [{"id": f"{prefix}{i}", "text": f"{prefix} text number {i} about the quiet river and stones"}
+            for i in range(n)]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _sweep_cfg(model: Path, tmp_path: Path, *extra: str):
+    members = tmp_path / "members.jsonl"
+    nonmembers = tmp_path / "nonmembers.jsonl"
+    if not members.exists():
+        _texts(members, "m"), _texts(nonmembers, "n")
+    keys = [f"model={model}", f"out={tmp_path / 'run'}", "families=[mia]", "methods=[magnitude]",
+            "sparsities=[0.5]", f"mia.members={members}", f"mia.nonmembers={nonmembers}", "mia.attacks=[loss]",
+            "device=cpu", *extra]  # fmt: skip
+    return load_config(sweep_mod.SweepConfig, None, keys)
+
+
+def test_a_changed_input_is_refused_before_the_model_loads(tiny_model_dir, tmp_path, monkeypatch):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    out = sweep_mod.run_sweep(_sweep_cfg(model, tmp_path))
+    summary = json.loads((out / "sweep.json").read_text())
+    sweep_mod.run_sweep(_sweep_cfg(model, tmp_path))  # a finished sweep rerun: nothing new, summary whole
+    assert json.loads((out / "sweep.json").read_text()) == summary and len(summary["points"]) == 2
+
+    def refuse(*a, **k):
+        raise AssertionError("the model was loaded before the run folder was checked")
+
+    monkeypatch.setattr(sweep_mod, "load_model", refuse)
+    _texts(tmp_path / "members.jsonl", "edited")  # same path, other content
+    with pytest.raises(RunDirError, match="mia.members: content changed"):
+        sweep_mod.run_sweep(_sweep_cfg(model, tmp_path))
+    _texts(tmp_path / "members.jsonl", "m")  # back as it was: resumable again (nothing to do)
+    with pytest.raises(RunDirError, match="dtype"):
+        sweep_mod.run_sweep(_sweep_cfg(model, tmp_path, "dtype=bfloat16"))
+    from transformers import AutoModelForCausalLM
+
+    replaced = AutoModelForCausalLM.from_pretrained(model)
+    for p in replaced.parameters():
+        p.data.mul_(1.5)
+    replaced.save_pretrained(model, safe_serialization=True)  # a new checkpoint at the same path
+    with pytest.raises(RunDirError, match="checkpoint.model.fingerprint"):
+        sweep_mod.run_sweep(_sweep_cfg(model, tmp_path))
+
+
+def test_the_api_keys_runs_on_the_texts_and_weights(tiny_model_dir, tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import auditor
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    members = [f"member text {i} with some words" for i in range(5)]
+    nonmembers = [f"other text {i} with more words" for i in range(5)]
+    auditor.mia(model, tok, members, nonmembers, attacks=["loss"], out=tmp_path / "api")
+    with pytest.raises(RunDirError, match="texts.0: content changed"):
+        auditor.mia(model, tok, [*members[:-1], "changed"], nonmembers, attacks=["loss"], out=tmp_path / "api")
+    with torch_no_grad():
+        next(model.parameters()).add_(1.0)
+    with pytest.raises(RunDirError, match="fingerprint"):
+        auditor.mia(model, tok, members, nonmembers, attacks=["loss"], out=tmp_path / "api")
+
+
+def torch_no_grad():
+    import torch
+
+    return torch.no_grad()
