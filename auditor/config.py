@@ -3,11 +3,17 @@
 ``load_config(Cls, path, overrides=["mia.attacks=[loss]"])`` reads YAML, applies ``--set key=value``
 overrides (values parsed as YAML), and builds ``Cls``, checking every key and type. Errors name the
 key's full path (``mia.attack: unknown key; valid keys: attacks, ...``).
+
+YAML is read with :class:`ConfigLoader`: YAML 1.1 without its base-60 numbers, so ``structure: 2:4``
+is the string ``"2:4"``, not the integer 124. Numbers must be finite (no ``.nan`` / ``.inf``), and a
+key named ``seed`` must be a whole number >= 0.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -15,9 +21,46 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
+from auditor.data import read_utf8
 from auditor.errors import ConfigError
 
 T = TypeVar("T")
+
+NONNEGATIVE_KEYS = frozenset({"seed"})  # integer keys that must be >= 0 wherever they appear
+
+
+class ConfigLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` without YAML 1.1's base-60 ints and floats: ``2:4`` stays the string "2:4"."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag not in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?|\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` read with :class:`ConfigLoader`; a syntax error is one ConfigError line naming ``where``."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: no arbitrary objects
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML ({problem}{at}); check the quoting and indentation") from e
 
 
 def _type_name(tp: Any) -> str:
@@ -66,6 +109,8 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
                 pass
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}; give an ordinary number")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -77,7 +122,7 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{path}: expected a string, got {value!r}")
+            raise ConfigError(f"{path}: expected a string, got {value!r}; put the value in quotes")
         return value
     return value
 
@@ -93,6 +138,8 @@ def build(cls: type[T], data: dict, prefix: str = "") -> T:
     for name, f in fields.items():
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], prefix + name)
+            if name in NONNEGATIVE_KEYS and isinstance(kwargs[name], int) and kwargs[name] < 0:
+                raise ConfigError(f"{prefix}{name}: must be a whole number >= 0, got {kwargs[name]}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{prefix}{name}: required key is missing")
     try:
@@ -109,25 +156,25 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
         if not sep or not key:
             raise ConfigError(f"--set {item!r}: expected key=value, e.g. --set mia.n_boot=200")
         node = data
-        parts = key.split(".")
+        parts = key.strip().split(".")
+        if not all(parts):
+            raise ConfigError(f"--set {item!r}: {key!r} has an empty part; write keys like mia.n_boot")
         for p in parts[:-1]:
             child = node.get(p)
             node[p] = dict(child) if isinstance(child, dict) else {}
             node = node[p]
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = parse_yaml(raw, f"--set {item}")
     return data
 
 
 def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | None = None) -> T:
+    """``cls`` built from the YAML file at ``path`` (None: no file) with the ``--set`` overrides applied."""
     data: dict = {}
     if path is not None:
-        p = Path(path)
+        p = Path(path).expanduser()
         if not p.exists():
             raise ConfigError(f"config file not found: {p}")
-        try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML ({e})") from e
+        data = parse_yaml(read_utf8(p, "YAML config file"), str(p)) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys")
     return build(cls, apply_overrides(data, overrides or []))

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from auditor.errors import InputError
+from auditor.errors import ConfigError, InputError
 
 
 def auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
@@ -62,6 +62,8 @@ def bootstrap_ci(
     level: float = 0.95,
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of ``stat``, resampling members and non-members separately (seeded)."""
+    if n_boot < 1 or seed < 0:
+        raise ConfigError(f"the bootstrap needs n_boot >= 1 and seed >= 0, got n_boot={n_boot}, seed={seed}")
     m = np.asarray(member_scores, dtype=np.float64)
     n = np.asarray(nonmember_scores, dtype=np.float64)
     rng = np.random.default_rng(seed)

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from auditor.cli.common import add_batch_size, add_command, add_device_dtype, add_set, flag_overrides, yaml_value
-from auditor.errors import ConfigError
+from auditor.data import read_utf8
+from auditor.errors import ConfigError, InputError
 from auditor.report.build import write_report
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules
@@ -15,7 +16,10 @@ from auditor.runs import atomic_write_json
 from tasks import tasks_dir
 
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
-AUDIT_KEYS: tuple[tuple[str, str], ...] = (("device", "device"), ("dtype", "dtype"), ("batch_size", "batch_size"))
+# flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)
+AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple(
+    (k, k) for k in ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code")
+)
 
 
 def _gate_run(run: Path, rules: list) -> int:
@@ -63,7 +67,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
 def cmd_unlearn_compare(a: argparse.Namespace) -> int:
     from auditor.pipeline.unlearn import load_compare_config, run_compare
 
-    out = run_compare(load_compare_config(a.config, a.set), overwrite=a.overwrite)
+    cfg = load_compare_config(a.config, [*a.set, *flag_overrides(a, AUDIT_KEYS)])
+    out = run_compare(cfg, overwrite=a.overwrite)
     html = write_report(out, title="memaudit unlearning comparison")
     print(f"comparison: {out / 'unlearning.json'}")
     print(f"report: {html}")
@@ -79,19 +84,33 @@ def cmd_report(a: argparse.Namespace) -> int:
 
 def cmd_gate(a: argparse.Namespace) -> int:
     run = Path(a.run)
+    if not run.is_dir():
+        raise InputError(f"run directory not found: {run}; give the folder a run wrote (its --out)")
     if a.policy:
+        if Path(a.policy).is_file():
+            read_utf8(a.policy, "policy YAML file")  # not UTF-8: one line naming the byte, before YAML reads it
         rules = load_policy(a.policy)
     elif (run / "policy.json").exists():
-        rules = parse_rules(json.loads((run / "policy.json").read_text(encoding="utf-8")).get("rules"))
+        try:
+            recorded = json.loads(read_utf8(run / "policy.json", "policy.json"))
+        except ValueError as e:
+            raise InputError(f"{run / 'policy.json'} is not valid JSON; pass --policy POLICY.yaml") from e
+        rules = parse_rules(recorded.get("rules") if isinstance(recorded, dict) else None)
     else:
         raise ConfigError(f"no --policy given and {run} records no policy (policy.json); pass --policy POLICY.yaml")
     return _gate_run(run, rules)
 
 
 def _add_model_overrides(p: argparse.ArgumentParser) -> None:
-    group = p.add_argument_group("model (keys device, dtype, batch_size; a flag left out: the config's value)")
+    group = p.add_argument_group(
+        "model (keys device, dtype, batch_size, allow_pickle, trust_remote_code; a flag left out: the config's value)"
+    )
     add_device_dtype(group)
     add_batch_size(group, default=None)
+    group.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights in every checkpoint")
+    group.add_argument(
+        "--trust-remote-code", action="store_true", help="run the checkpoints' own code (only if trusted)"
+    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -124,7 +143,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         sub, "report", cmd_report, help="write report.html (self-contained) and report.md for a run directory"
     )
     rep.add_argument("run", help="run directory (audit, mia, extract, sweep, unlearn-compare)")
-    rep.add_argument("--redact", action="store_true", help="show memorized/extracted texts as length + hash only")
+    rep.add_argument(
+        "--redact",
+        action="store_true",
+        help="replace memorized/extracted texts by a tag (salted per report) and a coarse length",
+    )
     rep.add_argument("--title", help="report title (default: from the run's kind)")
 
     g = add_command(
@@ -146,3 +169,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     uc.add_argument("config", help="unlearn-compare YAML config")
     add_set(uc)
+    _add_model_overrides(uc)

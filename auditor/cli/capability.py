@@ -9,7 +9,15 @@ from pathlib import Path
 from auditor.capability.analysis import threshold_table
 from auditor.capability.builders import CapabilityConfig, build_task
 from auditor.capability.schema import FAMILIES
-from auditor.cli.common import add_command, add_device_dtype, add_set, csv_type, flag_overrides
+from auditor.cli.common import (
+    add_command,
+    add_device_dtype,
+    add_set,
+    csv_type,
+    flag_overrides,
+    nonneg_int,
+    positive_int,
+)
 from auditor.errors import ConfigError
 from tasks import tasks_dir
 
@@ -93,10 +101,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--lab", help="lab folder for --source lab (default: the shipped standard lab)")
     b.add_argument("--file", help="a user JSONL task file (format: tasks/README.md); needs one --families")
     b.add_argument("--families", help=f"comma-separated (default {DEFAULT_FAMILIES})")
-    b.add_argument("--limit", type=int, help="at most this many items per family, a seeded sample (default: all)")
-    b.add_argument("--shots", type=int, default=3, help="QA demonstrations per prompt")
-    b.add_argument("--icl-dim", type=int, default=1, help="dimension of in-context classification points")
-    b.add_argument("--seed", type=int, default=0, help="seed of the sample and the demonstrations")
+    b.add_argument(
+        "--limit", type=positive_int, help="at most this many items per family, a seeded sample (default: all)"
+    )
+    b.add_argument("--shots", type=nonneg_int, default=3, help="QA demonstrations per prompt")
+    b.add_argument("--icl-dim", type=positive_int, default=1, help="dimension of in-context classification points")
+    b.add_argument("--seed", type=nonneg_int, default=0, help="seed of the sample and the demonstrations")
     b.add_argument("--out", help="output folder (default: the package's tasks/ folder)")
     _add_capability(sub)
 
@@ -117,8 +127,8 @@ def _add_capability(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--families", type=csv_type(), default=DEFAULT_FAMILIES, help="comma-separated; also lm_eval:TASK")
     cp.add_argument("--lab", help="lab folder (the task source when --source is not real)")
     cp.add_argument("--source", choices=("lab", "real"), help="task source (default: lab with --lab, else real)")
-    cp.add_argument("--limit", type=int, help="at most this many items per family (default: the config's)")
-    cp.add_argument("--shots", type=int, help="QA demonstrations per prompt (default: the config's)")
-    cp.add_argument("--seed", type=int, help="seed of the sample and the demonstrations (default: the config's)")
+    cp.add_argument("--limit", type=positive_int, help="at most this many items per family (default: the config's)")
+    cp.add_argument("--shots", type=nonneg_int, help="QA demonstrations per prompt (default: the config's)")
+    cp.add_argument("--seed", type=nonneg_int, help="seed of the sample and the demonstrations (default: the config's)")
     add_device_dtype(cp)
     add_set(cp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from auditor.errors import AuditorError, ConfigError
 
 if TYPE_CHECKING:
     from auditor.models import ModelSpec
+    from auditor.runs import RunDir
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -96,15 +98,68 @@ def batch_size_arg(value: int | str | None) -> int | None:
         raise ConfigError(f"--batch-size {e}") from e
 
 
+def int_at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number >= ``minimum``."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = None
+        if n is None or n < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number >= {minimum}, got {value!r}")
+        return n
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)  # seeds, counts where 0 means "off"
+
+
+def float_in(low: float | None = None, high: float | None = None, *, open_low: bool = False,
+             open_high: bool = False) -> Callable[[str], float]:  # fmt: skip
+    """An argparse ``type``: a finite number (never nan or inf) within the bounds given (closed unless open_*)."""
+    parts = [f"{'>' if open_low else '>='} {low:g}" if low is not None else "",
+             f"{'<' if open_high else '<='} {high:g}" if high is not None else ""]  # fmt: skip
+    where = " and ".join(x for x in parts if x)
+    text = f"a finite number{' ' + where if where else ''}"
+
+    def parse(value: str) -> float:
+        try:
+            x = float(value)
+        except ValueError:
+            x = math.nan
+        bad_low = low is not None and (x <= low if open_low else x < low)
+        bad_high = high is not None and (x >= high if open_high else x > high)
+        if not math.isfinite(x) or bad_low or bad_high:
+            raise argparse.ArgumentTypeError(f"must be {text}, got {value!r}")
+        return x
+
+    parse.__name__ = text
+    return parse
+
+
+finite_float = float_in()
+positive_float = float_in(0.0, open_low=True)
+nonneg_float = float_in(0.0)
+fraction = float_in(0.0, 1.0)  # [0, 1]
+unit_fraction = float_in(0.0, 1.0, open_low=True)  # (0, 1], e.g. top-p
+
+
 def csv_type(item: type = str) -> Callable[[str], list]:
-    """A comma-separated list of ``item`` (str, int or float); empty entries dropped."""
+    """A comma-separated list of ``item`` (str, int or float; floats finite); empty entries dropped."""
 
     def parse(value: str) -> list:
         try:
-            return [item(x.strip()) for x in value.split(",") if x.strip()]
+            out = [item(x.strip()) for x in value.split(",") if x.strip()]
         except ValueError as e:
             kind = {int: "whole numbers", float: "numbers"}.get(item, "values")
             raise argparse.ArgumentTypeError(f"expected comma-separated {kind}, e.g. 1,2; got {value!r}") from e
+        if item is float and not all(math.isfinite(x) for x in out):
+            raise argparse.ArgumentTypeError(f"expected finite numbers (no nan or inf), got {value!r}")
+        return out
 
     parse.__name__ = f"comma-separated {item.__name__}"
     return parse
@@ -180,7 +235,8 @@ _model_spec = model_spec  # the name older callers import
 
 
 def yaml_value(value: Any) -> str:
-    """``value`` written so that ``yaml.safe_load`` (how ``--set`` values are read) gives it back unchanged."""
+    """``value`` written so that ``yaml.safe_load`` gives it back unchanged, and so ``--set`` (read with
+    :class:`auditor.config.ConfigLoader`, which only drops safe_load's base-60 numbers) gives it back too."""
     if isinstance(value, list | tuple):
         return "[" + ",".join(_yaml_item(v) for v in value) + "]"
     if value is None or isinstance(value, bool | int | float):
@@ -213,3 +269,18 @@ def flag_overrides(a: argparse.Namespace, mapping: Iterable[tuple[str, str]]) ->
             value = batch_size_arg(value)
         out.append(f"{key}={yaml_value(value)}")
     return out
+
+
+def open_run(a: argparse.Namespace, config: dict, models: dict[str, str | None], **manifest: object) -> RunDir:
+    """The command's run directory, opened (or resumed, or refused) before any model loads.
+
+    Its identity: ``config``, the content of every file it names, and for each model in ``models``
+    (label -> source) the checkpoint fingerprint, dtype and device class.
+    """
+    from auditor.pipeline.runid import run_identity
+    from auditor.runs import RunDir
+
+    specs = {label: model_spec(a, src) for label, src in models.items() if src}
+    identity, sources = run_identity(config, specs)
+    return RunDir(a.out, config, overwrite=a.overwrite, identity=identity, sources=sources,
+                  extra_manifest=manifest)  # fmt: skip

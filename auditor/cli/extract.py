@@ -7,7 +7,21 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.cli.common import add_batch_size, add_command, add_data_columns, add_model_args, batch_size_arg, model_spec
+from auditor.cli.common import (
+    add_batch_size,
+    add_command,
+    add_data_columns,
+    add_model_args,
+    batch_size_arg,
+    fraction,
+    int_at_least,
+    model_spec,
+    nonneg_int,
+    open_run,
+    positive_float,
+    positive_int,
+    unit_fraction,
+)
 from auditor.data import read_rows
 from auditor.errors import AuditorError, ConfigError, InputError
 from auditor.runs import RunDir
@@ -22,7 +36,7 @@ def _read_rows(path: str, what: str) -> list[dict]:
         rows = read_rows(path)
     except AuditorError:
         raise
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+    except (OSError, ValueError) as e:  # e.g. a Parquet reader's own errors
         raise InputError(
             f"cannot read {what} {path}: {type(e).__name__}; give a readable JSONL, CSV, Parquet or TXT file "
             "(UTF-8) or a dataset saved with save_to_disk"
@@ -44,11 +58,14 @@ def _int_list(value: str | None, flag: str) -> tuple[int, ...]:
     return out
 
 
-def _open_run(a: argparse.Namespace, command: str, config: dict, lm: LoadedModel, **manifest: object) -> RunDir:
-    return RunDir(
-        a.out, {"command": command, "model": a.model, **config}, overwrite=a.overwrite,
-        extra_manifest={"checkpoint": lm.describe(), **manifest},
-    )  # fmt: skip
+def _open_run(a: argparse.Namespace, command: str, config: dict, **manifest: object) -> RunDir:
+    """The run directory, checked against its inputs before any model loads."""
+    models = {"model": a.model, "reference": getattr(a, "reference_model", None)}
+    return open_run(a, {"command": command, "model": a.model, **config}, models, **manifest)
+
+
+def _loaded(run: RunDir, lm: LoadedModel) -> None:
+    run.update_manifest(checkpoint=lm.describe())
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
@@ -71,8 +88,9 @@ def cmd_extract(a: argparse.Namespace) -> int:
     )
     cfg.validate()
     rows = _read_rows(a.data, "data file")
+    run = _open_run(a, "extract", {"data": a.data, "extraction": asdict(cfg)})
     lm = load_model(model_spec(a, a.model))
-    run = _open_run(a, "extract", {"data": a.data, "extraction": asdict(cfg)}, lm)
+    _loaded(run, lm)
     res = run_extraction(lm.model, lm.tokenizer, rows, run, cfg)
     print(f"texts: {res['n_texts']}  scored: {res['n']}  skipped (too short): {res['skipped_short']}")
     table = res.get("by_prefix_len") or {"-": res}
@@ -116,8 +134,9 @@ def cmd_exposure(a: argparse.Namespace) -> int:
     rows = _read_rows(a.canaries, "canary file")
     hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
     require_columns(rows, (cfg.prefix_column, cfg.secret_column), a.canaries, hint)
+    run = _open_run(a, "exposure", {"canaries": a.canaries, "exposure": asdict(cfg)}, seeds={"exposure": a.seed})
     lm = load_model(model_spec(a, a.model))
-    run = _open_run(a, "exposure", {"canaries": a.canaries, "exposure": asdict(cfg)}, lm, seeds={"exposure": a.seed})
+    _loaded(run, lm)
     res = run_exposure(lm.model, lm.tokenizer, rows, run, cfg)
     top = res["max_possible"]
     print(f"canaries: {res['n']}  exposure mean {res['mean']:.2f}  max {res['max']:.2f}  (of {top:.2f})")
@@ -146,10 +165,11 @@ def cmd_generate_extract(a: argparse.Namespace) -> int:
     cfg.validate()
     corpus = _read_rows(a.corpus, "corpus")
     prompts = [r.get(a.text_column, "") for r in _read_rows(a.prompts, "prompt file")] if a.prompts else None
+    config = {"corpus": a.corpus, "prompts": a.prompts, "reference_model": a.reference_model, "untargeted": asdict(cfg)}
+    run = _open_run(a, "generate-extract", config, seeds={"sampling": a.seed})
     lm = load_model(model_spec(a, a.model))
     ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
-    config = {"corpus": a.corpus, "prompts": a.prompts, "reference_model": a.reference_model, "untargeted": asdict(cfg)}
-    run = _open_run(a, "generate-extract", config, lm, seeds={"sampling": a.seed})
+    _loaded(run, lm)
     res = run_untargeted(
         lm.model, lm.tokenizer, corpus, run, cfg, prompts=prompts,
         reference_model=ref.model if ref else None, reference_tokenizer=ref.tokenizer if ref else None,
@@ -189,10 +209,10 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     )
     _common(ex)
     ex.add_argument("--data", required=True, help="texts (jsonl/csv/parquet/txt/HF dir)")
-    ex.add_argument("--prefix-len", type=int, default=32, help="prefix tokens, BOS not counted")
-    ex.add_argument("--suffix-len", type=int, default=32, help="target suffix tokens")
+    ex.add_argument("--prefix-len", type=positive_int, default=32, help="prefix tokens, BOS not counted")
+    ex.add_argument("--suffix-len", type=positive_int, default=32, help="target suffix tokens")
     ex.add_argument("--prefix-lens", help="prefix-length sweep, e.g. 8,16,32,64 (overrides --prefix-len)")
-    ex.add_argument("--approx-threshold", type=float, default=0.75, help="approximate memorization threshold")
+    ex.add_argument("--approx-threshold", type=fraction, default=0.75, help="approximate memorization threshold")
     ex.add_argument(
         "--approx-metric", choices=("similarity", "bleu"), default="similarity", help="metric of the threshold"
     )
@@ -225,9 +245,11 @@ def _add_exposure(sub: argparse._SubParsersAction) -> None:
     xp.add_argument(
         "--method", choices=("auto", "exact", "estimate"), default="auto", help="exact rank, estimate, or auto"
     )
-    xp.add_argument("--max-enumerate", type=int, default=100_000, help="auto: exact up to this many candidates")
-    xp.add_argument("--n-estimate", type=int, default=5_000, help="candidates sampled for the estimate")
-    xp.add_argument("--seed", type=int, default=0, help="seed of the estimate's sample")
+    xp.add_argument(
+        "--max-enumerate", type=positive_int, default=100_000, help="auto: exact up to this many candidates"
+    )
+    xp.add_argument("--n-estimate", type=int_at_least(10), default=5_000, help="candidates sampled for the estimate")
+    xp.add_argument("--seed", type=nonneg_int, default=0, help="seed of the estimate's sample")
     add_model_args(xp)
 
 
@@ -244,14 +266,14 @@ def _add_generate_extract(sub: argparse._SubParsersAction) -> None:
     )
     _common(ge)
     ge.add_argument("--corpus", required=True, help="the training corpus to check against")
-    ge.add_argument("--samples", type=int, default=100, help="number of generations")
-    ge.add_argument("--sample-len", type=int, default=64, help="tokens per generation")
-    ge.add_argument("--top-k", type=int, default=40, help="top-k sampling (0 = off)")
-    ge.add_argument("--top-p", type=float, help="nucleus sampling threshold (default: off)")
-    ge.add_argument("--temperature", type=float, default=1.0, help="sampling temperature")
-    ge.add_argument("--ngram", type=int, default=50, help="verbatim window in tokens")
+    ge.add_argument("--samples", type=positive_int, default=100, help="number of generations")
+    ge.add_argument("--sample-len", type=positive_int, default=64, help="tokens per generation")
+    ge.add_argument("--top-k", type=nonneg_int, default=40, help="top-k sampling (0 = off)")
+    ge.add_argument("--top-p", type=unit_fraction, help="nucleus sampling threshold (default: off)")
+    ge.add_argument("--temperature", type=positive_float, default=1.0, help="sampling temperature")
+    ge.add_argument("--ngram", type=positive_int, default=50, help="verbatim window in tokens")
     ge.add_argument("--prompts", help="file of prompts to start from (default: BOS)")
     ge.add_argument("--reference-model", help="reference model for the reference ranking")
     add_data_columns(ge)
-    ge.add_argument("--seed", type=int, default=0, help="seed of the sampling")
+    ge.add_argument("--seed", type=nonneg_int, default=0, help="seed of the sampling")
     add_model_args(ge)

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from auditor.cli.common import add_command, add_model_args, model_spec
+from auditor.cli.common import add_command, add_model_args, model_spec, nonneg_int, positive_int
 from auditor.errors import ConfigError
 
 
@@ -71,7 +71,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "is copied (after a hash check) in seconds.",
     )
     b.add_argument("--preset", default="standard", help="micro or standard")
-    b.add_argument("--seed", type=int, default=0, help="seed of the world and of training")
+    b.add_argument("--seed", type=nonneg_int, default=0, help="seed of the world and of training")
     b.add_argument(
         "--out",
         help="output folder (default lab-PRESET-seedN; with --retrain of standard "
@@ -85,7 +85,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--retrain", action="store_true", help="train the standard preset instead of copying the shipped one"
     )
-    b.add_argument("--threads", type=int, help="torch threads for training (default 2; 1 with --without-forget)")
+    b.add_argument(
+        "--threads", type=positive_int, help="torch threads for training (default 2; 1 with --without-forget)"
+    )
     b.add_argument(
         "--without-forget",
         action="store_true",

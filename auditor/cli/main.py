@@ -1,15 +1,20 @@
 """The ``auditor`` command line: the top-level parser, built from the command groups, and the dispatch.
 
 Bad input (an :class:`~auditor.errors.AuditorError`, or a command line argparse rejects) prints one line
-and exits 2; ``--debug`` shows the traceback. Ctrl-C exits 130.
+and exits 2, as does an OSError about a path the user gave (an output folder that cannot be written, a
+folder where a file was expected); ``--debug`` shows the traceback. Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
+import argparse
+import errno
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import auditor.cli.audit as audit
 import auditor.cli.capability as capability
@@ -53,12 +58,43 @@ def _setup_logging(quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def one_line(message: object) -> str:
+    """``message`` on one line (a multi-line message's lines joined with '; ')."""
+    return "; ".join(x.strip() for x in str(message).splitlines() if x.strip())
+
+
+def os_error_line(e: OSError, a: argparse.Namespace) -> str | None:
+    """The one line for an OSError about a path, or None when it names no path (a bug: let it raise)."""
+    if e.filename is None:
+        return None
+    path = Path(os.fsdecode(e.filename))
+    if "out" in vars(a):
+        fix = "pick a writable --out"
+    elif getattr(a, "config", None):
+        fix = "pick a writable out: in the config (or --set out=DIR)"
+    else:
+        fix = "make the folder writable, or copy it somewhere writable"
+    target = path if path.exists() or not path.parent.exists() else path.parent  # a new file: its folder
+    if isinstance(e, PermissionError) or e.errno == errno.EROFS:
+        if path.exists() and not os.access(path, os.R_OK):
+            return f"cannot read {path}: permission denied; make it readable"
+        why = "read-only file system" if e.errno == errno.EROFS else "permission denied"
+        return f"cannot write {target}: {why}; {fix}"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write {target}: no space left (or over quota); free some space or {fix}"
+    if isinstance(e, IsADirectoryError):
+        return f"{path} is a folder where a file is expected; give a file"
+    if isinstance(e, NotADirectoryError):
+        return f"{path}: a part of the path is a file, not a folder; check the path"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         a = build_parser().parse_args(args)
     except UsageError as e:
-        print(e, file=sys.stderr)
+        print(one_line(e), file=sys.stderr)
         return 2
     _setup_logging(a.quiet)
     try:
@@ -66,7 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AuditorError as e:
         if a.debug:
             raise
-        print(f"auditor: error: {e}", file=sys.stderr)
+        print(f"auditor: error: {one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        line = None if a.debug else os_error_line(e, a)
+        if line is None:
+            raise
+        print(f"auditor: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("auditor: interrupted; rerun the same command to resume", file=sys.stderr)

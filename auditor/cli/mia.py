@@ -6,11 +6,21 @@ import argparse
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from auditor.cli.common import add_batch_size, add_command, add_data_columns, add_model_args, batch_size_arg, model_spec
+from auditor.cli.common import (
+    add_batch_size,
+    add_command,
+    add_data_columns,
+    add_model_args,
+    batch_size_arg,
+    int_at_least,
+    model_spec,
+    nonneg_int,
+    open_run,
+    positive_int,
+)
 from auditor.data import load_texts
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, InputError
 from auditor.probes.mia import DEFAULT_ATTACKS
-from auditor.runs import RunDir
 
 if TYPE_CHECKING:
     from auditor.probes.mia.runner import MIAConfig
@@ -33,13 +43,14 @@ def _mia_config(a: argparse.Namespace) -> MIAConfig:
 
 def cmd_mia(a: argparse.Namespace) -> int:
     from auditor.models import load_model
-    from auditor.probes.mia.runner import run_mia
+    from auditor.probes.mia.runner import expand_attacks, run_mia
 
     cfg = _mia_config(a)
     members = load_texts(a.members, a.text_column, a.id_column)
     nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column)
-    lm = load_model(model_spec(a, a.model))
-    ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
+    if "recall" in {base for _, base, _ in expand_attacks(cfg.attacks, True)} and len(nonmembers) < 2:
+        raise InputError(f"ReCaLL needs at least 2 non-members (one for the prefix), {a.nonmembers} has 1; "
+                         "drop 'recall' from --attacks or add texts")  # fmt: skip
     config = {
         "command": "mia",
         "model": a.model,
@@ -47,13 +58,12 @@ def cmd_mia(a: argparse.Namespace) -> int:
         "nonmembers": a.nonmembers,
         "reference_model": a.reference_model,
         "mia": asdict(cfg),
+        "columns": [a.text_column, a.id_column],
     }
-    manifest = {
-        "checkpoint": lm.describe(),
-        "seeds": {"bootstrap": a.seed},
-        "reference": ref.describe() if ref else None,
-    }
-    run = RunDir(a.out, config, overwrite=a.overwrite, extra_manifest=manifest)
+    run = open_run(a, config, {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed})
+    lm = load_model(model_spec(a, a.model))
+    ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
+    run.update_manifest(checkpoint=lm.describe(), reference=ref.describe() if ref else None)
     result = run_mia(
         lm.model,
         lm.tokenizer,
@@ -92,11 +102,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="comma-separated; min_k / min_k_pp mean their k grid, min_k@0.2 one k",
     )
     p.add_argument("--reference-model", help="reference model for the 'reference' attack (same tokenizer)")
-    p.add_argument("--max-tokens", type=int, help="truncate texts to N tokens (default: the model's context)")
+    p.add_argument(
+        "--max-tokens", type=int_at_least(2), help="truncate texts to N tokens (default: the model's context)"
+    )
     add_batch_size(p, what="texts per forward pass")
     add_data_columns(p)
-    p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples for the AUC CI")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the AUC CI")
+    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the bootstrap")
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
     add_model_args(p)

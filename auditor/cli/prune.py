@@ -15,7 +15,9 @@ from auditor.cli.common import (
     add_set,
     csv_type,
     flag_overrides,
+    float_in,
     model_spec,
+    positive_int,
 )
 from auditor.data import load_texts
 from auditor.runs import atomic_write_json
@@ -114,13 +116,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
     p.add_argument("--method", required=True, help="magnitude, wanda or sparsegpt")
-    p.add_argument("--sparsity", type=float, default=0.5, help="fraction in [0, 1) (ignored for N:M)")
+    p.add_argument(
+        "--sparsity", type=float_in(0.0, 1.0, open_high=True), default=0.5, help="fraction in [0, 1) (ignored for N:M)"
+    )
     p.add_argument("--structure", default="unstructured", help="unstructured or N:M, e.g. 2:4")
     p.add_argument("--granularity", choices=GRANULARITIES, help="default: the method's own")
     p.add_argument("--calibration", help="calibration texts (wanda, sparsegpt)")
     add_data_columns(p, ids=False)
-    p.add_argument("--n-samples", type=int, default=64, help="calibration rows")
-    p.add_argument("--seq-len", type=int, default=128, help="tokens per calibration row")
+    p.add_argument("--n-samples", type=positive_int, default=64, help="calibration rows")
+    p.add_argument("--seq-len", type=positive_int, default=128, help="tokens per calibration row")
     p.add_argument("--out", required=True, help="output folder for the pruned checkpoint (new or empty)")
     p.add_argument("--overwrite", action="store_true", help="replace a pruned checkpoint memaudit wrote at --out")
     add_model_args(p)
@@ -154,11 +158,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--attacks", type=csv_type(), help="comma-separated MIA attacks; key mia.attacks")
     data.add_argument("--extraction-data", help="texts for prefix extraction; key extraction.data")
     data.add_argument("--prefix-lens", type=csv_type(int), help="e.g. 8,16; key extraction.prefix_lens")
-    data.add_argument("--suffix-len", type=int, help="target suffix tokens; key extraction.suffix_len")
+    data.add_argument("--suffix-len", type=positive_int, help="target suffix tokens; key extraction.suffix_len")
     data.add_argument("--canaries", help="canary rows (prefix, secret); key exposure.canaries")
     data.add_argument("--corpus", help="corpus for untargeted extraction; key untargeted.corpus")
     data.add_argument("--calibration", help="calibration texts (wanda, sparsegpt); key calibration.path")
-    data.add_argument("--limit", type=int, help="at most this many texts/items per probe; key limit")
+    data.add_argument("--limit", type=positive_int, help="at most this many texts/items per probe; key limit")
     model = sw.add_argument_group(
         "model and batching (keys batch_size, dtype, device, ...; a flag left out: the config's value)"
     )

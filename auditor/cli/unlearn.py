@@ -7,25 +7,40 @@ which ``load_model`` and ``auditor unlearn-compare`` (``unlearned: [{label, mode
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from auditor.cli.common import add_command, add_data_columns, add_model_args, model_spec
+from auditor.cli.common import (
+    add_command,
+    add_data_columns,
+    add_model_args,
+    float_in,
+    model_spec,
+    nonneg_float,
+    nonneg_int,
+    positive_float,
+    positive_int,
+)
 from auditor.config import build, load_config
 
 if TYPE_CHECKING:
     from auditor.unlearning import UnlearnConfig
 
 # Typed flags that map onto UnlearnConfig fields (flag -> (field, type, help)); --set reaches every field.
-_FLAGS: dict[str, tuple[str, type, str]] = {
-    "--lr": ("lr", float, "AdamW learning rate (default 1e-4)"),
-    "--epochs": ("epochs", int, "passes over the forget set (default 5)"),
-    "--steps": ("steps", int, "exact number of optimizer steps (overrides --epochs)"),
-    "--batch-size": ("batch_size", int, "forget texts per step (default 8)"),
-    "--seed": ("seed", int, "seed of the batch order (default 0)"),
-    "--beta": ("beta", float, "NPO inverse temperature (default 0.1)"),
-    "--retain-weight": ("retain_weight", float, "weight of the retain NLL term (default 1.0)"),
-    "--prune-fraction": ("prune_fraction", float, "prune_unlearn: share of each layer's weights zeroed (default 0.01)"),
+_FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
+    "--lr": ("lr", positive_float, "AdamW learning rate (default 1e-4)"),
+    "--epochs": ("epochs", positive_int, "passes over the forget set (default 5)"),
+    "--steps": ("steps", positive_int, "exact number of optimizer steps (overrides --epochs)"),
+    "--batch-size": ("batch_size", positive_int, "forget texts per step (default 8)"),
+    "--seed": ("seed", nonneg_int, "seed of the batch order (default 0)"),
+    "--beta": ("beta", positive_float, "NPO inverse temperature (default 0.1)"),
+    "--retain-weight": ("retain_weight", nonneg_float, "weight of the retain NLL term (default 1.0)"),
+    "--prune-fraction": (
+        "prune_fraction",
+        float_in(0.0, 1.0, open_low=True, open_high=True),
+        "prune_unlearn: share of each layer's weights zeroed (default 0.01)",
+    ),
 }
 
 
@@ -45,7 +60,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", required=True, help="gradient_ascent | gradient_difference | npo | prune_unlearn")
     p.add_argument("--forget", required=True, help="texts to forget (jsonl/csv/parquet/txt with id and text)")
     p.add_argument("--retain", help="texts to keep (needed by gradient_difference and prune_unlearn)")
-    p.add_argument("--out", required=True, help="folder for the unlearned checkpoint")
+    p.add_argument("--out", required=True, help="folder for the unlearned checkpoint (new or empty)")
+    p.add_argument("--overwrite", action="store_true", help="replace an unlearned checkpoint memaudit wrote at --out")
     p.add_argument("--config", help="YAML file of UnlearnConfig keys")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     for flag, (_, tp, text) in _FLAGS.items():
@@ -76,6 +92,7 @@ def cmd_unlearn(a: argparse.Namespace) -> int:
         config,
         text_column=a.text_column,
         id_column=a.id_column,
+        overwrite=a.overwrite,
     )
     figs = info["figures"]
     if "final_losses" in figs:

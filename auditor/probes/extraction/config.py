@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from auditor.errors import ConfigError
@@ -12,6 +13,12 @@ def _positive(name: str, value: int | None, allow_none: bool = True) -> None:
         return
     if not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} must be a whole number >= 1, got {value!r}")
+
+
+def _seed(value: int) -> None:
+    """Seeds are whole numbers >= 0 (numpy's generators refuse negative ones)."""
+    if not isinstance(value, int) or value < 0:
+        raise ConfigError(f"seed must be a whole number >= 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class ExposureConfig:
         _positive("n_estimate", self.n_estimate, allow_none=False)
         _positive("batch_size", self.batch_size)
         _positive("unit_size", self.unit_size, allow_none=False)
+        _seed(self.seed)
         if self.n_estimate < 10:
             raise ConfigError(f"n_estimate must be at least 10 to fit a distribution, got {self.n_estimate}")
 
@@ -116,8 +124,9 @@ class UntargetedConfig:
         _positive("unit_size", self.unit_size, allow_none=False)
         if self.top_p is not None and not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        if not (math.isfinite(self.temperature) and self.temperature > 0):
+            raise ConfigError(f"temperature must be a finite number > 0, got {self.temperature}")
+        _seed(self.seed)
         if self.ngram > self.sample_len:
             raise ConfigError(
                 f"ngram ({self.ngram}) is longer than sample_len ({self.sample_len}): no sample could be checked; "

@@ -48,6 +48,10 @@ def read_corpus(path: str | Path, text_column: str = "text", id_column: str = "i
     """``load_texts`` with any read failure turned into an InputError that names the file."""
     try:
         return load_texts(path, text_column=text_column, id_column=id_column)
+    except InputError as e:
+        if isinstance(e.__cause__, UnicodeDecodeError):  # the loader's "FILE:LINE: not UTF-8 ..." line
+            raise InputError(f"cannot read corpus {e}") from e
+        raise
     except AuditorError:
         raise
     except (OSError, UnicodeDecodeError, ValueError) as e:

@@ -42,6 +42,15 @@ class MIAConfig:
     seed: int = 0  # bootstrap seed
     recall_shots: int = 3  # non-member texts joined into the ReCaLL prefix (and left out of scoring)
 
+    def __post_init__(self) -> None:
+        checks = (("n_boot", self.n_boot, 1), ("seed", self.seed, 0), ("unit_size", self.unit_size, 1),
+                  ("recall_shots", self.recall_shots, 1))  # fmt: skip
+        for name, value, low in checks:
+            if not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be a whole number >= {low}, got {value!r}")
+        if self.max_tokens is not None and self.max_tokens < 2:
+            raise ConfigError(f"max_tokens must be at least 2 tokens, got {self.max_tokens}")
+
 
 def expand_attacks(names: tuple[str, ...] | list[str], has_reference: bool) -> list[tuple[str, str, dict]]:
     """(variant name, attack name, kwargs) for each requested attack; validates names and k values."""
