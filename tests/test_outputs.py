@@ -212,3 +212,41 @@ def torch_no_grad():
     import torch
 
     return torch.no_grad()
+
+
+# ------------------------------------------------------------------ aggregates equal the records
+
+
+def test_mia_summary_and_truncation_count_come_from_every_unit(tiny_model_dir, tmp_path, monkeypatch):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    import auditor
+    import auditor.probes.mia.runner as runner
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    members = [f"member text {i} with some more words than four" for i in range(6)]
+    nonmembers = [f"other text {i} with some more words than four" for i in range(6)]
+    opts = {"attacks": ["loss", "zlib"], "out": tmp_path / "m", "unit_size": 4, "max_tokens": 4, "n_boot": 50}
+    real, calls = runner.score_texts, {"n": 0}
+
+    def killed_on_second_unit(*a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(runner, "score_texts", killed_on_second_unit)
+    with pytest.raises(KeyboardInterrupt):
+        auditor.mia(model, tok, members, nonmembers, **opts)
+    monkeypatch.setattr(runner, "score_texts", real)
+    result = auditor.mia(model, tok, members, nonmembers, **opts)
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["mia_truncated_texts"] == 12  # every text cut, the first invocation's unit included
+    summary = json.loads((tmp_path / "m" / "mia.json").read_text())
+    assert summary == json.loads(json.dumps(result))
+    records = [json.loads(x) for x in (tmp_path / "m" / "records.jsonl").read_text().splitlines()]
+    aucs = {r["task"]: r for r in records if r.get("metric") == "auc"}
+    for attack in ("loss", "zlib"):
+        assert summary[attack]["auc"] == aucs[attack]["value"] and summary[attack]["auc_ci"] == aucs[attack]["ci"]
+        assert summary[attack]["n_members"] == 6 and summary[attack]["n_nonmembers"] == 6

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -44,6 +44,7 @@ class TokenStats:
     sigma2: list[np.ndarray]
     zlib_bytes: list[int]
     truncated: int  # texts cut to max_tokens
+    cut: list[bool] = field(default_factory=list)  # per text: was it cut to max_tokens
 
     def __len__(self) -> int:
         return len(self.logprob)
@@ -64,10 +65,10 @@ def model_context(model: PreTrainedModel) -> int | None:
 
 def encode(
     tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_tokens: int | None
-) -> tuple[list[list[int]], int]:
-    """Token ids per text (with the tokenizer's special tokens), cut to ``max_tokens``."""
+) -> tuple[list[list[int]], list[bool]]:
+    """Token ids per text (with the tokenizer's special tokens), cut to ``max_tokens``; which were cut."""
     ids = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
-    truncated = 0
+    cut = [False] * len(ids)
     if max_tokens is not None:
         if max_tokens < 2:
             raise ConfigError(
@@ -76,8 +77,8 @@ def encode(
         for i, x in enumerate(ids):
             if len(x) > max_tokens:
                 ids[i] = x[:max_tokens]
-                truncated += 1
-    return ids, truncated
+                cut[i] = True
+    return ids, cut
 
 
 def compute_token_stats(
@@ -107,7 +108,8 @@ def compute_token_stats(
     limit = max_tokens if max_tokens is not None else (ctx - extra if ctx else None)
     if ctx is not None and limit is not None and limit + extra > ctx:
         limit = ctx - extra
-    ids, truncated = encode(tokenizer, texts, limit)
+    ids, cut = encode(tokenizer, texts, limit)
+    truncated = sum(cut)
     if truncated:
         log.warning("%d of %d texts were longer than %d tokens and were truncated", truncated, len(ids), limit)
     bos = tokenizer.bos_token_id
@@ -137,4 +139,4 @@ def compute_token_stats(
     )  # fmt: skip
     res = [[r[k].double().numpy() for r in out] for k in range(3)]
     zl = [len(zlib.compress(t.encode("utf-8"))) for t in texts]
-    return TokenStats(logprob=res[0], mu=res[1], sigma2=res[2], zlib_bytes=zl, truncated=truncated)  # type: ignore[arg-type]
+    return TokenStats(logprob=res[0], mu=res[1], sigma2=res[2], zlib_bytes=zl, truncated=truncated, cut=cut)  # type: ignore[arg-type]

@@ -97,8 +97,9 @@ def score_texts(
     *,
     reference_model: PreTrainedModel | None = None,
     recall_prefix: list[int] | None = None,
-) -> tuple[dict[str, np.ndarray], int]:
-    """Every variant's score for every text, from one target pass plus the passes attacks need."""
+) -> tuple[dict[str, np.ndarray], list[bool]]:
+    """Every variant's score for every text, from one target pass plus the passes attacks need, and which
+    texts were cut to ``max_tokens``."""
     needs = {n for _, base, _ in variants for n in ATTACKS.get(base).needs}
     kw = {"batch_size": config.batch_size, "max_tokens": config.max_tokens}
     inputs = AttackInputs(target=compute_token_stats(model, tokenizer, texts, **kw))
@@ -110,7 +111,7 @@ def score_texts(
     if "recall" in needs:
         inputs.recall = compute_token_stats(model, tokenizer, texts, prefix_ids=recall_prefix, **kw)
     scores = {name: ATTACKS.get(base).score(inputs, **params) for name, base, params in variants}
-    return scores, inputs.target.truncated
+    return scores, inputs.target.cut
 
 
 def metrics_for(m: np.ndarray, n: np.ndarray, n_boot: int, seed: int) -> dict:
@@ -137,7 +138,10 @@ def score_members(
     reference_model: PreTrainedModel | None = None,
     reference_tokenizer: PreTrainedTokenizerBase | None = None,
 ) -> tuple[list[dict], list[tuple[str, str, dict]], int]:
-    """Score every text with every attack, in resumable units of ``samples``; returns (rows, variants, truncated)."""
+    """Score every text with every attack, in resumable units of ``samples``.
+
+    Returns (rows, variants, how many of the rows' texts were cut to ``max_tokens``), counted from the
+    rows themselves, so a resumed run counts the units of earlier invocations too."""
     if len(members) == 0 or len(nonmembers) == 0:
         which = "members" if len(members) == 0 else "non-members"
         raise InputError(f"no {which}: membership inference needs texts of both classes")
@@ -158,26 +162,24 @@ def score_members(
         non = non[shots:]
         log.info("ReCaLL prefix: the first %d non-members (%d tokens), left out of scoring", shots, len(recall_prefix))
     items += [(i, t, 0) for i, t in non]
-    truncated = 0
     for start in range(0, len(items), config.unit_size):
         unit = items[start : start + config.unit_size]
         key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
         if samples.has(key):
             continue
         texts = [t for _, t, _ in unit]
-        scores, trunc = score_texts(
+        scores, cut = score_texts(
             model, tokenizer, texts, variants, config, reference_model=reference_model, recall_prefix=recall_prefix
         )
-        truncated += trunc
         rows = [
-            {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}}
+            {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}, "truncated": cut[j]}
             for j, (i, _, lab) in enumerate(unit)
         ]
         samples.append(key, rows)
         log.info("MIA: scored %d / %d texts", min(start + len(unit), len(items)), len(items))
     wanted = {(i, lab) for i, _, lab in items}
     rows = [r for r in samples.rows() if (r["id"], r["label"]) in wanted]
-    return rows, variants, truncated
+    return rows, variants, sum(bool(r.get("truncated")) for r in rows)  # every unit's, resumed ones included
 
 
 def mia_records(
@@ -199,6 +201,20 @@ def mia_records(
     return result, records
 
 
+def result_from_records(records: list[dict], attacks: list[str]) -> dict[str, dict]:
+    """``mia.json`` rebuilt from the run's ``mia`` records: per attack AUC with its CI, TPRs, accuracy, counts."""
+    out: dict[str, dict] = {}
+    for r in records:
+        if r["family"] != "mia" or r["task"] not in attacks:
+            continue
+        d = out.setdefault(r["task"], {})
+        d[r["metric"]] = r["value"]
+        if r["metric"] == "auc":
+            d["auc_ci"] = list(r["ci"]) if r.get("ci") else None
+        d |= {k: r.get("extra", {}).get(k) for k in ("n_members", "n_nonmembers")}
+    return {a: out[a] for a in attacks if a in out}
+
+
 def run_mia(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -217,12 +233,13 @@ def run_mia(
         model, tokenizer, members, nonmembers, run.samples(f"{name}_scores"), config,
         reference_model=reference_model, reference_tokenizer=reference_tokenizer,
     )  # fmt: skip
-    result, records = mia_records(rows, variants, config, record_tags or {})
+    _, records = mia_records(rows, variants, config, record_tags or {})
     unit = f"{name}-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
     if not run.done(unit):
         run.write(unit, records)
+    result = result_from_records(run.all_records(), [v for v, _, _ in variants])  # what the records say
     atomic_write_json(run.path / f"{name}.json", result)
-    if truncated:
+    if truncated or "mia_truncated_texts" in run.manifest:
         run.update_manifest(mia_truncated_texts=truncated)
     plot_roc(rows, [v for v, _, _ in variants], run.path / f"{name}_roc.png")
     return result
