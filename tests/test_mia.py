@@ -115,7 +115,7 @@ def test_unknown_attack_lists_valid_names():
     assert [v for v, _, _ in expand_attacks(["min_k@0.2", "min_k_pp"], False)][:2] == ["min_k@0.2", "min_k_pp@0.05"]
 
 
-def test_reference_with_other_tokenizer_is_refused(lm, tiny_tokenizer):
+def test_reference_with_other_tokenizer_is_refused(lm, tiny_tokenizer, tmp_path):
     from auditor.lab.train import train_tokenizer
 
     other = train_tokenizer(["completely different words here"] * 50, vocab_size=280)
@@ -125,7 +125,7 @@ def test_reference_with_other_tokenizer_is_refused(lm, tiny_tokenizer):
             lm.model,
             lm.tokenizer,
             *sets,
-            RunDir("/tmp/_unused_mia_run", {"x": 1}, overwrite=True),
+            RunDir(tmp_path / "run", {"x": 1}),
             MIAConfig(attacks=("reference",)),
             reference_model=lm.model,
             reference_tokenizer=other,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from auditor.data import TextSet, load_texts
-from auditor.errors import ConfigError, InputError
+from auditor.errors import ConfigError, InputError, OutputError
 from auditor.lm.scoring import mean_nll
 from auditor.models import load_model
 from auditor.unlearning import UNLEARNERS, UnlearnConfig, check_sets, unlearn, unlearn_checkpoint
@@ -236,17 +236,20 @@ def test_unlearn_checkpoint_saves_a_loadable_model_with_its_record(tiny_model_di
     assert lm.model.config.memaudit_unlearning["method"] == "gradient_difference"
     base = load_model(str(tiny_model_dir)).model.state_dict()
     assert any(not torch.equal(v, base[k]) for k, v in lm.model.state_dict().items())
-    assert not out.with_name("unlearned.partial").exists()
+    assert not list(tmp_path.glob(".unlearned.partial-*"))  # the staging folder is gone
     blank = _write(
         tmp_path / "blank.jsonl", [("b1", ""), ("b2", "The size of item 2 is 1.")]
     )  # fails after loading: nothing half-written is left
     with pytest.raises(InputError, match="fewer than 2 tokens"):
         unlearn_checkpoint(str(tiny_model_dir), "npo", blank, None, tmp_path / "blank", cfg)
-    assert not (tmp_path / "blank").exists() and not (tmp_path / "blank.partial").exists()
+    assert not (tmp_path / "blank").exists() and not list(tmp_path.glob(".blank.partial-*"))
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "keep.txt").write_text("x")
-    with pytest.raises(ConfigError, match="not an unlearned checkpoint"):
-        unlearn_checkpoint(str(tiny_model_dir), "npo", forget, None, tmp_path / "other", cfg)
+    with pytest.raises(OutputError, match="did not create"):
+        unlearn_checkpoint(str(tiny_model_dir), "npo", forget, None, tmp_path / "other", cfg, overwrite=True)
+    assert (tmp_path / "other" / "keep.txt").read_text() == "x"
+    with pytest.raises(OutputError, match="--overwrite"):  # ours, but replacing it must be asked for
+        unlearn_checkpoint(str(tiny_model_dir), "npo", forget, None, out, cfg)
 
 
 def test_cli_unlearn(tiny_model_dir, tmp_path, capsys) -> None:
