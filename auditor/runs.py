@@ -193,7 +193,8 @@ class RunDir:
             outdir.clear(self.path)
         self.config = config
         self.identity = inputs_identity(config) if identity is None else identity
-        h = config_hash({"config": config, "identity": self.identity})
+        where = {k: v for k, v in config.items() if k != "out"}  # a moved run folder still resumes
+        h = config_hash({"config": where, "identity": self.identity})
         manifest_path = self.path / MANIFEST
         if manifest_path.exists():
             self.manifest = self._resume(manifest_path, h)

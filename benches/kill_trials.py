@@ -8,8 +8,8 @@ and compares the folder with the reference file by file:
 
 * ``*.jsonl`` (records, samples): the parsed rows, in order;
 * ``*.json`` (``sweep.json``, ``mia.json``, ``capability.json``, the manifest): the parsed objects,
-  without the fields that name a moment or a process (``created``, the marker's time); the manifest's
-  identity, config and counts are compared;
+  without the fields that name a moment or a machine (``created``, ``platform``, ``git_sha``) and the
+  manifest's ``config.out`` (each trial's own folder); its identity, hash, config and counts are compared;
 * every other file (plots): byte for byte.
 
 A trial counts only if the kill landed before the run finished. The table prints ``N/N identical``.
@@ -78,7 +78,10 @@ def snapshot(folder: Path) -> dict[str, object]:
         if p.suffix == ".jsonl":
             out[rel] = [_clean(json.loads(x)) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
         elif p.suffix == ".json" or p.name == ".memaudit":
-            out[rel] = _clean(json.loads(p.read_text(encoding="utf-8")))
+            obj = _clean(json.loads(p.read_text(encoding="utf-8")))
+            if rel == "manifest.json":
+                obj["config"].pop("out", None)  # the folder's own path differs between trials by design
+            out[rel] = obj
         else:
             out[rel] = p.read_bytes()
     return out
