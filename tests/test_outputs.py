@@ -250,3 +250,46 @@ def test_mia_summary_and_truncation_count_come_from_every_unit(tiny_model_dir, t
     for attack in ("loss", "zlib"):
         assert summary[attack]["auc"] == aucs[attack]["value"] and summary[attack]["auc_ci"] == aucs[attack]["ci"]
         assert summary[attack]["n_members"] == 6 and summary[attack]["n_nonmembers"] == 6
+
+
+# ------------------------------------------------------------------ --allow-pickle reaches every config
+
+
+def test_allow_pickle_reaches_audit_sweep_and_unlearn_compare(tiny_model_dir, tmp_path, capsys):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from auditor.cli.audit import AUDIT_KEYS, audit_overrides
+    from auditor.cli.common import flag_overrides
+    from auditor.cli.main import build_parser
+    from auditor.cli.prune import sweep_overrides
+    from auditor.models import load_model
+    from auditor.pipeline.audit import _spec, load_audit_config
+    from auditor.pipeline.sweep import load_sweep_config
+    from auditor.pipeline.unlearn import load_compare_config
+
+    pickled = tmp_path / "pickled"  # a checkpoint with pickled weights only (transformers 5 writes safetensors)
+    shutil.copytree(tiny_model_dir, pickled)
+    weights = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    (pickled / "model.safetensors").unlink()
+    torch.save(weights, pickled / "pytorch_model.bin")
+    parse = build_parser().parse_args
+    a = parse(["audit", "x.yaml", "--allow-pickle"])
+    audit = load_audit_config(None, [f"model={pickled}", "lab=standard", *audit_overrides(a)])
+    sweep = load_sweep_config(None, [f"model={pickled}", *sweep_overrides(parse(["sweep", "--allow-pickle"]))])
+    a = parse(["unlearn-compare", "x.yaml", "--allow-pickle"])
+    keys = [f"base={pickled}", "forget=f", "retain=r", "holdout=h", "methods=[npo]"]
+    compare = load_compare_config(None, [*keys, *flag_overrides(a, AUDIT_KEYS)])
+    for spec in (_spec(audit, audit.compare[0] if audit.compare else _ref(audit)), sweep.spec(),
+                 compare.spec(compare.base)):  # fmt: skip
+        assert spec.allow_pickle
+        assert load_model(spec).model.config.vocab_size > 0  # the .bin checkpoint loads
+    no = load_sweep_config(None, [f"model={pickled}"]).spec()
+    with pytest.raises(Exception, match="allow-pickle"):
+        load_model(no)
+
+
+def _ref(cfg):
+    from auditor.pipeline.audit import CheckpointRef
+
+    return CheckpointRef(cfg.label, cfg.model, cfg.revision)
