@@ -59,6 +59,7 @@ def cmd_mia(a: argparse.Namespace) -> int:
         "reference_model": a.reference_model,
         "mia": asdict(cfg),
         "columns": [a.text_column, a.id_column],
+        "blind": a.blind,
     }
     run = open_run(a, config, {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed})
     lm = load_model(model_spec(a, a.model))
@@ -73,11 +74,17 @@ def cmd_mia(a: argparse.Namespace) -> int:
         cfg,
         reference_model=ref.model if ref else None,
         reference_tokenizer=ref.tokenizer if ref else None,
+        blind=a.blind,
     )
     print(f"{'attack':<16} {'AUC':>6} {'95% CI':>15} {'TPR@1%':>7} {'TPR@0.1%':>8}")
     for name, r in result.items():
         lo, hi = r["auc_ci"]
         print(f"{name:<16} {r['auc']:6.3f} [{lo:.3f}, {hi:.3f}] {r['tpr@1%fpr']:7.3f} {r['tpr@0.1%fpr']:8.3f}")
+    blind = result.get("blind_baseline")
+    if blind and blind.get("shifted"):
+        print(f"SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
+              f"with AUC {blind['auc']:.3f}; the attack AUCs above measure the difference between the two sets, "
+              "not memorization (Das et al. 2024). Use members and non-members from one distribution.")  # fmt: skip
     print(f"wrote {run.path / 'mia.json'}")
     return 0
 
@@ -109,6 +116,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_data_columns(p)
     p.add_argument("--n-boot", type=positive_int, default=1000, help="bootstrap resamples for the AUC CI")
     p.add_argument("--seed", type=nonneg_int, default=0, help="seed of the bootstrap")
+    p.add_argument(
+        "--blind",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also score the model-free blind baseline (Das et al. 2024): if it separates the two sets as well "
+        "as the attacks, the split is shifted and the attack AUCs measure it, not memorization",
+    )
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
     add_model_args(p)

@@ -71,6 +71,26 @@ def member_texts(manifest: dict) -> dict[str, str]:
     return out
 
 
+BLIND = "blind_baseline"
+
+
+def shift_note(mia: dict) -> list:
+    """One sentence on the blind baseline (Das et al. 2024): whether the split itself gives members away."""
+    b = mia.get(BLIND)
+    if not b or b.get("auc") is None:
+        return []
+    best = max((r.get("auc") or 0 for a, r in mia.items() if a != BLIND), default=0.0)
+    if b.get("shifted"):
+        return [Paragraph(
+            f"Shifted split: the blind baseline, a classifier that never sees the model, separates members from "
+            f"non-members with AUC {b['auc']:.3f} (best attack {best:.3f}). The attack AUCs measure how the two "
+            "text sets differ, not what the model memorized (Das et al. 2024); use members and non-members drawn "
+            "from one distribution before reading them as memorization.")]  # fmt: skip
+    return [Paragraph(
+        f"The blind baseline (model-free, Das et al. 2024) reaches AUC {b['auc']:.3f}, below the best attack's "
+        f"{best:.3f}: the split does not give members away by itself.")]  # fmt: skip
+
+
 def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes | None, top: int) -> list:
     """Attack table, ROC curves and the top-scoring member texts (redacted with ``salt`` unless it is None)."""
     mia = figs.get("mia", {})
@@ -83,9 +103,13 @@ def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes |
         for a, r in mia.items()
     ]
     blocks.append(Table(["attack", "AUC", "95% CI", "TPR@1%FPR", "TPR@0.1%FPR", "members"], rows))
+    blocks += shift_note(mia)
     scores = samples(view, "mia_scores")
-    blocks += image(run, plot_roc(scores, list(mia), plot_path(run, f"{label}-mia_roc")), f"ROC curves, {label}")
-    best = max(mia, key=lambda a: mia[a].get("auc") or 0)
+    attacks = [a for a in mia if a != BLIND]
+    blocks += image(run, plot_roc(scores, attacks, plot_path(run, f"{label}-mia_roc")), f"ROC curves, {label}")
+    if not attacks:
+        return blocks
+    best = max(attacks, key=lambda a: mia[a].get("auc") or 0)
     if scores:
         texts = member_texts(manifest)
         members = sorted((r for r in scores if r.get("label") == 1), key=lambda r: -r["scores"].get(best, 0))[:top]

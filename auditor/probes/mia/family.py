@@ -6,9 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
+from auditor.probes.mia.blind import blind_records, blind_scores
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, mia_records, score_members
 from auditor.runs import Record
 
@@ -29,11 +32,20 @@ class MIASection:
     text_column: str = "text"
     id_column: str = "id"
     top_texts: int = 5  # highest-scoring member texts shown in the report
+    # The model-free classifier of member vs non-member (Das et al. 2024) beside every attack; default: on
+    # when the split is the user's (members/nonmembers given), off for the lab's random split.
+    blind: bool | None = None
+    blind_threshold: float = 0.6  # a blind AUC at or above this (or the best attack's) flags the split shifted
 
     def __post_init__(self) -> None:
         expand_attacks(self.attacks, True)
         if self.n_boot < 1:
             raise ConfigError(f"n_boot: must be at least 1, got {self.n_boot}")
+        if not 0.5 <= self.blind_threshold <= 1:
+            raise ConfigError(f"blind_threshold: must be in [0.5, 1], got {self.blind_threshold}")
+
+    def blind_on(self) -> bool:
+        return self.blind if self.blind is not None else self.members is not None
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,8 @@ class MIAData:
     members: TextSet
     nonmembers: TextSet
     config: MIAConfig
+    blind: np.ndarray | None = None  # out-of-fold blind-baseline scores, members first (computed before loading)
+    blind_threshold: float = 0.6
 
 
 class MIAFamily:
@@ -60,11 +74,17 @@ class MIAFamily:
             lab_file(s.nonmembers, lab, "nonmembers.jsonl", "mia.nonmembers"), s.text_column, s.id_column, limit=s.limit
         )
         cfg = MIAConfig(attacks=s.attacks, n_boot=s.n_boot, max_tokens=s.max_tokens)
-        return MIAData(members, nonmembers, cfg)
+        blind = blind_scores(members.texts, nonmembers.texts) if s.blind_on() else None
+        return MIAData(members, nonmembers, cfg, blind, s.blind_threshold)
 
     def run(self, ctx: FamilyContext, data: MIAData) -> list[Record]:
         cfg = replace(data.config, batch_size=ctx.batch_size, seed=ctx.seed)
         rows, variants, _ = score_members(
             ctx.model, ctx.tokenizer, data.members, data.nonmembers, ctx.samples(self.samples), cfg
         )
-        return mia_records(rows, variants, cfg, ctx.tags)[1]
+        result, records = mia_records(rows, variants, cfg, ctx.tags)
+        if data.blind is not None:
+            aucs = {a: r["auc"] for a, r in result.items()}
+            records += blind_records(data.blind, len(data.members), aucs, threshold=data.blind_threshold,
+                                     n_boot=cfg.n_boot, seed=cfg.seed, tags=ctx.tags)  # fmt: skip
+        return records

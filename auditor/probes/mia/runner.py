@@ -25,6 +25,7 @@ from auditor.metrics import auc, best_accuracy, bootstrap_ci, roc_curve, tpr_at_
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs
+from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
 from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -227,17 +228,27 @@ def run_mia(
     reference_tokenizer: PreTrainedTokenizerBase | None = None,
     record_tags: dict | None = None,
     name: str = "mia",
+    blind: bool = False,
+    blind_threshold: float = 0.6,
 ) -> dict:
-    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``."""
+    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``.
+
+    ``blind``: also the model-free blind baseline (:mod:`auditor.probes.mia.blind`) beside the attacks."""
     rows, variants, truncated = score_members(
         model, tokenizer, members, nonmembers, run.samples(f"{name}_scores"), config,
         reference_model=reference_model, reference_tokenizer=reference_tokenizer,
     )  # fmt: skip
-    _, records = mia_records(rows, variants, config, record_tags or {})
+    result, records = mia_records(rows, variants, config, record_tags or {})
+    if blind:
+        scores = blind_scores(members.texts, nonmembers.texts, seed=config.seed)
+        records += blind_records(scores, len(members), {a: r["auc"] for a, r in result.items()},
+                                 threshold=blind_threshold, n_boot=config.n_boot, seed=config.seed,
+                                 tags=record_tags or {})  # fmt: skip
     unit = f"{name}-metrics-" + hashlib.sha256(repr(sorted(asdict(config).items())).encode()).hexdigest()[:8]
     if not run.done(unit):
         run.write(unit, records)
-    result = result_from_records(run.all_records(), [v for v, _, _ in variants])  # what the records say
+    names = [v for v, _, _ in variants] + ([BLIND] if blind else [])
+    result = result_from_records(run.all_records(), names)  # what the records say
     atomic_write_json(run.path / f"{name}.json", result)
     if truncated or "mia_truncated_texts" in run.manifest:
         run.update_manifest(mia_truncated_texts=truncated)
