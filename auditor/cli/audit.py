@@ -11,7 +11,7 @@ from auditor.data import read_utf8
 from auditor.errors import ConfigError, InputError
 from auditor.report.build import write_report
 from auditor.report.figures import collect_figures
-from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules
+from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules, shift_warning
 from auditor.runs import atomic_write_json
 from tasks import tasks_dir
 
@@ -27,7 +27,11 @@ def _gate_run(run: Path, rules: list) -> int:
     results = check(rules, figures, baseline)
     for line in format_results(results):
         print(line)
+    warning = shift_warning(figures)
+    if warning:
+        print(warning)
     summary = gate_summary(results)
+    summary["warnings"] = [warning] if warning else []
     atomic_write_json(run / "gate.json", summary)
     print(f"gate: {'PASS' if summary['passed'] else 'FAIL'} ({sum(r.passed for r in results)}/{len(results)} rules)")
     return 0 if summary["passed"] else 1

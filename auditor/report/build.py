@@ -83,8 +83,10 @@ def _verdict(run: Path) -> list:
     rows = [
         [r["rule"], r["value"], r["threshold"], r["baseline"], "PASS" if r["passed"] else "FAIL"] for r in gate["rules"]
     ]
+    warnings = [Paragraph(w, "fail") for w in gate.get("warnings", [])]
     return [
         Paragraph(f"Verdict: {verdict} ({detail})", verdict.lower()),
+        *warnings,
         Table(["rule", "value", "threshold", "baseline", "result"], rows),
     ]
 

@@ -154,3 +154,12 @@ def format_results(results: list[RuleResult]) -> list[str]:
         base = f" (baseline {r.baseline:.4g})" if r.baseline is not None else ""
         lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.path} = {r.value:.4g} {r.op} {r.threshold:.4g}{base}")
     return lines
+
+
+def shift_warning(figures: dict) -> str | None:
+    """A line for the gate when the MIA split is shifted (the blind baseline, Das et al. 2024), else None."""
+    blind = figures.get("mia", {}).get("blind_baseline", {})
+    if not blind.get("shifted"):
+        return None
+    return (f"WARN  mia: shifted split: the blind baseline (model-free) separates members from non-members with "
+            f"AUC {blind.get('auc', float('nan')):.3f}; MIA figures measure the split, not memorization")  # fmt: skip
