@@ -103,3 +103,36 @@ def test_it_never_sees_the_model(tiny_model_dir, tmp_path):
     md = write_report(tmp_path / "r0").with_suffix(".md").read_text(encoding="utf-8")
     shifted = results[0][BLIND]["shifted"]
     assert ("Shifted split" in md) == bool(shifted) and "blind baseline" in md and BLIND in md
+
+
+def test_gate_warns_on_a_shifted_split():
+    from auditor.report.gate import shift_warning
+
+    assert shift_warning({"mia": {"blind_baseline": {"auc": 0.97, "shifted": 1.0}}}).startswith("WARN  mia: shifted")
+    assert shift_warning({"mia": {"blind_baseline": {"auc": 0.52, "shifted": 0.0}}}) is None
+    assert shift_warning({"mia": {"loss": {"auc": 0.9}}}) is None
+
+
+def test_the_smollm2_audit_config_and_its_data_load_and_the_windows_rebuild(tmp_path):
+    import json
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from auditor.pipeline.audit import load_audit_config
+    from auditor.pipeline.loop import prepare_families
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = load_audit_config(str(root / "tasks/configs/smollm2-audit.yaml"), [])
+    assert cfg.model == "smollm2-135m" and cfg.mia.blind_on() and cfg.extraction.prefix_lens == (8, 16, 32, 64)
+    data = prepare_families(["mia"], cfg, None)
+    assert len(data["mia"].members) == 46 and data["mia"].blind is not None
+    assert _auc(data["mia"].blind, 46) > 0.9  # licences vs our prose: the split is shifted, by design
+    copy = tmp_path / "data"
+    shutil.copytree(root / "tasks/data", copy, ignore=shutil.ignore_patterns("*_windows.jsonl"))
+    subprocess.run([sys.executable, str(copy / "build_public_sets.py")], check=True, capture_output=True)
+    for name in ("public_windows.jsonl", "novel_windows.jsonl"):
+        rebuilt = [json.loads(x) for x in (copy / name).read_text(encoding="utf-8").splitlines()]
+        shipped = [json.loads(x) for x in (root / "tasks/data" / name).read_text(encoding="utf-8").splitlines()]
+        assert rebuilt == shipped
