@@ -76,7 +76,7 @@ def test_each_attack_equals_hand_computation(lm):
         lp_rec, _, _ = _hand_stats(model, tok, text, prefix)
         expect = {
             "loss": lp.mean(),
-            "zlib": lp.sum() / (8 * len(zlib.compress(text.encode()))),
+            "zlib": lp.mean() / len(zlib.compress(text.encode("utf-8"))),  # Carlini et al. 2021: mean LL / zlib bytes
             "lowercase": lp.mean() - lp_low.mean(),
             "min_k@0.2": _lowest(lp, 0.2),
             "min_k_pp@0.3": _lowest((lp - mu) / np.sqrt(var), 0.3),
@@ -193,3 +193,16 @@ def test_post_processed_logits_fall_back_to_full_logits(lm):
 
     probe = torch.tensor([lm.tokenizer(TEXTS[0])["input_ids"][:8]])
     assert chunked_head(Capped(lm.model), probe) is None
+
+
+def test_zlib_is_carlini_mean_loglik_over_zlib_bytes_by_hand():
+    """Carlini et al. 2021: mean NLL over zlib entropy; a total-NLL ratio orders these two texts the other way."""
+    from auditor.lm.tokenstats import TokenStats
+    from auditor.probes.mia.base import AttackInputs
+    from auditor.probes.mia.zlib_ratio import zlib_score
+
+    short, long = np.array([-1.0, -1.0]), np.full(10, -0.5)
+    stats = TokenStats(logprob=[short, long], mu=[short, long], sigma2=[short, long], zlib_bytes=[10, 20], truncated=0)
+    got = zlib_score(AttackInputs(target=stats))
+    assert got.tolist() == pytest.approx([-1.0 / 10, -0.5 / 20])
+    assert got[1] > got[0] and (short.sum() / 10) > (long.sum() / 20)  # the old total-NLL ratio ranked them reversed

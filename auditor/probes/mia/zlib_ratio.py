@@ -1,9 +1,12 @@
 """zlib and lowercase ratios: Carlini et al. 2021, "Extracting Training Data from Large Language
 Models" (USENIX Security 2021, arXiv:2012.07805), section 5.2.
 
-* zlib: the ratio of the text's log-perplexity (total negative log-likelihood, in nats) to its zlib
-  compressed length in bits. Memorized text is likelier than its compressibility suggests, so the
-  ratio is low for members; score = -ratio.
+* zlib: the ratio of the text's log-perplexity (the MEAN negative log-likelihood per token, in nats)
+  to its zlib entropy (the length in bytes of ``zlib.compress`` of its UTF-8 bytes). Memorized text is
+  likelier than its compressibility suggests, so the ratio is low for members; score = -ratio, i.e.
+  mean log-likelihood / zlib bytes, as in the Min-K%++ and MIMIR reference code and in our untargeted
+  ranking (``auditor.probes.extraction.untargeted``). Earlier versions divided the TOTAL NLL, which
+  reorders texts of different lengths; the mean is the paper's definition.
 * lowercase: log-perplexity of the lowercased text minus that of the original (mean per token).
   Memorization is tied to the exact casing, so members gain more; score = that difference.
 """
@@ -16,9 +19,8 @@ from auditor.probes.mia.base import ATTACKS, Attack, AttackInputs, mean_logprob
 
 
 def zlib_score(inputs: AttackInputs) -> np.ndarray:
-    nll_total = np.array([-a.sum() for a in inputs.target.logprob])
-    bits = np.array(inputs.target.zlib_bytes, dtype=np.float64) * 8.0
-    return -nll_total / bits
+    zlib_bytes = np.array(inputs.target.zlib_bytes, dtype=np.float64)
+    return mean_logprob(inputs.target) / zlib_bytes
 
 
 def lowercase_score(inputs: AttackInputs) -> np.ndarray:
