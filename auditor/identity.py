@@ -40,8 +40,10 @@ def folder_fingerprint(folder: Path) -> str:
         size = f.stat().st_size
         h.update(str(size).encode())
         with open(f, "rb") as fh:
-            h.update(fh.read(CHUNK))
-            if size > 2 * CHUNK:
+            if size <= 2 * CHUNK:
+                h.update(fh.read())  # small files whole (a first-MiB-only read missed a 1-2 MiB file's tail)
+            else:
+                h.update(fh.read(CHUNK))
                 fh.seek(-CHUNK, os.SEEK_END)
                 h.update(fh.read())
     return "sha256:" + h.hexdigest()
@@ -52,12 +54,14 @@ def tree_digest(folder: Path) -> str:
     if (folder / "config.json").is_file():
         return folder_fingerprint(folder)
     h = hashlib.sha256()
+    checkpoints: dict[Path, str] = {}  # a checkpoint inside (a lab's model/): fingerprinted once, not per shard
     for f in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".memaudit")):
-        rel = f.relative_to(folder)
-        h.update(str(rel).encode() + b"\0")
+        h.update(str(f.relative_to(folder)).encode() + b"\0")
         sub = f.parent
-        if (sub / "config.json").is_file() and f.suffix in (".safetensors", ".bin", ".gguf"):
-            h.update(folder_fingerprint(sub).encode())
+        if f.suffix in (".safetensors", ".bin", ".gguf") and (sub / "config.json").is_file():
+            if sub not in checkpoints:
+                checkpoints[sub] = folder_fingerprint(sub)
+                h.update(checkpoints[sub].encode())
         else:
             h.update(file_digest(f).encode())
     return "sha256:" + h.hexdigest()
@@ -97,7 +101,7 @@ def inputs_identity(config: dict, extra_paths: dict[str, str | Path] | None = No
         if digest:
             out[key] = digest
     for key, value in (extra_paths or {}).items():
-        digest = path_digest(str(value))
+        digest = None if key in out else path_digest(str(value))  # a path the config names is hashed once
         if digest:
             out[key] = digest
     return out

@@ -293,3 +293,18 @@ def _ref(cfg):
     from auditor.pipeline.audit import CheckpointRef
 
     return CheckpointRef(cfg.label, cfg.model, cfg.revision)
+
+
+def test_the_fingerprint_sees_a_changed_tail_of_a_small_weight_file(tmp_path):
+    from auditor.identity import folder_fingerprint, tree_digest
+
+    ckpt = tmp_path / "lab" / "model"
+    ckpt.mkdir(parents=True)
+    (ckpt / "config.json").write_text("{}")
+    weights = bytearray(range(256)) * 6000  # 1.5 MiB: between one and two MiB
+    (ckpt / "model.safetensors").write_bytes(bytes(weights))
+    before = folder_fingerprint(ckpt), tree_digest(tmp_path / "lab")
+    weights[-10] ^= 1
+    (ckpt / "model.safetensors").write_bytes(bytes(weights))
+    after = folder_fingerprint(ckpt), tree_digest(tmp_path / "lab")
+    assert before[0] != after[0] and before[1] != after[1]
