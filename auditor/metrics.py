@@ -62,6 +62,20 @@ def bootstrap_ci(
     return float(lo), float(hi)
 
 
+def membership_metrics(members: np.ndarray, nonmembers: np.ndarray, n_boot: int, seed: int) -> dict:
+    """AUC with its bootstrap CI, TPR at 1% and 0.1% FPR, best accuracy and the class sizes of one score."""
+    lo, hi = bootstrap_ci(members, nonmembers, n_boot=n_boot, seed=seed)
+    return {
+        "auc": auc(members, nonmembers),
+        "auc_ci": [lo, hi],
+        "tpr@1%fpr": tpr_at_fpr(members, nonmembers, 0.01),
+        "tpr@0.1%fpr": tpr_at_fpr(members, nonmembers, 0.001),
+        "accuracy": best_accuracy(members, nonmembers),
+        "n_members": int(members.size),
+        "n_nonmembers": int(nonmembers.size),
+    }
+
+
 def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion."""
     if n == 0:

@@ -200,9 +200,9 @@ def resolve_source(spec: ModelSpec) -> Resolved:
     return Resolved(src, None, "", hub=True)
 
 
-def model_identity(spec: ModelSpec) -> dict[str, str]:
+def model_identity(spec: ModelSpec, resolved: Resolved | None = None) -> dict[str, str]:
     """What results on ``spec`` depend on, known before loading: fingerprint, dtype and device class."""
-    r = resolve_source(spec)
+    r = resolved or resolve_source(spec)
     device = resolve_device(spec.device)
     dtype = str(resolve_dtype(spec.dtype, device)).replace("torch.", "")
     kind = "cuda" if device == "auto" and torch.cuda.is_available() else device.split(":")[0]

@@ -1,7 +1,7 @@
 """Output folders: never write into, or delete, a folder this tool did not create; one writer at a time.
 
 Every folder memaudit writes (a run directory, a lab, a pruned or unlearned checkpoint) carries a marker
-file, ``.memaudit``, naming what it holds. :func:`claim` is called before anything is written:
+file, ``.memaudit``, naming what it holds. :func:`check` is called before anything is written:
 
 * an ``--out`` that is an existing *file* is refused;
 * an ``--out`` that is, contains or lies inside a model folder being read is refused (a pruned checkpoint
@@ -106,16 +106,6 @@ def check(out: str | Path, kind: str, *, resume: bool, overwrite: bool = False,
     return p
 
 
-def claim(out: str | Path, kind: str, *, overwrite: bool = False, resume: bool = False,
-          sources: Iterable[str | Path] = (), flag: str = "--out") -> Path:  # fmt: skip
-    """:func:`check`, then empty the folder if ``overwrite`` (it is ours by then) and mark it."""
-    p = check(out, kind, resume=resume, overwrite=overwrite, sources=sources, flag=flag)
-    if overwrite and p.is_dir() and marker_kind(p) == kind:
-        clear(p)
-    write_marker(p, kind)
-    return p
-
-
 @contextmanager
 def staged(out: str | Path, kind: str) -> Iterator[Path]:
     """Write a whole output in a hidden folder next to ``out``, then mark it and move it into place.
@@ -131,8 +121,8 @@ def staged(out: str | Path, kind: str) -> Iterator[Path]:
         yield tmp
         write_marker(tmp, kind)
         if out.exists():
-            check(out, kind, resume=False, overwrite=True)
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
+            check(out, kind, resume=False, overwrite=True)  # ours, of this kind, and a folder
+            shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -32,8 +32,8 @@ def run_identity(
         if loaded and label in loaded:
             ident = loaded_identity(loaded[label])
         else:
-            ident = model_identity(spec)
             r = resolve_source(spec)
+            ident = model_identity(spec, r)
             if not r.hub:
                 sources.append(r.path if r.gguf_file is None else str(Path(r.path) / r.gguf_file))
         identity |= {f"checkpoint.{label}.{k}": v for k, v in ident.items()}

@@ -19,7 +19,7 @@ import re
 import numpy as np
 
 from auditor.errors import InputError
-from auditor.metrics import auc, best_accuracy, bootstrap_ci, tpr_at_fpr
+from auditor.metrics import membership_metrics
 from auditor.runs import Record
 
 YEAR = re.compile(r"(?<!\d)(19\d\d|20[0-3]\d)(?!\d)")
@@ -95,16 +95,14 @@ def blind_records(
     """The blind baseline's records (family ``mia``, task ``blind_baseline``): AUC with its bootstrap CI,
     TPR at 1% and 0.1% FPR, and ``shifted`` (1.0 when its AUC is at or above the best attack's, or at or
     above ``threshold``: the split itself separates members from non-members)."""
-    m, n = scores[:n_members], scores[n_members:]
-    value = auc(m, n)
-    lo, hi = bootstrap_ci(m, n, n_boot=n_boot, seed=seed)
+    res = membership_metrics(scores[:n_members], scores[n_members:], n_boot, seed)
     best = max(attack_aucs.values(), default=None)
-    shifted = value >= threshold or (best is not None and value >= best)
-    extra = {"n_members": int(m.size), "n_nonmembers": int(n.size), "model_free": True, "threshold": threshold,
-             "best_attack_auc": best}  # fmt: skip
-    size = int(m.size + n.size)
-    figures = {"auc": value, "tpr@1%fpr": tpr_at_fpr(m, n, 0.01), "tpr@0.1%fpr": tpr_at_fpr(m, n, 0.001),
-               "accuracy": best_accuracy(m, n), "shifted": float(shifted)}  # fmt: skip
+    shifted = res["auc"] >= threshold or (best is not None and res["auc"] >= best)
+    extra = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], "model_free": True,
+             "threshold": threshold, "best_attack_auc": best}  # fmt: skip
+    size = res["n_members"] + res["n_nonmembers"]
+    figures = {k: res[k] for k in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy")} | {"shifted": float(shifted)}
+    lo, hi = res["auc_ci"]
     return [
         Record("mia", BLIND, k, v, n=size, ci=(lo, hi) if k == "auc" else None, extra=dict(extra), **tags)
         for k, v in figures.items()

@@ -20,12 +20,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.tokenstats import compute_token_stats
-from auditor.metrics import auc, best_accuracy, bootstrap_ci, roc_curve, tpr_at_fpr
+from auditor.metrics import auc, membership_metrics, roc_curve
 
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
+from auditor.report.tree import mia_tree
 from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -115,19 +116,6 @@ def score_texts(
     return scores, inputs.target.cut
 
 
-def metrics_for(m: np.ndarray, n: np.ndarray, n_boot: int, seed: int) -> dict:
-    lo, hi = bootstrap_ci(m, n, n_boot=n_boot, seed=seed)
-    return {
-        "auc": auc(m, n),
-        "auc_ci": [lo, hi],
-        "tpr@1%fpr": tpr_at_fpr(m, n, 0.01),
-        "tpr@0.1%fpr": tpr_at_fpr(m, n, 0.001),
-        "accuracy": best_accuracy(m, n),
-        "n_members": int(m.size),
-        "n_nonmembers": int(n.size),
-    }
-
-
 def score_members(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -192,7 +180,7 @@ def mia_records(
     records = []
     for attack, _, _ in variants:
         s = np.array([r["scores"][attack] for r in rows])
-        res = metrics_for(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
+        res = membership_metrics(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
         result[attack] = res
         n = res["n_members"] + res["n_nonmembers"]
         extra = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"]}
@@ -200,20 +188,6 @@ def mia_records(
             ci = tuple(res["auc_ci"]) if metric == "auc" else None
             records.append(Record("mia", attack, metric, res[metric], n=n, ci=ci, extra=dict(extra), **tags))
     return result, records
-
-
-def result_from_records(records: list[dict], attacks: list[str]) -> dict[str, dict]:
-    """``mia.json`` rebuilt from the run's ``mia`` records: per attack AUC with its CI, TPRs, accuracy, counts."""
-    out: dict[str, dict] = {}
-    for r in records:
-        if r["family"] != "mia" or r["task"] not in attacks:
-            continue
-        d = out.setdefault(r["task"], {})
-        d[r["metric"]] = r["value"]
-        if r["metric"] == "auc":
-            d["auc_ci"] = list(r["ci"]) if r.get("ci") else None
-        d |= {k: r.get("extra", {}).get(k) for k in ("n_members", "n_nonmembers")}
-    return {a: out[a] for a in attacks if a in out}
 
 
 def run_mia(
@@ -248,7 +222,8 @@ def run_mia(
     if not run.done(unit):
         run.write(unit, records)
     names = [v for v, _, _ in variants] + ([BLIND] if blind else [])
-    result = result_from_records(run.all_records(), names)  # what the records say
+    mine = [r for r in run.all_records() if r["family"] == "mia" and r["task"] in names]
+    result = mia_tree(mine)  # mia.json says what the records say, read as the report reads them
     atomic_write_json(run.path / f"{name}.json", result)
     if truncated or "mia_truncated_texts" in run.manifest:
         run.update_manifest(mia_truncated_texts=truncated)
