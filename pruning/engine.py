@@ -2,8 +2,9 @@
 
 ``Pruning(model, method, calibration).at(spec)`` is a context manager: inside it the model is pruned
 at ``spec``; on exit the original weights are back, bit-exactly. Magnitude and Wanda compute their
-scores once (``prepare``) and slice a mask per sparsity, so masks are nested. SparseGPT changes the
-kept weights, so it runs from an in-memory copy of the original weights at every sparsity.
+scores once (``prepare``) and slice a mask per sparsity, so masks are nested; ``wanda`` calibrates
+block by block at each sparsity. SparseGPT changes the kept weights, so it runs from an in-memory copy
+of the original weights at every sparsity (held on the CPU, so an accelerator holds no second copy).
 """
 
 from __future__ import annotations
@@ -58,21 +59,18 @@ class Pruning:
         if spec.sparsity == 0.0 and spec.structure == "unstructured":
             yield sparsity_report(self.modules)
             return
-        if self.method == "sparsegpt":
-            with self._sparsegpt(spec) as rep:
+        if getattr(self.pruner, "updates_weights", False):
+            with self._updated(spec) as rep:
                 yield rep
             return
         with masked(self.modules, self.pruner.masks(self.scores, spec)) as rep:
             yield rep
 
     @contextmanager
-    def _sparsegpt(self, spec: PruneSpec) -> Iterator[dict]:
-        originals = {n: m.weight.detach().clone() for n, m in self.modules.items()}
-        new, _ = self.pruner.weights(self.modules, self.scores, spec)
+    def _updated(self, spec: PruneSpec) -> Iterator[dict]:
+        originals = {n: m.weight.detach().to("cpu", copy=True) for n, m in self.modules.items()}
         try:
-            with torch.no_grad():
-                for n, m in self.modules.items():
-                    m.weight.copy_(new[n])
+            self.pruner.apply(self.modules, self.scores, spec)
             yield sparsity_report(self.modules)
         finally:
             with torch.no_grad():
@@ -81,11 +79,8 @@ class Pruning:
 
     def apply_permanently(self, spec: PruneSpec) -> dict:
         """Prune in place for good (for saving a pruned checkpoint); returns the sparsity report."""
-        if self.method == "sparsegpt":
-            new, _ = self.pruner.weights(self.modules, self.scores, spec)
-            with torch.no_grad():
-                for n, m in self.modules.items():
-                    m.weight.copy_(new[n])
+        if getattr(self.pruner, "updates_weights", False):
+            self.pruner.apply(self.modules, self.scores, spec)
         else:
             masks = self.pruner.masks(self.scores, spec)
             with torch.no_grad():

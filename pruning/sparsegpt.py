@@ -7,6 +7,13 @@ saliency w^2 / [H^-1]_jj^2 (adaptively over the whole block, or per N:M group), 
 error is spread over the not-yet-processed columns through the upper Cholesky factor of H^-1, and the
 block's accumulated error updates the columns to its right. Unlike magnitude and Wanda, SparseGPT
 changes the kept weights, so every sparsity starts again from an in-memory copy of the originals.
+
+* ``sparsegpt`` follows the paper and its reference code: blocks are pruned in order, each block's
+  Hessians collected on the outputs of the blocks before it as already pruned and updated (see
+  :mod:`pruning.blockwise`), so only one block's Hessians are held at a time. Defaults as the
+  reference: column blocks of 128, dampening 1% of the mean Hessian diagonal.
+* ``sparsegpt_dense`` collects every layer's Hessian once from the dense model and reuses it at every
+  sparsity (cheaper for sweeps, holds all Hessians at once; not the paper's procedure).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from torch import nn
 
 from auditor.errors import InputError
 from pruning.apply import weight_2d
+from pruning.blockwise import Update, prune_sequentially
 from pruning.calibration import collect_inputs
 from pruning.masks import check_sparsity, parse_structure
 from pruning.methods import PRUNERS, PruneSpec
@@ -76,37 +84,69 @@ def sparsegpt_layer(
     return W, keep
 
 
+def _hessians() -> tuple[dict[str, list], Update]:
+    """An accumulator of H = X^T X / n_tokens per layer (the reference's 2/n scale changes nothing:
+    the dampening is relative to the mean diagonal and the update uses ratios of H^-1 entries)."""
+    acc: dict[str, list] = {}
+
+    def update(name: str, x: torch.Tensor) -> None:
+        h = acc.setdefault(name, [0, 0])
+        h[0] = h[0] + x.t() @ x
+        h[1] += x.shape[0]
+
+    return acc, update
+
+
+def _write(m: nn.Module, w: torch.Tensor) -> None:
+    """Copy a (out, in) float32 weight into the module in its own layout and dtype."""
+    with torch.no_grad():
+        m.weight.copy_((w.t() if type(m).__name__ == "Conv1D" else w).to(m.weight.dtype))
+
+
 @PRUNERS.register("sparsegpt")
 class SparseGPT:
+    """SparseGPT as the paper runs it: block by block, on the pruned outputs of earlier blocks."""
+
     name = "sparsegpt"
     default_granularity = "layer"
     needs_calibration = True
+    updates_weights = True
     blocksize = 128
     damp = 0.01
 
     def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
-        """Per-layer H = X^T X / n_tokens from the dense model's calibration inputs."""
         if not calibration:
-            raise InputError("sparsegpt needs calibration texts (--calibration)")
-        hs: dict[str, torch.Tensor] = {}
-        counts: dict[str, int] = {}
+            raise InputError(f"{self.name} needs calibration texts (--calibration)")
+        self._model, self._calibration = model, calibration
+        return {}
 
-        def update(name: str, x: torch.Tensor) -> None:
-            hs[name] = hs.get(name, 0) + x.t() @ x
-            counts[name] = counts.get(name, 0) + x.shape[0]
-
-        collect_inputs(model, modules, calibration, update)
-        return {name: hs[name] / counts[name] for name in modules}
-
-    def weights(
-        self, modules: dict[str, nn.Module], hessians: dict[str, torch.Tensor], spec: PruneSpec
-    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        """New weights (in each module's own layout and dtype) and masks, from the current weights."""
+    def _prune(self, sub: dict[str, nn.Module], hessians: dict[str, torch.Tensor], spec: PruneSpec) -> None:
         nm = parse_structure(spec.structure)
-        new, masks = {}, {}
-        for name, m in modules.items():
-            w, keep = sparsegpt_layer(weight_2d(m), hessians[name], spec.sparsity, nm, self.blocksize, self.damp)
-            w = w.t() if type(m).__name__ == "Conv1D" else w
-            new[name] = w.to(m.weight.dtype)
-            masks[name] = keep
-        return new, masks
+        for name, m in sub.items():
+            w, _ = sparsegpt_layer(weight_2d(m), hessians[name], spec.sparsity, nm, self.blocksize, self.damp)
+            _write(m, w)
+
+    def apply(self, modules: dict[str, nn.Module], scores: dict, spec: PruneSpec) -> None:
+        """Prune ``modules`` at ``spec`` in place, starting from their current weights."""
+
+        def prune(sub: dict[str, nn.Module], acc: object) -> None:
+            self._prune(sub, {n: h / c for n, (h, c) in acc.items()}, spec)  # type: ignore[attr-defined]
+
+        prune_sequentially(self._model, modules, self._calibration, _hessians, prune)
+
+
+@PRUNERS.register("sparsegpt_dense")
+class SparseGPTDense(SparseGPT):
+    """SparseGPT with every Hessian taken once from the dense model (one calibration pass for a sweep)."""
+
+    name = "sparsegpt_dense"
+
+    def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
+        if not calibration:
+            raise InputError(f"{self.name} needs calibration texts (--calibration)")
+        acc, update = _hessians()
+        collect_inputs(model, modules, calibration, update)
+        return {name: acc[name][0] / acc[name][1] for name in modules}
+
+    def apply(self, modules: dict[str, nn.Module], scores: dict, spec: PruneSpec) -> None:
+        self._prune(modules, scores, spec)

@@ -1,9 +1,14 @@
 """Wanda: Sun et al. 2024, "A Simple and Effective Pruning Approach for Large Language Models"
 (ICLR 2024, arXiv:2306.11695).
 
-Score of weight W_ij = |W_ij| * ||X_j||_2, where ||X_j||_2 is the L2 norm of input feature j over
-all calibration tokens; weights are compared within each output row. Input norms are collected from
-the dense model in one calibration pass, so one ranking serves every sparsity (masks are nested).
+Score of weight W_ij = |W_ij| * ||X_j||_2, where ||X_j||_2 is the L2 norm of input feature j over all
+calibration tokens; weights are compared within each output row.
+
+* ``wanda`` follows the paper and its reference code (``prune_wanda``): blocks are pruned in order,
+  each block's input norms collected with every earlier block already pruned at the same sparsity
+  (see :mod:`pruning.blockwise`). Masks depend on the sparsity, so each sparsity calibrates again.
+* ``wanda_nested`` collects every layer's input norms from the dense model in one pass, so one ranking
+  serves every sparsity and masks are nested across sparsities (cheaper for sweeps; not the paper's).
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import torch
 from torch import nn
 
 from auditor.errors import InputError
-from pruning.apply import weight_2d
+from pruning.apply import apply_masks, restore, weight_2d
+from pruning.blockwise import Update, prune_sequentially
 from pruning.calibration import collect_inputs
 from pruning.masks import make_masks
 from pruning.methods import PRUNERS, PruneSpec, ranked_masks
@@ -23,21 +29,29 @@ def wanda_scores(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:
     return weight.abs().float() * sq_norm.sqrt().to(weight.device)[None, :]
 
 
-@PRUNERS.register("wanda")
-class Wanda:
-    name = "wanda"
+def _sq_norms() -> tuple[dict[str, torch.Tensor], Update]:
+    """An accumulator of per-feature sums of squares of each layer's inputs."""
+    sq: dict[str, torch.Tensor] = {}
+
+    def update(name: str, x: torch.Tensor) -> None:
+        s = x.square().sum(0)
+        sq[name] = s if name not in sq else sq[name] + s
+
+    return sq, update
+
+
+@PRUNERS.register("wanda_nested")
+class WandaNested:
+    """Wanda scores from the dense model's inputs, one ranking for every sparsity (nested masks)."""
+
+    name = "wanda_nested"
     default_granularity = "row"
     needs_calibration = True
 
     def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
         if not calibration:
-            raise InputError("wanda needs calibration texts (--calibration)")
-        sq: dict[str, torch.Tensor] = {}
-
-        def update(name: str, x: torch.Tensor) -> None:
-            s = x.square().sum(0)
-            sq[name] = s if name not in sq else sq[name] + s
-
+            raise InputError(f"{self.name} needs calibration texts (--calibration)")
+        sq, update = _sq_norms()
         collect_inputs(model, modules, calibration, update)
         return {name: wanda_scores(weight_2d(m).detach(), sq[name]) for name, m in modules.items()}
 
@@ -45,58 +59,36 @@ class Wanda:
         return ranked_masks(self, scores, spec)
 
 
-def block_of(name: str) -> str:
-    """The repeated block a layer belongs to: its name up to the first numeric part
-    (``model.layers.3.mlp.up_proj`` -> ``model.layers.3``); layers outside numbered blocks form their own."""
-    parts = name.split(".")
-    for i, p in enumerate(parts):
-        if p.isdigit():
-            return ".".join(parts[: i + 1])
-    return name
+@PRUNERS.register("wanda")
+class Wanda:
+    """Wanda as the paper and its reference scripts run it: block by block, each block calibrated on
+    the pruned outputs of the blocks before it, at the sparsity being applied."""
 
-
-@PRUNERS.register("wanda_sequential")
-class WandaSequential(Wanda):
-    """Wanda as the reference scripts run it: blocks are pruned in order, and each block's input norms
-    are collected with every earlier block already pruned at the same sparsity. Masks therefore
-    depend on the sparsity (they are not sliced from one ranking) and cost one calibration pass per
-    block at every sparsity. Blocks are found by name (the first numeric part), not by architecture."""
-
-    name = "wanda_sequential"
-    sequential = True
+    name = "wanda"
+    default_granularity = "row"
+    needs_calibration = True
 
     def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
         if not calibration:
-            raise InputError("wanda_sequential needs calibration texts (--calibration)")
+            raise InputError(f"{self.name} needs calibration texts (--calibration)")
         self._model, self._modules, self._calibration = model, modules, calibration
         return {}
 
-    def sequential_masks(self, spec: PruneSpec) -> dict[str, torch.Tensor]:
-        from pruning.apply import apply_masks, restore
-
-        blocks: dict[str, list[str]] = {}
-        for n in self._modules:
-            blocks.setdefault(block_of(n), []).append(n)
+    def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
+        """Masks at ``spec``; the model's weights are unchanged on return."""
         out: dict[str, torch.Tensor] = {}
-        applied = []
+        applied: list[tuple[dict, dict, dict]] = []
+        granularity = spec.granularity or self.default_granularity
+
+        def prune(sub: dict[str, nn.Module], sq: object) -> None:
+            scores = {n: wanda_scores(weight_2d(m).detach(), sq[n]) for n, m in sub.items()}  # type: ignore[index]
+            masks = make_masks(scores, spec.sparsity, spec.structure, granularity)
+            applied.append((sub, masks, apply_masks(sub, masks)))
+            out.update(masks)
+
         try:
-            for names in blocks.values():
-                sub = {n: self._modules[n] for n in names}
-                sq: dict[str, torch.Tensor] = {}
-
-                def update(name: str, x: torch.Tensor, sq=sq) -> None:
-                    s = x.square().sum(0)
-                    sq[name] = s if name not in sq else sq[name] + s
-
-                collect_inputs(self._model, sub, self._calibration, update)
-                scores = {n: wanda_scores(weight_2d(m).detach(), sq[n]) for n, m in sub.items()}
-                masks = make_masks(scores, spec.sparsity, spec.structure, spec.granularity or self.default_granularity)
-                applied.append((sub, masks, apply_masks(sub, masks)))
-                out.update(masks)
+            prune_sequentially(self._model, self._modules, self._calibration, _sq_norms, prune)
         finally:
             for sub, masks, saved in reversed(applied):
                 restore(sub, masks, saved)
         return out
-
-    def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
-        return self.sequential_masks(spec)

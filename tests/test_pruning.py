@@ -98,7 +98,7 @@ def test_bad_specs():
 
 
 @pytest.mark.parametrize("arch", list(MODELS))
-@pytest.mark.parametrize("method", ["magnitude", "wanda", "wanda_sequential"])
+@pytest.mark.parametrize("method", ["magnitude", "wanda", "wanda_nested"])
 def test_actual_sparsity_and_bit_exact_restore(arch, method):
     import pruning.wanda  # noqa: F401  (registers)
 
@@ -227,19 +227,20 @@ def test_cached_ranking_gives_the_same_masks_as_sorting_each_time(granularity):
 
 def test_sequential_wanda_first_block_matches_one_pass_and_later_blocks_see_pruned_inputs():
     import pruning.wanda as w
+    from pruning.blockwise import block_of
 
     model = MODELS["llama"].eval()
     modules = find_targets(model)
     before = {n: m.weight.detach().clone() for n, m in modules.items()}
     calib = [list(range(i, i + 16)) for i in range(4)]
     spec = PruneSpec(sparsity=0.6)
-    one = w.Wanda()
+    one = w.WandaNested()
     one_masks = one.masks(one.prepare(modules, model, calib), spec)
-    seq = w.WandaSequential()
+    seq = w.Wanda()
     seq.prepare(modules, model, calib)
     seq_masks = seq.masks({}, spec)
-    first = [n for n in modules if w.block_of(n) == "model.layers.0"]
-    later = [n for n in modules if w.block_of(n) == "model.layers.1"]
+    first = [n for n in modules if block_of(n) == "model.layers.0"]
+    later = [n for n in modules if block_of(n) == "model.layers.1"]
     assert first and later
     assert all(torch.equal(one_masks[n], seq_masks[n]) for n in first)  # dense inputs for the first block
     assert not all(torch.equal(one_masks[n], seq_masks[n]) for n in later)  # pruned inputs change the rest

@@ -115,13 +115,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         help="prune a checkpoint once and save it (safetensors, recipe in config.json and pruning.json)",
     )
     p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
-    p.add_argument("--method", required=True, help="magnitude, wanda or sparsegpt")
+    p.add_argument(
+        "--method",
+        required=True,
+        help="magnitude, wanda, sparsegpt (the papers' block-by-block procedures), wanda_nested or sparsegpt_dense "
+        "(calibrated once on the dense model)",
+    )
     p.add_argument(
         "--sparsity", type=float_in(0.0, 1.0, open_high=True), default=0.5, help="fraction in [0, 1) (ignored for N:M)"
     )
     p.add_argument("--structure", default="unstructured", help="unstructured or N:M, e.g. 2:4")
     p.add_argument("--granularity", choices=GRANULARITIES, help="default: the method's own")
-    p.add_argument("--calibration", help="calibration texts (wanda, sparsegpt)")
+    p.add_argument("--calibration", help="calibration texts (wanda*, sparsegpt*)")
     add_data_columns(p, ids=False)
     p.add_argument("--n-samples", type=positive_int, default=64, help="calibration rows")
     p.add_argument("--seq-len", type=positive_int, default=128, help="tokens per calibration row")
@@ -147,7 +152,11 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--model", help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m); key model")
     sw.add_argument("--lab", help="lab folder (ground truth, default data); key lab")
     sw.add_argument("--out", help="run directory, resumed if it exists; key out")
-    sw.add_argument("--methods", type=csv_type(), help="comma-separated pruning methods; key methods")
+    sw.add_argument(
+        "--methods",
+        type=csv_type(),
+        help="comma-separated: magnitude, wanda, wanda_nested, sparsegpt, sparsegpt_dense; key methods",
+    )
     sw.add_argument("--sparsities", type=csv_type(float), help="comma-separated, e.g. 0,0.5,0.9; key sparsities")
     sw.add_argument("--structure", help="unstructured or N:M, e.g. 2:4; key structure")
     sw.add_argument("--granularity", choices=GRANULARITIES, help="key granularity (default: the method's own)")
@@ -161,7 +170,7 @@ def _add_sweep(sub: argparse._SubParsersAction) -> None:
     data.add_argument("--suffix-len", type=positive_int, help="target suffix tokens; key extraction.suffix_len")
     data.add_argument("--canaries", help="canary rows (prefix, secret); key exposure.canaries")
     data.add_argument("--corpus", help="corpus for untargeted extraction; key untargeted.corpus")
-    data.add_argument("--calibration", help="calibration texts (wanda, sparsegpt); key calibration.path")
+    data.add_argument("--calibration", help="calibration texts (wanda*, sparsegpt*); key calibration.path")
     data.add_argument("--limit", type=positive_int, help="at most this many texts/items per probe; key limit")
     model = sw.add_argument_group(
         "model and batching (keys batch_size, dtype, device, ...; a flag left out: the config's value)"
