@@ -87,7 +87,7 @@ def capture(model: nn.Module, blocks: list[nn.Module], rows: list[list[int]], ba
         calls.append((tuple(args[1:]), rest_kwargs))
         if i == 0:
             cap.hidden.append(hidden)
-        elif last_out[0] is None or not torch.equal(last_out[0], hidden):
+        elif last_out[0] is None or not (last_out[0] is hidden or torch.equal(last_out[0], hidden)):
             cap.chained = False
 
     def post(out: object) -> None:

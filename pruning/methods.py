@@ -46,10 +46,18 @@ class Pruner(Protocol):
 PRUNERS: Registry[type] = Registry("pruning method")
 
 
+def describe(method: str) -> str:
+    """One sentence on what ``method`` does and which paper it follows (for reports); '' if unknown."""
+    if method not in PRUNERS:
+        return ""
+    doc = PRUNERS.get(method).__doc__ or ""
+    return " ".join(doc.split("\n\n")[0].split())
+
+
 @PRUNERS.register("magnitude")
 class Magnitude:
-    """Magnitude pruning: score = |W|, compared per layer by default (Han et al. 2015, "Learning both
-    Weights and Connections for Efficient Neural Networks", arXiv:1506.02626)."""
+    """Magnitude pruning: score = |W|, compared per layer by default; one ranking serves every sparsity
+    (Han et al. 2015, "Learning both Weights and Connections for Efficient Neural Networks", arXiv:1506.02626)."""
 
     name = "magnitude"
     default_granularity = "layer"

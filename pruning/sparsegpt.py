@@ -105,7 +105,9 @@ def _write(m: nn.Module, w: torch.Tensor) -> None:
 
 @PRUNERS.register("sparsegpt")
 class SparseGPT:
-    """SparseGPT as the paper runs it: block by block, on the pruned outputs of earlier blocks."""
+    """SparseGPT (Frantar and Alistarh 2023) as the paper and its reference code run it: block by block,
+    each block's Hessians taken on the pruned outputs of the blocks before it; column blocks of 128,
+    dampening 1% of the mean Hessian diagonal."""
 
     name = "sparsegpt"
     default_granularity = "layer"
@@ -137,7 +139,8 @@ class SparseGPT:
 
 @PRUNERS.register("sparsegpt_dense")
 class SparseGPTDense(SparseGPT):
-    """SparseGPT with every Hessian taken once from the dense model (one calibration pass for a sweep)."""
+    """SparseGPT (Frantar and Alistarh 2023) with every Hessian taken once from the dense model and reused
+    at every sparsity; not the paper's block-by-block procedure."""
 
     name = "sparsegpt_dense"
 

@@ -42,7 +42,8 @@ def _sq_norms() -> tuple[dict[str, torch.Tensor], Update]:
 
 @PRUNERS.register("wanda_nested")
 class WandaNested:
-    """Wanda scores from the dense model's inputs, one ranking for every sparsity (nested masks)."""
+    """Wanda scores (Sun et al. 2024) from the dense model's inputs in one pass, one ranking for every
+    sparsity (nested masks); not the paper's block-by-block procedure."""
 
     name = "wanda_nested"
     default_granularity = "row"
@@ -61,8 +62,8 @@ class WandaNested:
 
 @PRUNERS.register("wanda")
 class Wanda:
-    """Wanda as the paper and its reference scripts run it: block by block, each block calibrated on
-    the pruned outputs of the blocks before it, at the sparsity being applied."""
+    """Wanda (Sun et al. 2024) as the paper and its reference code run it: block by block, each block
+    calibrated on the pruned outputs of the blocks before it, at the sparsity being applied."""
 
     name = "wanda"
     default_granularity = "row"

@@ -239,6 +239,8 @@ def test_report_from_records_only(sweep_run: Path) -> None:
     assert header + "| mean exposure / max possible | fact_recall accuracy | icl_classification accuracy |" in md
     assert "| magnitude | 0.5 | 0.6 | 0.005 | 0.1 | 0.1 | 0.5 | 0.88 |" in md
     assert "| wanda | 0 | 0.9 | 0.4 | 0.8 | 0.5 | 0.8 | 0.9 |" in md
+    assert "wanda: Wanda (Sun et al. 2024) as the paper and its reference code run it: block by block" in md
+    assert "magnitude: Magnitude pruning" in md  # each method used says which variant it is
     # the dense point's examples only; escaped
     assert "dense secret &lt;script&gt;" in html and "pruned text" not in html
 

@@ -14,6 +14,7 @@ from typing import Any
 from auditor.report.doc import Paragraph, Table
 from auditor.report.plots import plot_memorization_vs_capability, plot_path
 from auditor.report.sections import image
+from pruning.methods import describe
 
 HEADLINE_ATTACK = "loss"
 
@@ -86,6 +87,9 @@ def pruning_section(run: Path, label: str, figs: dict) -> list:
             "A memorization line that falls before the accuracy lines means pruning removes memorized data first."
         )
     ]
+    notes = [f"{m}: {describe(m)}" for m in by_method if describe(m)]
+    if notes:
+        blocks.append(Paragraph("Methods. " + " ".join(notes)))
     blocks += image(run, path, f"memorization vs capability, {label}")
     rows = [[m, s, *[v.get(n) for n in names]] for m, pts in by_method.items() for s, v in pts]
     blocks.append(Table(["method", "sparsity", *[_column(n) for n in names]], rows))
