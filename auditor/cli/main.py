@@ -18,6 +18,7 @@ from pathlib import Path
 
 import auditor.cli.audit as audit
 import auditor.cli.capability as capability
+import auditor.cli.dupcount as dupcount
 import auditor.cli.extract as extract
 import auditor.cli.lab as lab
 import auditor.cli.mia as mia
@@ -27,7 +28,7 @@ from auditor.cli.common import HelpFormatter, Parser, UsageError
 from auditor.errors import AuditorError
 
 # Each group module adds its subcommands with ``add_parsers(sub)``; the order here is the order in --help.
-GROUPS = (lab, mia, prune, extract, capability, unlearn, audit)
+GROUPS = (lab, mia, prune, extract, dupcount, capability, unlearn, audit)
 
 
 def _version() -> str:

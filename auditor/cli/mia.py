@@ -76,10 +76,18 @@ def cmd_mia(a: argparse.Namespace) -> int:
         reference_tokenizer=ref.tokenizer if ref else None,
         blind=a.blind,
     )
-    print(f"{'attack':<16} {'AUC':>6} {'95% CI':>15} {'TPR@1%':>7} {'TPR@0.1%':>8}")
+    print(f"{'attack':<16} {'AUC [95% CI]':>22} {'TPR@1% FPR [95% CI]':>24} {'TPR@0.1% FPR [95% CI]':>24}")
+    low_n: set[str] = set()
     for name, r in result.items():
-        lo, hi = r["auc_ci"]
-        print(f"{name:<16} {r['auc']:6.3f} [{lo:.3f}, {hi:.3f}] {r['tpr@1%fpr']:7.3f} {r['tpr@0.1%fpr']:8.3f}")
+        cells = [_with_ci(r["auc"], r.get("auc_ci"))]
+        for key in ("tpr@1%fpr", "tpr@0.1%fpr"):
+            star = "*" if r.get(f"{key}_low_n") else " "
+            low_n |= {key} if star == "*" else set()
+            cells.append(_with_ci(r[key], r.get(f"{key}_ci")) + star)
+        print(f"{name:<16} {cells[0]:>22} {cells[1]:>24} {cells[2]:>24}")
+    for key in sorted(low_n):
+        n = next(r["n_nonmembers"] for r in result.values() if r.get(f"{key}_low_n"))
+        print(f"* {key}: {n} non-members are fewer than 1/FPR, so this is the TPR at zero false positives")
     blind = result.get("blind_baseline")
     if blind and blind.get("shifted"):
         print(f"SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
@@ -126,3 +134,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
     add_model_args(p)
+
+
+def _with_ci(value: float, ci: list[float] | None) -> str:
+    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")

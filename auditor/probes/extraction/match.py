@@ -82,8 +82,14 @@ def bleu(generated: Sequence[int], target: Sequence[int], max_n: int = 4) -> flo
     Papineni et al. 2002: geometric mean of clipped n-gram precisions p_1..p_N (uniform weights)
     times the brevity penalty min(1, exp(1 - r/c)). Smoothing: Lin and Och 2004 add-one for n >= 2,
     p_n = (matches + 1) / (candidate n-grams + 1), so a short miss does not zero the score; p_1 is not
-    smoothed. Candidates shorter than n contribute p_n = 1 / 1 under the smoothing (as in NLTK's
-    ``method2``); an empty candidate scores 0.
+    smoothed, and no unigram match scores 0 (as does an empty candidate or reference). A candidate
+    shorter than n has no n-grams; its count is taken as 1, so p_n = (0 + 1) / (1 + 1) = 1/2.
+
+    Equal (to float rounding) to NLTK's ``sentence_bleu([target], generated, weights=(1/max_n,) * max_n,
+    smoothing_function=SmoothingFunction().method2)`` for every length, short candidates included
+    (NLTK's ``modified_precision`` counts max(1, n-grams)); tests/test_bleu_parity.py checks it. Not
+    NLTK's unsmoothed default (``method0``): p_n = matches / n-grams there, and about 0 when any order
+    has no match.
     """
     c, r = len(generated), len(target)
     if c == 0 or r == 0:
@@ -92,7 +98,7 @@ def bleu(generated: Sequence[int], target: Sequence[int], max_n: int = 4) -> flo
     for n in range(1, max_n + 1):
         cand, ref = _ngrams(generated, n), _ngrams(target, n)
         matches = sum(min(k, ref[g]) for g, k in cand.items())
-        total = max(0, c - n + 1)
+        total = max(1, c - n + 1)  # NLTK's denominator: at least 1
         if n == 1:
             if matches == 0:
                 return 0.0
