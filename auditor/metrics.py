@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 from scipy.stats import rankdata
 
 from auditor.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
 
 
 def auc(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:
@@ -43,37 +46,169 @@ def tpr_at_fpr(member_scores: Sequence[float], nonmember_scores: Sequence[float]
     return float(tpr[fpr <= max_fpr + 1e-12].max())
 
 
+def _dense_codes(m: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Each score's index among the pooled distinct scores (ascending; equal scores share one code)."""
+    values, inverse = np.unique(np.concatenate([m, n]), return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return inverse[: m.size], inverse[m.size :], int(values.size)
+
+
+def _counts(codes: Iterable[np.ndarray], k: int, b: int) -> np.ndarray:
+    """(b, k) counts of each code in each of ``b`` arrays of codes."""
+    out = np.empty((b, k), dtype=np.int64)
+    for i, row in enumerate(codes):
+        out[i] = np.bincount(row, minlength=k)
+    return out
+
+
+def max_false_positives(n_nonmembers: int, max_fpr: float) -> int:
+    """The most false positives whose FPR is at most ``max_fpr`` (+1e-12, as :func:`tpr_at_fpr` compares)."""
+    limit = max_fpr + 1e-12
+    q = min(n_nonmembers, max(0, int(np.floor(limit * n_nonmembers))))
+    while q < n_nonmembers and (q + 1) / n_nonmembers <= limit:
+        q += 1
+    while q > 0 and q / n_nonmembers > limit:
+        q -= 1
+    return q
+
+
+def _figures_from_counts(c_m: np.ndarray, c_n: np.ndarray, max_fprs: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and TPR at each FPR of every row, from (B, k) counts of members and non-members per distinct score.
+
+    AUC: 2U = 2 sum_v c_m[v] (non-members below v) + sum_v c_m[v] c_n[v], integer-exact. TPR at FPR: a
+    threshold at code v flags what is at or above v, so its false positives fall as v rises; the lowest code
+    whose false positives are within budget (a binary search of the running count) has the best TPR, or
+    none does and the TPR is 0 (the (0, 0) point), as :func:`tpr_at_fpr` reads the ROC curve."""
+    n_m, n_n = int(c_m[0].sum()), int(c_n[0].sum())
+    below_n = np.cumsum(c_n, axis=1)
+    below_n -= c_n  # non-members strictly below each code
+    two_u = 2 * np.einsum("ij,ij->i", c_m, below_n) + np.einsum("ij,ij->i", c_m, c_n)
+    tprs = np.empty((len(max_fprs), c_m.shape[0]))
+    for f_i, f in enumerate(max_fprs):
+        need = n_n - max_false_positives(n_n, f)  # non-members a threshold must leave below it
+        for i, row in enumerate(below_n):
+            tprs[f_i, i] = c_m[i, np.searchsorted(row, need, side="left") :].sum() / n_m
+    return two_u / (2.0 * n_m * n_n), tprs
+
+
+def resample_figures(
+    member_scores: Sequence[float],
+    nonmember_scores: Sequence[float],
+    member_idx: np.ndarray,
+    nonmember_idx: np.ndarray,
+    max_fprs: Sequence[float] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and TPR at each of ``max_fprs`` for every resample: row ``i`` takes ``member_scores[member_idx[i]]``
+    against ``nonmember_scores[nonmember_idx[i]]``. Returns ((B,), (len(max_fprs), B))."""
+    m = np.asarray(member_scores, dtype=np.float64)
+    n = np.asarray(nonmember_scores, dtype=np.float64)
+    code_m, code_n, k = _dense_codes(m, n)
+    idx_m, idx_n = np.atleast_2d(member_idx), np.atleast_2d(nonmember_idx)
+    c_m = _counts((code_m[r] for r in idx_m), k, idx_m.shape[0])
+    c_n = _counts((code_n[r] for r in idx_n), k, idx_n.shape[0])
+    return _figures_from_counts(c_m, c_n, max_fprs)
+
+
+CHUNK_ELEMENTS = 1 << 21  # resamples per batch x distinct scores: bounds the bootstrap's memory (~16 MiB/array)
+
+
+def bootstrap_figures(
+    member_scores: Sequence[float],
+    nonmember_scores: Sequence[float],
+    n_boot: int = 1000,
+    seed: int = 0,
+    max_fprs: Sequence[float] = (),
+) -> tuple[np.ndarray, np.ndarray]:
+    """AUC and TPR at each of ``max_fprs`` on ``n_boot`` bootstrap resamples (members and non-members drawn
+    separately, with replacement), in batches of resamples, from counts per distinct score.
+
+    Resample ``i`` draws ``rng.integers(0, n_m, n_m)`` then ``rng.integers(0, n_n, n_n)`` from
+    ``np.random.default_rng(seed)``: the stream of the earlier one-resample-at-a-time loop."""
+    if n_boot < 1 or seed < 0:
+        raise ConfigError(f"the bootstrap needs n_boot >= 1 and seed >= 0, got n_boot={n_boot}, seed={seed}")
+    m = np.asarray(member_scores, dtype=np.float64)
+    n = np.asarray(nonmember_scores, dtype=np.float64)
+    if m.size == 0 or n.size == 0:
+        raise InputError("the bootstrap needs at least one member and one non-member score")
+    if np.isnan(m).any() or np.isnan(n).any():  # as auc() (rankdata): a NaN score leaves every figure NaN
+        return np.full(n_boot, np.nan), np.full((len(max_fprs), n_boot), np.nan)
+    code_m, code_n, k = _dense_codes(m, n)
+    rng = np.random.default_rng(seed)
+    batch = max(1, min(n_boot, CHUNK_ELEMENTS // k))
+    aucs, tprs = np.empty(n_boot), np.empty((len(max_fprs), n_boot))
+    c_m, c_n = np.empty((batch, k), dtype=np.int64), np.empty((batch, k), dtype=np.int64)
+    for start in range(0, n_boot, batch):
+        b = min(batch, n_boot - start)
+        for i in range(b):  # one resample's two draws, in the loop's order
+            c_m[i] = np.bincount(code_m[rng.integers(0, m.size, m.size)], minlength=k)
+            c_n[i] = np.bincount(code_n[rng.integers(0, n.size, n.size)], minlength=k)
+        aucs[start : start + b], tprs[:, start : start + b] = _figures_from_counts(c_m[:b], c_n[:b], max_fprs)
+    return aucs, tprs
+
+
+def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap values."""
+    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
 def bootstrap_ci(
     member_scores: Sequence[float],
     nonmember_scores: Sequence[float],
-    stat=auc,
+    stat: Callable[[np.ndarray, np.ndarray], float] = auc,
     n_boot: int = 1000,
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap CI of ``stat``, resampling members and non-members separately (seeded)."""
+    """Percentile bootstrap CI of ``stat``, resampling members and non-members separately (seeded).
+
+    ``auc`` (the default) runs vectorized (:func:`bootstrap_figures`); any other ``stat`` is called once per
+    resample on the same random stream."""
+    if stat is auc:
+        return percentile_ci(bootstrap_figures(member_scores, nonmember_scores, n_boot, seed)[0], level)
     if n_boot < 1 or seed < 0:
         raise ConfigError(f"the bootstrap needs n_boot >= 1 and seed >= 0, got n_boot={n_boot}, seed={seed}")
     m = np.asarray(member_scores, dtype=np.float64)
     n = np.asarray(nonmember_scores, dtype=np.float64)
     rng = np.random.default_rng(seed)
     vals = [stat(m[rng.integers(0, m.size, m.size)], n[rng.integers(0, n.size, n.size)]) for _ in range(n_boot)]
-    lo, hi = np.quantile(vals, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)
+    return percentile_ci(np.asarray(vals), level)
 
 
-def membership_metrics(members: np.ndarray, nonmembers: np.ndarray, n_boot: int, seed: int) -> dict:
-    """AUC with its bootstrap CI, TPR at 1% and 0.1% FPR, best accuracy and the class sizes of one score."""
-    lo, hi = bootstrap_ci(members, nonmembers, n_boot=n_boot, seed=seed)
-    return {
-        "auc": auc(members, nonmembers),
-        "auc_ci": [lo, hi],
-        "tpr@1%fpr": tpr_at_fpr(members, nonmembers, 0.01),
-        "tpr@0.1%fpr": tpr_at_fpr(members, nonmembers, 0.001),
-        "accuracy": best_accuracy(members, nonmembers),
-        "n_members": int(members.size),
-        "n_nonmembers": int(nonmembers.size),
-    }
+TPR_FPRS = {"tpr@1%fpr": 0.01, "tpr@0.1%fpr": 0.001}  # the reported TPR-at-FPR figures
+
+
+def zero_fp_only(n_nonmembers: int, max_fpr: float) -> bool:
+    """True when a single false positive already exceeds ``max_fpr`` (fewer than 1/FPR non-members): the
+    TPR at that FPR is then the TPR at zero false positives."""
+    return max_false_positives(n_nonmembers, max_fpr) == 0
+
+
+def low_n_note(metric: str, n_nonmembers: int) -> str:
+    """One sentence for a TPR-at-FPR figure measured on fewer than 1/FPR non-members."""
+    fpr = TPR_FPRS[metric]
+    return (f"TPR@{fpr * 100:g}% FPR with {n_nonmembers:,} non-members: fewer than {round(1 / fpr):,}, so it is "
+            "the TPR at zero false positives")  # fmt: skip
+
+
+def membership_metrics(
+    members: np.ndarray, nonmembers: np.ndarray, n_boot: int, seed: int, *, warn: bool = True
+) -> dict:
+    """AUC, TPR at 1% and 0.1% FPR (each with a bootstrap CI from the same resamples), best accuracy and the
+    class sizes of one score. ``<tpr>_low_n`` marks a TPR-at-FPR measured on fewer than 1/FPR non-members;
+    with ``warn`` one warning names them (callers scoring several attacks on one split warn once)."""
+    aucs, tprs = bootstrap_figures(members, nonmembers, n_boot, seed, tuple(TPR_FPRS.values()))
+    out: dict = {"auc": auc(members, nonmembers), "auc_ci": list(percentile_ci(aucs))}
+    for (name, fpr), vals in zip(TPR_FPRS.items(), tprs, strict=True):
+        out[name] = tpr_at_fpr(members, nonmembers, fpr)
+        out[f"{name}_ci"] = list(percentile_ci(vals))
+        out[f"{name}_low_n"] = zero_fp_only(nonmembers.size, fpr)
+    out |= {"accuracy": best_accuracy(members, nonmembers), "n_members": int(members.size),
+            "n_nonmembers": int(nonmembers.size)}  # fmt: skip
+    low = [low_n_note(k, nonmembers.size) for k in TPR_FPRS if out[f"{k}_low_n"]]
+    if warn and low:
+        log.warning("%s.", "; ".join(low))
+    return out
 
 
 def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -114,8 +249,14 @@ def threshold_5pct(sparsity: list[float], accuracy: list[float], tolerance: floa
 
 
 def privleak(forget_auc: float, retrain_auc: float | None) -> float | None:
-    """PrivLeak (Shi et al. 2024, MUSE): (AUC - AUC_retrain) / AUC_retrain; None without a retrain AUC."""
-    return (forget_auc - retrain_auc) / retrain_auc if retrain_auc else None
+    """PrivLeak % (MUSE, arXiv:2407.06460): ((1 - auc) - (1 - auc_r)) / (1 - auc_r) x 100; None without auc_r < 1.
+
+    ``auc`` = P(forget text scored more member-like than holdout); MUSE's AUC (muse_bench ``eval.py``,
+    ``forget_holdout_Min-40%``) labels holdout as members, i.e. 1 - auc. 0 = the retrain model; negative =
+    forget set still detectable (MUSE's target model: about -100); positive = over-unlearned."""
+    if retrain_auc is None or retrain_auc >= 1:
+        return None
+    return ((1 - forget_auc) - (1 - retrain_auc)) / (1 - retrain_auc) * 100
 
 
 def percentiles(scores: Sequence[float], reference: Sequence[float]) -> np.ndarray:

@@ -22,7 +22,7 @@ def test_overlap_and_empty_forget_are_errors() -> None:
         check_disjoint(TextSet([], [], "forget.jsonl"), r)
 
 
-def test_privleak_is_relative_auc_and_zero_for_retrain() -> None:
+def test_privleak_is_muses_relative_auc_and_zero_for_retrain() -> None:
     per = {
         "base": {"forget_auc": 0.9, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
         "retrain": {"forget_auc": 0.5, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
@@ -30,8 +30,8 @@ def test_privleak_is_relative_auc_and_zero_for_retrain() -> None:
     }
     t = summarize(per, has_retrain=True, margin=0.1)
     assert t["retrain"]["privleak"] == 0.0
-    assert t["base"]["privleak"] == pytest.approx((0.9 - 0.5) / 0.5)
-    assert t["npo"]["privleak"] == pytest.approx(-0.1)
+    assert t["base"]["privleak"] == pytest.approx(((1 - 0.9) - (1 - 0.5)) / (1 - 0.5) * 100)  # MUSE: -80
+    assert t["npo"]["privleak"] == pytest.approx(10.0)  # forget AUC below the retrain's: over-unlearned
     assert t["npo"]["onion"]["more_exposed_mia"] == 1 and t["npo"]["onion"]["more_extractable"] == 1
     assert t["npo"]["onion"]["more_exposed_any"] == 2
     assert "onion" not in t["base"]
@@ -99,9 +99,12 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
     assert table["base"]["forget_auc"] == pytest.approx(table["retrain"]["forget_auc"])
     assert table["gradient_ascent"]["verbmem_forget"] < table["base"]["verbmem_forget"]
     assert table["gradient_ascent"]["holdout_ppl"] > table["base"]["holdout_ppl"]
+    assert table["retrain"]["forget_quality"] == pytest.approx(1.0)  # TOFU: KS p-value against itself
+    assert 0 < table["base"]["model_utility"] <= 1 and 0 <= table["base"]["knowmem_forget"] <= 1
     assert set(res["resurfacing"]["base"]) == {"magnitude@0.5"}
     html = write_report(out).read_text()
-    assert "PrivLeak" in html and "gradient_ascent" in html
+    assert "PrivLeak" in html and "gradient_ascent" in html and "forget quality" in html
+    assert "Truth ratio fallback" in html  # the lab's QA rows carry no paraphrased / perturbed answers
     n = len((out / "records.jsonl").read_text().splitlines())
     run_compare(load_compare_config(None, overrides))
     assert len((out / "records.jsonl").read_text().splitlines()) == n

@@ -7,10 +7,12 @@ checkpoint (``resurfacing_methods`` x ``resurfacing_sparsities``, any pruning me
 ``unlearning`` family, which at a pruned point measures forget-set VerbMem and KnowMem. All records go to
 one run directory, tagged with each checkpoint's label.
 
-Derived at the end from the records and samples (``unlearning.json``): PrivLeak = (AUC - AUC_retrain) /
-AUC_retrain of the forget-vs-holdout MIA, and the onion check (Carlini et al. 2022, "The privacy onion
+Derived at the end from the records and samples (``unlearning.json``), against the ``retrain`` checkpoint:
+PrivLeak as MUSE defines it (:func:`auditor.metrics.privleak`, percent, 0 = the retrain model) and TOFU's
+forget quality (:func:`auditor.report.tree.forget_quality`, the KS-test p-value between the truth ratios of
+the checkpoint and of the retrain model); against the base: the onion check (Carlini et al. 2022, "The privacy onion
 effect"): a retain text became more exposed when its MIA percentile among the holdout scores rose by more
-than ``onion_margin`` from the base model, or its verbatim similarity did.
+than ``onion_margin`` from the base model, or its VerbMem ROUGE-L did.
 """
 
 from __future__ import annotations
@@ -65,12 +67,14 @@ class UnlearnCompareConfig:
     unlearned: tuple[Unlearned, ...] = ()
     methods: tuple[str, ...] = ()  # built-in methods to run on base first (auditor unlearn), then compare
     method_config: dict = field(default_factory=dict)  # overrides for every built-in method's config
-    forget_qa: str | None = None  # QA pairs about the forget set: {"id", "prompt", "answer"}
-    retain_qa: str | None = None  # QA pairs about the retain set
+    # QA pairs about the forget set: {"id", "prompt", "answer"[, "paraphrased_answer", "perturbed_answer"]}
+    forget_qa: str | None = None
+    retain_qa: str | None = None  # QA pairs about the retain set (TOFU's model utility reads them)
     lab: str | None = None  # a lab folder ('standard' = shipped): capability families as utility
     mia_attack: str = "min_k@0.4"
     prefix_len: int = 12  # VerbMem: tokens of each forget text given as the prompt
-    suffix_len: int = 16  # VerbMem: tokens compared
+    suffix_len: int = 16  # VerbMem: tokens generated and compared
+    knowmem_max_new_tokens: int = 32  # KnowMem: tokens generated per answer (MUSE: 32)
     onion_margin: float = 0.1
     resurfacing_methods: tuple[str, ...] = ("magnitude",)  # any pruning method; wanda/sparsegpt calibrate
     resurfacing_sparsities: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -106,7 +110,7 @@ class UnlearnCompareConfig:
 
     def sections(self) -> Sections:
         keys = ("forget", "retain", "holdout", "forget_qa", "retain_qa", "mia_attack", "prefix_len", "suffix_len",
-                "text_column", "id_column")  # fmt: skip
+                "knowmem_max_new_tokens", "text_column", "id_column")  # fmt: skip
         u = UnlearningSection(**{k: getattr(self, k) for k in keys})
         return Sections(unlearning=u, capability=CapabilityConfig(source="lab"), calibration=self.calibration)
 
@@ -202,7 +206,7 @@ def comparison(run: RunDir, labels: list[str], cfg: UnlearnCompareConfig) -> dic
     return {
         "attack": cfg.mia_attack,
         "retrain": "retrain" if cfg.retrain else None,
-        "privleak_note": None if cfg.retrain else "no retrain model: PrivLeak needs one; raw forget AUC reported",
+        "privleak_note": None if cfg.retrain else "no retrain model: PrivLeak and forget quality need one",
         "checkpoints": summarize(per, has_retrain=cfg.retrain is not None, margin=cfg.onion_margin),
         "resurfacing": resurf,
     }
@@ -219,7 +223,8 @@ def onion(base: dict, after: dict, margin: float) -> dict:
 
 
 def summarize(per: dict[str, dict], *, has_retrain: bool, margin: float) -> dict[str, dict]:
-    """The comparison table: headline figures, PrivLeak against the retrain model, onion against the base."""
+    """The comparison table: headline figures (forget quality from the tree), PrivLeak against the retrain
+    model, onion against the base."""
     ref_auc = per["retrain"]["forget_auc"] if has_retrain else None
     table = {}
     for label, m in per.items():

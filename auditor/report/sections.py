@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from auditor.data import load_texts
+from auditor.metrics import TPR_FPRS, low_n_note
 from auditor.report.doc import Image, Paragraph, Table, fmt
 from auditor.report.figures import capability_curves
 from auditor.report.plots import plot_capability, plot_path, plot_roc
@@ -91,6 +92,21 @@ def shift_note(mia: dict) -> list:
         f"{best:.3f}: the split does not give members away by itself.")]  # fmt: skip
 
 
+def low_n_notes(mia: dict) -> list:
+    """A note per TPR@FPR measured on fewer than 1/FPR non-members (``<metric>_low_n`` in the records), naming
+    the attacks when not all of them are affected."""
+    found: dict[tuple[str, int], list[str]] = {}
+    for attack, r in mia.items():
+        for metric in TPR_FPRS:
+            if r.get(f"{metric}_low_n") and isinstance(r.get("n_nonmembers"), int):
+                found.setdefault((metric, r["n_nonmembers"]), []).append(attack)
+    notes = []
+    for (metric, n), attacks in found.items():
+        which = "" if len(attacks) == len(mia) else f" ({', '.join(attacks)})"
+        notes.append(Paragraph(f"{low_n_note(metric, n)}{which}.", "muted"))
+    return notes
+
+
 def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes | None, top: int) -> list:
     """Attack table, ROC curves and the top-scoring member texts (redacted with ``salt`` unless it is None)."""
     mia = figs.get("mia", {})
@@ -98,12 +114,11 @@ def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes |
         return []
     label = view.label
     blocks: list = [Paragraph(f"{label}: membership inference (higher score = more likely a member)")]
-    rows = [
-        [a, r.get("auc"), r.get("auc_ci"), r.get("tpr@1%fpr"), r.get("tpr@0.1%fpr"), r.get("n_members")]
-        for a, r in mia.items()
-    ]
-    blocks.append(Table(["attack", "AUC", "95% CI", "TPR@1%FPR", "TPR@0.1%FPR", "members"], rows))
-    blocks += shift_note(mia)
+    keys = ("auc", "auc_ci", "tpr@1%fpr", "tpr@1%fpr_ci", "tpr@0.1%fpr", "tpr@0.1%fpr_ci", "n_members", "n_nonmembers")
+    rows = [[a, *[r.get(k) for k in keys]] for a, r in mia.items()]
+    heads = ["AUC", "95% CI", "TPR@1%FPR", "95% CI", "TPR@0.1%FPR", "95% CI", "members", "non-members"]
+    blocks.append(Table(["attack", *heads], rows))
+    blocks += low_n_notes(mia) + shift_note(mia)
     scores = samples(view, "mia_scores")
     attacks = [a for a in mia if a != BLIND]
     blocks += image(run, plot_roc(scores, attacks, plot_path(run, f"{label}-mia_roc")), f"ROC curves, {label}")

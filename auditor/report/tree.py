@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from scipy.stats import ks_2samp
+
 from auditor.metrics import privleak
 
 CAPABILITY_FAMILIES = ("fact_recall", "open_book", "overriding", "icl_classification")
@@ -37,12 +39,14 @@ def mia_tree(rows: list[dict]) -> dict:
     for r in rows:
         entry = out.setdefault(r["task"], {})
         entry[r["metric"]] = r["value"]
-        if r["metric"] == "auc" and r.get("ci"):
-            entry["auc_ci"] = list(r["ci"])
+        if r.get("ci"):  # auc_ci, tpr@1%fpr_ci, tpr@0.1%fpr_ci
+            entry[f"{r['metric']}_ci"] = list(r["ci"])
         extra = r.get("extra") or {}
         for key in ("n_members", "n_nonmembers"):
             if key in extra:
                 entry[key] = extra[key]
+        if "low_n" in extra:  # a TPR@FPR on fewer than 1/FPR non-members
+            entry[f"{r['metric']}_low_n"] = bool(extra["low_n"])
     return out
 
 
@@ -129,19 +133,22 @@ def lab_tree(rows: list[dict]) -> dict:
 
 
 def unlearning_tree(rows: list[dict]) -> dict:
-    """``{label: {measurement: value, <capability family>: accuracy, "privleak": ...}}`` at one point.
+    """``{label: {measurement: value, <capability family>: accuracy, "privleak", "forget_quality"}}`` at one point.
 
-    PrivLeak (MUSE) = (forget_auc - forget_auc of ``retrain``) / forget_auc of ``retrain``, when a
-    ``retrain`` checkpoint was measured at the same point.
+    Both derived against a ``retrain`` checkpoint measured at the same point: PrivLeak (MUSE,
+    :func:`auditor.metrics.privleak`, in percent) from ``forget_auc``, and forget quality (TOFU).
     """
     labels = list(dict.fromkeys(str(r.get("checkpoint")) for r in rows if r["family"] == "unlearning"))
     out: dict[str, dict] = {lb: {} for lb in labels}
+    ratios: dict[str, list[float]] = {}
     for r in rows:
         lb = str(r.get("checkpoint"))
         if lb not in out:
             continue
         if r["family"] == "unlearning":
             out[lb][r["task"]] = r["value"]
+            if r["task"] == "truth_ratio_forget" and (r.get("extra") or {}).get("truth_ratios"):
+                ratios[lb] = r["extra"]["truth_ratios"]
         elif is_capability(r) and r["metric"] == "accuracy":
             out[lb][r["family"]] = r["value"]
     ref = out.get("retrain", {}).get("forget_auc")
@@ -149,7 +156,18 @@ def unlearning_tree(rows: list[dict]) -> dict:
         for row in out.values():
             if _num(row.get("forget_auc")):
                 row["privleak"] = privleak(row["forget_auc"], ref)
+    if "retrain" in ratios:
+        for lb, tr in ratios.items():
+            out[lb]["forget_quality"] = forget_quality(tr, ratios["retrain"])
     return out
+
+
+def forget_quality(truth_ratios: list[float], retrain_truth_ratios: list[float]) -> float:
+    """TOFU's forget quality (Maini et al. 2024, arXiv:2401.06121): the p-value of the two-sample KS test
+    between the model's and the retrain model's forget-set truth ratios (open-unlearning
+    ``src/evals/metrics/privacy.py``, ``ks_test``; per-question truth ratios from
+    :mod:`auditor.unlearning.tofu`). High (near 1) = indistinguishable from the retrain model."""
+    return float(ks_2samp(truth_ratios, retrain_truth_ratios).pvalue)
 
 
 def point_tree(rows: list[dict], all_rows: list[dict] | None = None) -> dict:

@@ -1,6 +1,7 @@
 """The unlearning comparison's section of the report, from records and ``samples/unlearning.jsonl``.
 
-Table and bar chart per metric (``unlearning.<label>`` of the figures), the onion check (Carlini et
+Table and bar chart per metric (``unlearning.<label>`` of the figures; MUSE's VerbMem, KnowMem and PrivLeak,
+TOFU's truth ratio, forget quality and model utility: :mod:`auditor.unlearning.measures`), the onion check (Carlini et
 al. 2022: retain texts more exposed than on the base model, from the per-text samples) and the
 resurfacing check (forget-set VerbMem / KnowMem at the pruned points of every checkpoint).
 """
@@ -17,10 +18,14 @@ from auditor.report.sections import image
 
 COLUMNS = (
     ("verbmem_forget", "VerbMem forget"),
+    ("verbmem_forget_edit", "VerbMem forget (edit sim.)"),
     ("knowmem_forget", "KnowMem forget"),
     ("knowmem_retain", "KnowMem retain"),
     ("forget_auc", "forget AUC"),
-    ("privleak", "PrivLeak"),
+    ("privleak", "PrivLeak %"),
+    ("truth_ratio_forget", "forget truth ratio"),
+    ("forget_quality", "forget quality"),
+    ("model_utility", "model utility"),
     ("holdout_ppl", "holdout ppl"),
     ("fact_recall", "fact recall"),
     ("open_book", "open-book"),
@@ -107,16 +112,10 @@ def unlearning_section(run: Path, figs: dict, config: dict) -> Section | None:
     if not table:
         return None
     cols = [(k, t) for k, t in COLUMNS if any(row.get(k) is not None for row in table.values())]
-    attack = config.get("mia_attack", "min_k@0.4")
     sec = Section("Unlearning comparison")
-    sec.blocks.append(
-        Paragraph(
-            f"MIA attack for PrivLeak: {attack}. PrivLeak = (AUC - AUC_retrain) / AUC_retrain on forget "
-            "vs holdout texts (MUSE); 0 means indistinguishable from the model retrained without the forget set."
-        )
-    )
+    sec.blocks += _definitions(run, config)
     if "retrain" not in table:
-        sec.blocks.append(Paragraph("no retrain model: PrivLeak needs one; raw forget AUC reported", "muted"))
+        sec.blocks.append(Paragraph("no retrain model: PrivLeak and forget quality need one", "muted"))
     rows = [[lb, *[row.get(k) for k, _ in cols]] for lb, row in table.items()]
     sec.blocks.append(Table(["checkpoint", *[t for _, t in cols]], rows))
     sec.blocks += image(run, plot_bars(table, cols, plot_path(run, "unlearning-bars")), "bar chart per metric")
@@ -129,6 +128,35 @@ def unlearning_section(run: Path, figs: dict, config: dict) -> Section | None:
         sec.blocks.append(Table(ONION_HEADERS, onion))
     sec.blocks += _resurfacing_blocks(run, figs, table)
     return sec
+
+
+def _definitions(run: Path, config: dict) -> list[Paragraph]:
+    """What the columns mean (MUSE / TOFU), and a note when the truth ratio's answer options were not TOFU's."""
+    attack = config.get("mia_attack", "min_k@0.4")
+    out = [
+        Paragraph(
+            "VerbMem / KnowMem (MUSE): mean ROUGE-L F1 of the greedy continuation / answer against the truth "
+            f"(0-1; MUSE prints x100). forget AUC: {attack} scoring forget above holdout texts. PrivLeak % (MUSE) "
+            "= ((1 - AUC) - (1 - AUC_retrain)) / (1 - AUC_retrain) x 100: 0 = the retrain model, negative = the "
+            "forget set still detectable, positive = over-unlearned. Forget truth ratio (TOFU): mean min(R, 1/R) "
+            "of R = P(perturbed) / P(paraphrased); forget quality: KS-test p-value of R against the retrain "
+            "model's; model utility: harmonic mean of retain-QA probability, ROUGE-L recall and truth ratio."
+        )
+    ]
+    kinds = {
+        (r.get("extra") or {}).get("truth_ratio_data")
+        for r in load_rows(run)
+        if r.get("family") == "unlearning" and r.get("task") in ("truth_ratio_forget", "truth_ratio_retain")
+    }
+    if kinds & {"fallback", "mixed"}:
+        out.append(
+            Paragraph(
+                "Truth ratio fallback: QA rows without paraphrased_answer / perturbed_answer used their gold answer "
+                "as the paraphrase and other rows' answers as the perturbed answers (not TOFU's data).",
+                "muted",
+            )
+        )
+    return out
 
 
 def _f(v: object) -> str:

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from auditor.lm.tokenstats import TokenStats
+from auditor.metrics import TPR_FPRS
 from auditor.registry import Registry
+from auditor.runs import Record
 
 
 @dataclass
@@ -50,3 +52,21 @@ def lowest_k_mean(values: np.ndarray, k: float) -> float:
     """Mean of the lowest ``k`` fraction of ``values`` (at least one value)."""
     n = max(1, int(len(values) * k))
     return float(np.sort(values)[:n].mean())
+
+
+FIGURES = ("auc", *TPR_FPRS, "accuracy")  # the figures of membership_metrics recorded per attack
+
+
+def metric_records(task: str, res: dict, extra: dict, tags: dict) -> list[Record]:
+    """One ``mia`` record per figure of :func:`auditor.metrics.membership_metrics`, with its bootstrap CI when it
+    has one (AUC, TPR at each FPR). Every ``extra`` holds the class sizes and ``extra``; a TPR's also holds its
+    ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives)."""
+    n = res["n_members"] + res["n_nonmembers"]
+    base = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], **extra}
+    out = []
+    for metric in FIGURES:
+        ci = res.get(f"{metric}_ci")
+        more = {"max_fpr": TPR_FPRS[metric], "low_n": res[f"{metric}_low_n"]} if metric in TPR_FPRS else {}
+        out.append(Record("mia", task, metric, res[metric], n=n, ci=tuple(ci) if ci else None,
+                          extra={**base, **more}, **tags))  # fmt: skip
+    return out

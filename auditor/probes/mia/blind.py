@@ -20,6 +20,7 @@ import numpy as np
 
 from auditor.errors import InputError
 from auditor.metrics import membership_metrics
+from auditor.probes.mia.base import metric_records
 from auditor.runs import Record
 
 YEAR = re.compile(r"(?<!\d)(19\d\d|20[0-3]\d)(?!\d)")
@@ -95,15 +96,11 @@ def blind_records(
     """The blind baseline's records (family ``mia``, task ``blind_baseline``): AUC with its bootstrap CI,
     TPR at 1% and 0.1% FPR, and ``shifted`` (1.0 when its AUC is at or above the best attack's, or at or
     above ``threshold``: the split itself separates members from non-members)."""
-    res = membership_metrics(scores[:n_members], scores[n_members:], n_boot, seed)
+    res = membership_metrics(scores[:n_members], scores[n_members:], n_boot, seed, warn=False)  # the attacks' split
     best = max(attack_aucs.values(), default=None)
     shifted = res["auc"] >= threshold or (best is not None and res["auc"] >= best)
-    extra = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], "model_free": True,
-             "threshold": threshold, "best_attack_auc": best}  # fmt: skip
+    extra = {"model_free": True, "threshold": threshold, "best_attack_auc": best}
+    records = metric_records(BLIND, res, extra, tags)
     size = res["n_members"] + res["n_nonmembers"]
-    figures = {k: res[k] for k in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy")} | {"shifted": float(shifted)}
-    lo, hi = res["auc_ci"]
-    return [
-        Record("mia", BLIND, k, v, n=size, ci=(lo, hi) if k == "auc" else None, extra=dict(extra), **tags)
-        for k, v in figures.items()
-    ]
+    base = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], **extra}
+    return [*records, Record("mia", BLIND, "shifted", float(shifted), n=size, extra=base, **tags)]

@@ -24,7 +24,7 @@ from auditor.metrics import auc, membership_metrics, roc_curve
 
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
-from auditor.probes.mia.base import ATTACKS, AttackInputs
+from auditor.probes.mia.base import ATTACKS, AttackInputs, metric_records
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
 from auditor.report.tree import mia_tree
 from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
@@ -178,15 +178,12 @@ def mia_records(
     labels = np.array([r["label"] for r in rows])
     result: dict[str, dict] = {}
     records = []
-    for attack, _, _ in variants:
+    for i, (attack, _, _) in enumerate(variants):
         s = np.array([r["scores"][attack] for r in rows])
-        res = membership_metrics(s[labels == 1], s[labels == 0], config.n_boot, config.seed)
+        # one split for every attack: a low-n TPR@FPR warning once, with the first attack
+        res = membership_metrics(s[labels == 1], s[labels == 0], config.n_boot, config.seed, warn=i == 0)
         result[attack] = res
-        n = res["n_members"] + res["n_nonmembers"]
-        extra = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"]}
-        for metric in ("auc", "tpr@1%fpr", "tpr@0.1%fpr", "accuracy"):
-            ci = tuple(res["auc_ci"]) if metric == "auc" else None
-            records.append(Record("mia", attack, metric, res[metric], n=n, ci=ci, extra=dict(extra), **tags))
+        records += metric_records(attack, res, {}, tags)
     return result, records
 
 
