@@ -60,12 +60,17 @@ class Record:
 
 def atomic_write_json(path: str | Path, obj: object) -> None:
     """Write JSON so that readers see either the old file or the whole new one."""
+    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path``, then rename it over: never a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(obj, fh, indent=2, ensure_ascii=False, default=str)
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -12,9 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import statistics
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ from auditor.cli.common import add_command, csv_type, positive_int
 from auditor.corpus_stream import corpus_pieces
 from auditor.data import detect_format, read_rows
 from auditor.errors import ConfigError, InputError
+from auditor.runs import atomic_write_text
 
 if TYPE_CHECKING:  # the probe's package imports transformers: loaded when the command runs, not for --help
     from auditor.probes.extraction.dupcount import CorpusStats, DupcountConfig
@@ -75,17 +74,7 @@ def data_spans(rows: list[dict], columns: Sequence[str], source: str) -> list[st
 
 def write_rows_atomic(path: Path, rows: list[dict]) -> None:
     """JSONL written to a temporary file beside ``path``, then renamed over it: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
 def _check_out(out: Path, inputs: Sequence[Path], overwrite: bool) -> None:
