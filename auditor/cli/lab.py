@@ -98,8 +98,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     b.add_argument(
         "--preset",
         default="standard",
-        help="micro, standard, smollm2 (SmolLM2-135M fine-tuned on stdlib docstrings; default out: the cache, "
-        "~/.cache/memaudit/lab-smollm2-seedN, what --model lab:smollm2 loads) or smollm2-tiny (a few steps)",
+        help="micro, standard, smollm2 (SmolLM2-135M fine-tuned on stdlib docstrings, written to the cache "
+        "~/.cache/memaudit/lab-smollm2-seedN unless --out: what --model lab:smollm2 loads) or smollm2-tiny "
+        "(a few steps)",
     )
     b.add_argument("--seed", type=nonneg_int, default=0, help="seed of the world and of training")
     b.add_argument(

@@ -14,7 +14,6 @@ from typing import Any
 from auditor.report.doc import Paragraph, Table
 from auditor.report.plots import plot_memorization_vs_capability, plot_path
 from auditor.report.sections import image
-from pruning.methods import describe
 
 HEADLINE_ATTACK = "loss"
 
@@ -87,6 +86,8 @@ def pruning_section(run: Path, label: str, figs: dict) -> list:
             "A memorization line that falls before the accuracy lines means pruning removes memorized data first."
         )
     ]
+    from pruning.methods import describe  # imports torch: only when a report is built, not for --help
+
     notes = [f"{m}: {describe(m)}" for m in by_method if describe(m)]
     if notes:
         blocks.append(Paragraph("Methods. " + " ".join(notes)))
