@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from auditor.lab.train import padded_batch
+
 log = logging.getLogger(__name__)
 
 
@@ -57,17 +59,6 @@ def lr_at(step: int, total: int, spec: FinetuneSpec) -> float:
     return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _batch(rows: list[list[int]], pad: int, device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    x = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        x[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    labels = x.masked_fill(mask == 0, -100)
-    return x.to(device), mask.to(device), labels.to(device)
-
-
 def _chunks(xs: list[float], n: int) -> list[list[float]]:
     return [xs[i : i + n] for i in range(0, len(xs), n)]
 
@@ -96,7 +87,7 @@ def finetune(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     t0, c0, tokens, losses = time.time(), time.process_time(), 0, []
     for step, b in enumerate(plan):
-        x, mask, labels = _batch([ids[i] for i in b], tokenizer.pad_token_id, device)
+        x, mask, labels = padded_batch([ids[i] for i in b], tokenizer.pad_token_id, device)
         for g in opt.param_groups:
             g["lr"] = lr_at(step, len(plan), spec)
         with autocast:

@@ -180,13 +180,7 @@ def train_model(
     pad = tokenizer.pad_token_id
     t0, tokens, ema = time.time(), 0, None
     for step, batch in enumerate(plan):
-        width = max(len(r) for r in batch)
-        x = torch.full((len(batch), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, seq in enumerate(batch):
-            x[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
-        labels = x.masked_fill(mask == 0, -100)
+        x, mask, labels = padded_batch(batch, pad)
         for g in opt.param_groups:
             g["lr"] = lr_at(step)
         loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
@@ -208,3 +202,17 @@ def train_model(
         "tokens_per_second": round(tokens / max(elapsed, 1e-9), 1),
         "final_train_loss": round(ema or 0.0, 4),
     }
+
+
+def padded_batch(
+    rows: list[list[int]], pad: int, device: str | torch.device = "cpu"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Right-padded input ids, attention mask and labels (-100 on padding) for a causal-LM training step."""
+    width = max(len(r) for r in rows)
+    x = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    labels = x.masked_fill(mask == 0, -100)
+    return x.to(device), mask.to(device), labels.to(device)
