@@ -13,7 +13,7 @@ from auditor.errors import ModelLoadError
 from auditor.lab.finetune import FinetuneSpec, lr_at, step_plan
 from auditor.lab.pool import canary_text, load_pool, training_stream
 from auditor.lab.smollm2 import PRESETS, build_smollm2, default_dir, lab_data
-from auditor.lab.truth import rises
+from auditor.lab.truth import blind_null, permutation_p, rises
 from auditor.models import ModelSpec, resolve_source
 
 
@@ -74,6 +74,20 @@ def test_step_plan_covers_every_document_once_and_schedule_decays():
 
 def test_rises_compares_the_top_level_to_the_bottom_one():
     assert rises({"1": 0.0, "2": 0.0, "64": 1.0}) and not rises({"1": 0.5, "64": 0.5}) and not rises({"1": 1.0})
+
+
+def test_permutation_p_counts_null_draws_as_far_from_half_as_observed():
+    null = [0.5, 0.45, 0.58, 0.62, 0.38, 0.51, 0.49, 0.70, 0.30]  # |d| >= 0.12: 0.62, 0.38, 0.70, 0.30
+    assert permutation_p(0.62, null) == (1 + 4) / (1 + 9)
+    assert permutation_p(0.5, null) == 1.0 and permutation_p(0.99, null) == 1 / 10
+
+
+def test_blind_null_sits_at_half_when_labels_are_shuffled_and_flags_a_shifted_split():
+    members = [f"report {y} on harvest yields in region {i}" for i, y in enumerate(range(1950, 1970))]
+    nonmembers = [f"a poem about the sea, verse {i} of the song" for i in range(20)]
+    null = blind_null(members, nonmembers, 9, seed=0)
+    assert abs(sum(null) / len(null) - 0.5) < 0.15  # labels carry nothing once shuffled
+    assert permutation_p(1.0, null) == 0.1  # the real labels are separable: smallest p of 9 draws
 
 
 def test_alias_before_building_is_a_one_line_error(tmp_path):

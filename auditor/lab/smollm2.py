@@ -63,7 +63,7 @@ PRESETS: dict[str, SmolLM2Preset] = {
         PoolSpec(n_members=10, n_nonmembers=10, max_tokens=80, n_calibration=4),
         CanarySpec(levels=(1, 4), per_level=1),
         FinetuneSpec(epochs=1, batch_size=2, max_steps=2),
-        TruthSpec(n_estimate=16),
+        TruthSpec(n_estimate=16, n_permutations=3),
     ),
 }
 
