@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.parallel as parallel
 from auditor.errors import ConfigError, ModelLoadError
 from auditor.identity import folder_fingerprint
 
@@ -83,6 +84,14 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 
 def resolve_device(device: str | None) -> str:
+    """The device to load on. Under ``accelerate launch`` (data parallel) ``cuda`` / default means this
+    process's GPU, ``cuda:LOCAL_RANK``; ``auto`` (one model split across GPUs) cannot be combined with it."""
+    if parallel.world() > 1:
+        if device == "auto":
+            raise ConfigError("--device auto splits one model across GPUs; under accelerate launch each process "
+                              "takes one GPU: drop --device auto, or run one process")  # fmt: skip
+        if device in (None, "cuda") and torch.cuda.is_available():
+            return f"cuda:{parallel.local_rank()}"
     if device is None:
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device not in DEVICES and not re.fullmatch(r"cuda:\d+|mps", device):

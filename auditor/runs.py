@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Protocol
 
 import auditor.outdir as outdir
+import auditor.parallel as parallel
 from auditor.errors import RunDirError
 from auditor.identity import inputs_identity
 
@@ -58,17 +59,30 @@ class Record:
         return (self.checkpoint, self.method, round(self.sparsity, 6), self.family, self.task, self.metric)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_json(path: str | Path, obj: object) -> None:
     """Write JSON so that readers see either the old file or the whole new one."""
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over: never a half-written file."""
+    """Write ``text`` to a temporary file beside ``path``, then rename it over: never a half-written file.
+
+    The file gets the mode a plain ``open`` would give (0666 minus the umask, usually 0644), not
+    ``mkstemp``'s 0600, so a CI uploader running as another user can read it. Under data parallelism only
+    the main process writes."""
+    if not parallel.is_main():
+        return
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
@@ -131,7 +145,7 @@ class UnitLog:
             by_unit[row["_unit"]].append(row)
         complete = {u for u, rows in by_unit.items() if len(rows) == rows[0]["_unit_size"]}
         kept = [r for r in good if r["_unit"] in complete]
-        if len(kept) != len(good) or (not raw.endswith(b"\n") and raw):
+        if (len(kept) != len(good) or (not raw.endswith(b"\n") and raw)) and parallel.is_main():
             tmp = self.path.with_suffix(".repair")
             tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
             os.replace(tmp, self.path)
@@ -145,19 +159,24 @@ class UnitLog:
         return [{k: v for k, v in r.items() if not k.startswith("_unit")} for r in self._rows]
 
     def append(self, unit: str, rows: list[dict]) -> None:
-        """Append a whole unit. Appending a unit that is already complete is an error."""
+        """Append a whole unit. Appending a unit that is already complete is an error.
+
+        Under data parallelism every process appends the same (gathered) unit; only the main one writes,
+        and all wait for the write, so a file reopened afterwards shows the unit on every process."""
         if unit in self._units:
             raise RunDirError(f"unit {unit!r} is already recorded in {self.path}")
         if not rows:
             rows = [{"_empty": True}]
         tagged = [{**r, "_unit": unit, "_unit_size": len(rows)} for r in rows]
-        data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in tagged).encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        if parallel.is_main():
+            data = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in tagged).encode()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        parallel.barrier()
         self._rows.extend(tagged)
         self._units.add(unit)
 
@@ -192,13 +211,24 @@ class RunDir:
         identity: dict | None = None,
         sources: Iterable[str | Path] = (),
     ):
+        self.config = config
+        self.identity = inputs_identity(config) if identity is None else identity
+        with parallel.main_first():  # data parallel: the main process creates, locks and writes; the others read
+            if parallel.is_main():
+                self._open(path, overwrite, sources, extra_manifest)
+            else:
+                self.path, self.lock, self.resumed = Path(path), None, True
+                if not (self.path / MANIFEST).is_file():
+                    raise RunDirError(f"{self.path}: the main process did not open the run folder (see its error)")
+                self.manifest = json.loads((self.path / MANIFEST).read_text(encoding="utf-8"))
+        self.records = UnitLog(self.path / RECORDS)
+
+    def _open(self, path: str | Path, overwrite: bool, sources: Iterable[str | Path], extra: dict | None) -> None:
         self.path = outdir.check(path, "run", resume=True, overwrite=overwrite, sources=sources)
         self.lock = outdir.FolderLock(self.path)
         if overwrite and outdir.marker_kind(self.path) == "run":
             outdir.clear(self.path)
-        self.config = config
-        self.identity = inputs_identity(config) if identity is None else identity
-        where = {k: v for k, v in config.items() if k != "out"}  # a moved run folder still resumes
+        where = {k: v for k, v in self.config.items() if k != "out"}  # a moved run folder still resumes
         h = config_hash({"config": where, "identity": self.identity})
         manifest_path = self.path / MANIFEST
         if manifest_path.exists():
@@ -207,18 +237,18 @@ class RunDir:
         else:
             outdir.write_marker(self.path, "run")
             self.manifest = {
-                "config": config,
+                "config": self.config,
                 "identity": self.identity,
                 "config_hash": h,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "versions": package_versions(),
                 "git_sha": _git_sha(),
                 "platform": platform.platform(),
-                **(extra_manifest or {}),
+                "processes": parallel.world(),  # data-parallel processes of the run that created the folder
+                **(extra or {}),
             }
             atomic_write_json(manifest_path, self.manifest)
             self.resumed = False
-        self.records = UnitLog(self.path / RECORDS)
 
     def _resume(self, manifest_path: Path, h: str) -> dict:
         try:
@@ -232,7 +262,8 @@ class RunDir:
 
     def update_manifest(self, **fields: object) -> None:
         self.manifest.update(fields)
-        atomic_write_json(self.path / MANIFEST, self.manifest)
+        if parallel.is_main():
+            atomic_write_json(self.path / MANIFEST, self.manifest)
 
     def samples(self, name: str) -> UnitLog:
         return UnitLog(self.path / "samples" / f"{name}.jsonl")
@@ -248,7 +279,8 @@ class RunDir:
 
     def close(self) -> None:
         """Release the folder's lock (also released when this object is collected or the process exits)."""
-        self.lock.release()
+        if self.lock is not None:
+            self.lock.release()
 
 
 def _differences(old_cfg: dict, new_cfg: dict, old_id: dict, new_id: dict, most: int = 3) -> str:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+import auditor.parallel as parallel
 from auditor.errors import ConfigError, InputError
 from pruning.apply import masked, sparsity_report, weight_2d
 from pruning.methods import PRUNERS, PruneSpec
@@ -63,7 +64,9 @@ class Pruning:
             with self._updated(spec) as rep:
                 yield rep
             return
-        with masked(self.modules, self.pruner.masks(self.scores, spec)) as rep:
+        masks = self.pruner.masks(self.scores, spec)
+        parallel.broadcast_tensors(list(masks.values()))  # data parallel: the main process's masks everywhere
+        with masked(self.modules, masks) as rep:
             yield rep
 
     @contextmanager
@@ -71,6 +74,8 @@ class Pruning:
         originals = {n: m.weight.detach().to("cpu", copy=True) for n, m in self.modules.items()}
         try:
             self.pruner.apply(self.modules, self.scores, spec)
+            with torch.no_grad():  # data parallel: the main process's updated weights everywhere
+                parallel.broadcast_tensors([m.weight.data for m in self.modules.values()])
             yield sparsity_report(self.modules)
         finally:
             with torch.no_grad():

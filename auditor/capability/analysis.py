@@ -31,6 +31,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
+import auditor.parallel as parallel
 from auditor.metrics import threshold_5pct  # defined in metrics; re-exported here for its callers
 from auditor.runs import MANIFEST, RECORDS, UnitLog, atomic_write_json
 
@@ -139,7 +140,8 @@ def plot_curves(cap: dict, path: str | Path) -> Path:
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path, dpi=110)
+    if parallel.is_main():  # data parallel: one writer
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 

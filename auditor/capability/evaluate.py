@@ -22,6 +22,7 @@ from auditor.capability.schema import Task, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
 from auditor.metrics import proportion_ci
+from auditor.parallel import shard_map
 
 
 @dataclass
@@ -73,8 +74,20 @@ def greedy_generate(
     """Greedy continuation of each prompt (decoded, special tokens dropped), batched with left padding.
 
     Batches follow ``auditor.lm.batching`` (length-sorted, on the input device; ``None`` = auto, and any
-    size is halved on out-of-memory).
+    size is halved on out-of-memory). Under data parallelism each process decodes a share of the prompts.
     """
+    return shard_map(prompts, lambda part: _greedy_local(model, tokenizer, part, max_new_tokens, batch_size))
+
+
+def _greedy_local(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: list[str],
+    max_new_tokens: int,
+    batch_size: int | None,
+) -> list[str]:
+    if not prompts:
+        return []
     enc = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     out = [""] * len(prompts)
     pad = tokenizer.pad_token_id

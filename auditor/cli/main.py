@@ -59,6 +59,20 @@ def _setup_logging(quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _join_process_group(a: argparse.Namespace) -> None:
+    """Under ``accelerate launch`` / ``torchrun`` with N > 1 processes: join the group (gloo on CPU, NCCL on
+    GPUs; :mod:`auditor.parallel`) and let only the main process log at INFO."""
+    from auditor import parallel
+
+    if not parallel.launched():
+        return
+    import torch
+
+    parallel.init(cpu=getattr(a, "device", None) == "cpu" or not torch.cuda.is_available())
+    if not parallel.is_main():
+        logging.getLogger().setLevel(logging.ERROR)  # one copy of warnings: the main process's
+
+
 def one_line(message: object) -> str:
     """``message`` on one line (a multi-line message's lines joined with '; ')."""
     return "; ".join(x.strip() for x in str(message).splitlines() if x.strip())
@@ -99,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _setup_logging(a.quiet)
     try:
+        _join_process_group(a)
         return a.handler(a)
     except AuditorError as e:
         if a.debug:

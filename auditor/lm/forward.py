@@ -26,6 +26,7 @@ from auditor.lm.batching import (
     resolve_batch_size,
     run_batches,
 )
+from auditor.parallel import shard_map
 
 Reduce = Literal["logprob", "argmax", "stats"]
 
@@ -102,6 +103,23 @@ def teacher_forced(
     starts = [1] * len(seqs) if first is None else [max(1, int(f)) for f in first]
     if any(f >= len(s) for f, s in zip(starts, seqs, strict=True)):
         raise ConfigError("a sequence has no position to score (first >= its length)")
+    run = lambda idx: _local(model, [seqs[i] for i in idx], [starts[i] for i in idx], pad_id, reduce, batch_size,  # noqa: E731
+                             padding_side, chunk, use_chunked_head)  # fmt: skip
+    return shard_map(list(range(len(seqs))), run)  # data parallel: each process scores a share
+
+
+def _local(
+    model: nn.Module,
+    seqs: Sequence[Sequence[int]],
+    starts: list[int],
+    pad_id: int,
+    reduce: Reduce,
+    batch_size: int | None,
+    padding_side: str,
+    chunk: int,
+    use_chunked_head: bool,
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`teacher_forced` on this process's sequences."""
     if not seqs:
         return []
     probe = torch.tensor([list(seqs[0][:8])], device=input_device(model))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+import auditor.parallel as parallel
 from auditor.capability.builders import CapabilityConfig
 from auditor.config import build, load_config
 from auditor.errors import ConfigError, InputError
@@ -139,11 +140,14 @@ def _checkpoints(cfg: UnlearnCompareConfig, out: Path) -> list[tuple[str, str]]:
     refs += [(u.label, u.model) for u in cfg.unlearned]
     for method in cfg.methods:
         folder = out / "unlearned" / method
-        if not (folder / "unlearning.json").exists():
+        # data parallel: the main process decides, trains and saves; the others wait, then load its checkpoint
+        if parallel.gather_objects(not (folder / "unlearning.json").exists())[0]:
             log.info("unlearning with %s", method)
-            unlearn_checkpoint(
-                cfg.spec(cfg.base), method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config)
-            )
+            if parallel.is_main():
+                unlearn_checkpoint(
+                    cfg.spec(cfg.base), method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config)
+                )
+            parallel.barrier()
         refs.append((method, str(folder)))
     return refs
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import auditor.parallel as parallel
 from auditor.errors import InputError
 from auditor.report.doc import Document, Paragraph, Pre, Section, Table, render_html, render_markdown
 from auditor.report.figures import view_figures
@@ -155,6 +156,8 @@ def write_report(run: str | Path, *, redact: bool = False, title: str | None = N
     run = Path(run)
     if not run.is_dir():
         raise InputError(f"run directory not found: {run}")
+    if not parallel.is_main():  # data parallel: the main process writes the report
+        return run / "report.html"
     doc = build_document(run, redact=redact, title=title)
     (run / "report.md").write_text(render_markdown(doc), encoding="utf-8")
     out = run / "report.html"

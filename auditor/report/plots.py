@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+import auditor.parallel as parallel
 from auditor.metrics import roc_curve
 
 PLOTS = "plots"
@@ -26,7 +27,8 @@ def plot_path(run: Path, name: str) -> Path:
 
 def _save(fig: plt.Figure, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    if parallel.is_main():  # data parallel: one writer
+        fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 

@@ -17,6 +17,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
+from auditor.parallel import shard_map
 from auditor.probes.extraction.config import ExposureConfig
 from auditor.probes.extraction.exposure import canary_exposure, digit_slots
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
@@ -74,12 +75,18 @@ def exposure_result(
         ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
         if samples.has(ukey):
             continue
-        out = []
-        for i in idx:
-            r = rows[i]
-            res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config, ids[i])
-            out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res, "scope": scope})
-        samples.append(ukey, out)
+
+        def rows_of(part: list[int]) -> list[dict]:
+            out = []
+            for i in part:
+                r = rows[i]
+                res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config,
+                                      ids[i])  # fmt: skip
+                out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res,
+                            "scope": scope})  # fmt: skip
+            return out
+
+        samples.append(ukey, shard_map(list(idx), rows_of))  # data parallel: canaries shared across processes
         log.info("exposure: %d / %d canaries", idx.stop, len(rows))
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize_exposure(mine)

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
+from auditor.parallel import shard_map
 from auditor.probes.extraction.config import ExtractionConfig
 from auditor.probes.extraction.discoverable import aggregate, by_repeats, raise_all_short, score_items, split_lead
 from auditor.probes.extraction.items import (
@@ -104,7 +105,8 @@ def extraction_result(
             ukey = f"{name}-{key}-{scope}-" + digest([it.id for it in unit])
             if samples.has(ukey):
                 continue
-            scored = score_items(model, tokenizer, unit, config.batch_size, config.keep_text)
+            scored = shard_map(unit, lambda part: score_items(model, tokenizer, part, config.batch_size,
+                                                              config.keep_text))  # fmt: skip
             samples.append(ukey, [{**r, "scope": scope} for r in scored])
             log.info("extraction (%s): %d / %d texts", key, min(start + len(unit), len(its)), len(its))
     mine = [r for r in samples.rows() if r.get("scope") == scope]

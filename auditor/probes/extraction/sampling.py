@@ -39,6 +39,7 @@ class Sampler:
     temperature: float = 1.0
     seed: int = 0
     offset: int = 0  # global index of prompt 0 (units of a run start at different offsets)
+    indices: tuple[int, ...] | None = None  # global index of each prompt (a data-parallel shard); overrides offset
     _gens: dict[int, torch.Generator] = field(default_factory=dict, repr=False)
 
     def _gen(self, index: int, device: torch.device) -> torch.Generator:
@@ -49,9 +50,12 @@ class Sampler:
             self._gens[index] = g
         return g
 
+    def index(self, row: int) -> int:
+        return self.indices[row] if self.indices is not None else self.offset + row
+
     def __call__(self, logits: torch.Tensor, step: int, rows: list[int]) -> torch.Tensor:
         z = filter_logits(logits / self.temperature, self.top_k, self.top_p)
         v = z.shape[-1]
-        u = torch.stack([torch.rand(v, generator=self._gen(self.offset + r, z.device), device=z.device) for r in rows])
+        u = torch.stack([torch.rand(v, generator=self._gen(self.index(r), z.device), device=z.device) for r in rows])
         gumbel = -torch.log(-torch.log(u.clamp(1e-20, 1.0 - 1e-7)))
         return (z + gumbel).argmax(-1)

@@ -32,6 +32,7 @@ from auditor.errors import AuditorError, ConfigError, InputError
 from auditor.lm.decoding import decode
 from auditor.lm.scoring import token_logprobs
 from auditor.metrics import proportion_ci
+from auditor.parallel import shard_map
 from auditor.probes.extraction.config import UntargetedConfig
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids
 from auditor.probes.extraction.ngrams import NgramIndex
@@ -106,16 +107,15 @@ def _reference_log_ppl(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
 def sample_unit(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
-    start: int,
-    count: int,
+    indices: list[int],
     prompt_ids: list[list[int]],
     index: NgramIndex,
     config: UntargetedConfig,
     reference: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None,
 ) -> list[dict]:
-    """Generate samples ``start .. start+count-1`` and score each (rankings' statistics, verbatim check)."""
-    sampler = Sampler(config.top_k, config.top_p, config.temperature, config.seed, offset=start)
-    prompts = [prompt_ids[(start + j) % len(prompt_ids)] for j in range(count)]
+    """Generate the samples numbered ``indices`` and score each (rankings' statistics, verbatim check)."""
+    sampler = Sampler(config.top_k, config.top_p, config.temperature, config.seed, indices=tuple(indices))
+    prompts = [prompt_ids[g % len(prompt_ids)] for g in indices]
     dec = decode(
         model, prompts, config.sample_len, pad_id=tokenizer.pad_token_id, batch_size=config.batch_size,
         choose=sampler, want_logprobs=True,
@@ -128,8 +128,8 @@ def sample_unit(
         zbytes = len(zlib.compress(text.encode("utf-8")))
         hit = index.lookup(tokenizer(text, add_special_tokens=False)["input_ids"])
         row = {
-            "id": f"sample-{start + j:06d}",
-            "prompt_index": (start + j) % len(prompt_ids),
+            "id": f"sample-{indices[j]:06d}",
+            "prompt_index": indices[j] % len(prompt_ids),
             "text": text,
             "log_perplexity": log_ppl,
             "perplexity": math.exp(log_ppl),
@@ -205,7 +205,10 @@ def untargeted_result(
         ukey = f"{name}-{scope}-{start}"
         if samples.has(ukey):
             continue
-        rows = sample_unit(model, tokenizer, start, count, prompt_ids, index, config, reference)
+        rows = shard_map(
+            list(range(start, start + count)),  # data parallel: samples shared across processes
+            lambda part: sample_unit(model, tokenizer, part, prompt_ids, index, config, reference),
+        )
         samples.append(ukey, [{**r, "scope": scope} for r in rows])
         log.info("untargeted: %d / %d samples", start + count, config.n_samples)
     mine = sorted((r for r in samples.rows() if r.get("scope") == scope), key=lambda r: r["id"])

@@ -17,10 +17,12 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.parallel as parallel
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.tokenstats import compute_token_stats
 from auditor.metrics import auc, membership_metrics, roc_curve
+from auditor.parallel import shard_map
 
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
@@ -156,15 +158,16 @@ def score_members(
         key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
         if samples.has(key):
             continue
-        texts = [t for _, t, _ in unit]
-        scores, cut = score_texts(
-            model, tokenizer, texts, variants, config, reference_model=reference_model, recall_prefix=recall_prefix
-        )
-        rows = [
-            {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}, "truncated": cut[j]}
-            for j, (i, _, lab) in enumerate(unit)
-        ]
-        samples.append(key, rows)
+
+        def rows_of(part: list[tuple[str, str, int]]) -> list[dict]:
+            scores, cut = score_texts(model, tokenizer, [t for _, t, _ in part], variants, config,
+                                      reference_model=reference_model, recall_prefix=recall_prefix)  # fmt: skip
+            return [
+                {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}, "truncated": cut[j]}
+                for j, (i, _, lab) in enumerate(part)
+            ]
+
+        samples.append(key, shard_map(unit, rows_of))  # data parallel: each process scores a share
         log.info("MIA: scored %d / %d texts", min(start + len(unit), len(items)), len(items))
     wanted = {(i, lab) for i, _, lab in items}
     rows = [r for r in samples.rows() if (r["id"], r["label"]) in wanted]
@@ -257,5 +260,6 @@ def plot_roc(rows: list[dict], names: list[str], path: Path) -> None:
     )
     ax.legend(fontsize=6, loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    if parallel.is_main():  # data parallel: one writer
+        fig.savefig(path, dpi=110)
     plt.close(fig)
