@@ -55,6 +55,8 @@ class ModelSpec:
     trust_remote_code: bool = False
     allow_pickle: bool = False  # allow .bin (pickle) weights; safetensors only when False
     cache_dir: str | None = None  # where converted checkpoints live; default ~/.cache/memaudit
+    attn_implementation: str | None = None  # passed to from_pretrained: eager | sdpa | flash_attention_2 | ...
+    offload: bool = False  # weights that do not fit on the GPU stay in CPU memory (then disk), brought in per layer
 
 
 @dataclass
@@ -228,7 +230,22 @@ def model_identity(spec: ModelSpec, resolved: Resolved | None = None) -> dict[st
     if device == "auto" and kind == "auto":
         kind = "cpu"
     fp = r.fingerprint or f"hub:{spec.source}@{spec.revision or 'main'}"
-    return {"fingerprint": fp, "dtype": dtype, "device": kind}
+    out = {"fingerprint": fp, "dtype": dtype, "device": kind}
+    return out | ({"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {})
+
+
+def offload_kwargs(device: str, spec: ModelSpec) -> dict:
+    """``from_pretrained`` arguments for ``--offload`` (accelerate's big-model inference): fill the GPU
+    (``cuda:N``: that one; ``auto``: all), keep what does not fit in CPU memory (80% of it), then on disk
+    under the cache; accelerate's hooks bring each layer's weights to the GPU for its forward pass."""
+    if device == "cpu" or not torch.cuda.is_available():
+        raise ConfigError("--offload keeps weights in CPU memory and runs layers on a GPU; torch sees no GPU "
+                          "(on a CPU the model is already in CPU memory: drop --offload)")  # fmt: skip
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    gpus = range(torch.cuda.device_count()) if device == "auto" else [torch.device(device).index or 0]
+    max_memory: dict = {i: int(torch.cuda.mem_get_info(i)[0] * 0.9) for i in gpus} | {"cpu": int(ram * 0.8)}
+    folder = cache_root(spec.cache_dir) / "offload" / hashlib.sha256(spec.source.encode()).hexdigest()[:16]
+    return {"device_map": "auto", "max_memory": max_memory, "offload_folder": str(folder)}
 
 
 def load_model(spec: ModelSpec | str) -> LoadedModel:
@@ -239,7 +256,11 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     dtype = resolve_dtype(spec.dtype, device)
     src = spec.source
     kwargs: dict = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
-    if device == "auto":
+    if spec.attn_implementation:
+        kwargs["attn_implementation"] = spec.attn_implementation
+    if spec.offload:
+        kwargs.update(offload_kwargs(device, spec))
+    elif device == "auto":
         kwargs["device_map"] = "auto"
     r = resolve_source(spec)
     if r.hub:
@@ -249,7 +270,7 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     elif not spec.allow_pickle:
         kwargs["use_safetensors"] = True
     model, tok = _from_pretrained(r.path, kwargs, src)
-    if device not in ("cpu", "auto"):
+    if device not in ("cpu", "auto") and not spec.offload:
         model = model.to(device)
     model.eval()
     model.requires_grad_(False)

@@ -32,6 +32,11 @@ def select_targets(model: nn.Module, spec: PruneSpec) -> dict[str, nn.Module]:
             f"Linear/Conv1D layers found: {', '.join(every[:12])}{' ...' if len(every) > 12 else ''}"
         )
     for name, m in modules.items():
+        if m.weight.device.type == "meta":
+            raise ConfigError(
+                f"layer {name} is offloaded (its weights are on the meta device, brought in per forward pass); "
+                "pruning changes weights in place and needs them resident: drop --offload or allow more memory"
+            )
         if not m.weight.is_floating_point():
             raise InputError(
                 f"layer {name} holds quantized ({m.weight.dtype}) weights; load the checkpoint dequantized "

@@ -18,7 +18,8 @@ from tasks import tasks_dir
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
 # flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)
 AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple(
-    (k, k) for k in ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code")
+    (k, k)
+    for k in ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code", "attn_implementation", "offload")
 )
 
 

@@ -190,6 +190,12 @@ def add_device_dtype(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--device", type=device_type, metavar="DEVICE", help=f"{DEVICE_HELP}; default: cuda if available, else cpu"
     )
+    p.add_argument("--attn-implementation", metavar="NAME",
+                   help="attention kernel passed to from_pretrained: eager, sdpa, flash_attention_2, ... "
+                        "(default: the checkpoint's / transformers' choice)")  # fmt: skip
+    p.add_argument("--offload", action="store_true",
+                   help="a model bigger than the GPU: what does not fit stays in CPU memory (then disk) and "
+                        "each layer is brought to the GPU for its forward pass (accelerate; no pruning)")  # fmt: skip
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: str | None = "auto", what: str = "texts per batch") -> None:
@@ -225,6 +231,8 @@ def model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
         trust_remote_code=getattr(a, "trust_remote_code", False),
         allow_pickle=getattr(a, "allow_pickle", False),
         cache_dir=getattr(a, "cache_dir", None),
+        attn_implementation=getattr(a, "attn_implementation", None),
+        offload=getattr(a, "offload", False),
     )
 
 

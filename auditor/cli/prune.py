@@ -33,6 +33,8 @@ SWEEP_KEYS: tuple[tuple[str, str], ...] = (
     ("granularity", "granularity"),
     ("device", "device"),
     ("dtype", "dtype"),
+    ("attn_implementation", "attn_implementation"),
+    ("offload", "offload"),
     ("revision", "revision"),
     ("trust_remote_code", "trust_remote_code"),
     ("allow_pickle", "allow_pickle"),

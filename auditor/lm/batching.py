@@ -44,11 +44,26 @@ OOM_ERRORS: tuple[type[BaseException], ...] = tuple(
 
 
 def input_device(model: nn.Module) -> torch.device:
-    """Where inputs go: the input embeddings' device (the first shard of a ``device_map`` model)."""
+    """Where inputs go: the input embeddings' device (the first shard of a ``device_map`` model); for an
+    offloaded embedding (weights on the meta device, brought in by accelerate's hook), the hook's
+    execution device."""
     get = getattr(model, "get_input_embeddings", None)
     emb = get() if get is not None else None
+    hooked = execution_device(emb) if emb is not None else None
+    if hooked is not None:
+        return hooked
     weight = getattr(emb, "weight", None)
     return weight.device if isinstance(weight, torch.Tensor) else next(model.parameters()).device
+
+
+def execution_device(module: nn.Module) -> torch.device | None:
+    """The device accelerate's hook on ``module`` runs it on (``device_map`` / offload), else None."""
+    hook = getattr(module, "_hf_hook", None)
+    for h in [hook, *getattr(hook, "hooks", [])]:  # a SequentialHook holds several
+        dev = getattr(h, "execution_device", None)
+        if dev is not None:
+            return torch.device("cuda", dev) if isinstance(dev, int) else torch.device(dev)
+    return None
 
 
 def accepts(model: nn.Module, name: str) -> bool:

@@ -87,6 +87,8 @@ class AuditConfig(Sections):
     policy: tuple[str, ...] = ()  # gate rules 'PATH OP VALUE'
     device: str | None = None
     dtype: str | None = None
+    attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     batch_size: int | None = None
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -145,7 +147,8 @@ def probe_config(cfg: AuditConfig) -> dict:
 
 def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
     return ModelSpec(source=ref.model, revision=ref.revision, dtype=cfg.dtype, device=cfg.device,
-                     trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle)  # fmt: skip
+                     trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
+                     attn_implementation=cfg.attn_implementation, offload=cfg.offload)  # fmt: skip
 
 
 def audit_checkpoint(

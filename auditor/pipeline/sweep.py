@@ -51,6 +51,8 @@ class SweepConfig(Sections):
     device: str | None = None
     dtype: str | None = None
     revision: str | None = None
+    attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     trust_remote_code: bool = False
     allow_pickle: bool = False
     seed: int = 0
@@ -72,7 +74,8 @@ class SweepConfig(Sections):
 
     def spec(self) -> ModelSpec:
         return ModelSpec(self.model, revision=self.revision, device=self.device, dtype=self.dtype,
-                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle)  # fmt: skip
+                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle,
+                         attn_implementation=self.attn_implementation, offload=self.offload)  # fmt: skip
 
 
 def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:

@@ -85,13 +85,16 @@ class UnlearnCompareConfig:
     batch_size: int | None = None
     device: str | None = None
     dtype: str | None = None
+    attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     trust_remote_code: bool = False
     allow_pickle: bool = False  # allow .bin (pickle) weights in every checkpoint compared
     seed: int = 0
 
     def spec(self, model: str) -> ModelSpec:
         return ModelSpec(model, device=self.device, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
-                         allow_pickle=self.allow_pickle)  # fmt: skip
+                         allow_pickle=self.allow_pickle, attn_implementation=self.attn_implementation,
+                         offload=self.offload)  # fmt: skip
 
     def __post_init__(self) -> None:
         labels = ["base", "retrain"] + [u.label for u in self.unlearned] + list(self.methods)
