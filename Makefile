@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.memaudit-installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-gpu clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ bench: $(STAMP)
 	$(BIN)/python benches/bench_scoring.py
 	$(BIN)/python benches/bench_extraction.py
 	$(BIN)/python benches/bench_capability.py
+
+bench-gpu: $(STAMP)
+	$(BIN)/python benches/gpu.py
 
 clean:
 	rm -rf build reports/demo .pytest_cache
