@@ -21,7 +21,6 @@ import hashlib
 import importlib.util
 import logging
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -30,14 +29,12 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.parallel as parallel
-from auditor.errors import ConfigError, ModelLoadError
+from auditor.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
+from auditor.errors import ModelLoadError
 from auditor.identity import folder_fingerprint
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-DEVICES = ("cpu", "cuda", "auto")
 ALIASES = ("lab", "lab:standard", "lab:retrain", "lab:smollm2", "lab:smollm2-retrain", "smollm2-135m")
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # alias -> cache folder written by `auditor lab build --preset smollm2 [--without-forget]` (auditor.lab.smollm2)
@@ -83,38 +80,6 @@ class LoadedModel:
 
 def cache_root(cache_dir: str | None = None) -> Path:
     return Path(cache_dir or os.environ.get("MEMAUDIT_CACHE") or Path.home() / ".cache" / "memaudit")
-
-
-def resolve_device(device: str | None) -> str:
-    """The device to load on. Under ``accelerate launch`` (data parallel) ``cuda`` / default means this
-    process's GPU, ``cuda:LOCAL_RANK``; ``auto`` (one model split across GPUs) cannot be combined with it."""
-    if parallel.world() > 1:
-        if device == "auto":
-            raise ConfigError("--device auto splits one model across GPUs; under accelerate launch each process "
-                              "takes one GPU: drop --device auto, or run one process")  # fmt: skip
-        if device in (None, "cuda") and torch.cuda.is_available():
-            return f"cuda:{parallel.local_rank()}"
-    if device is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device not in DEVICES and not re.fullmatch(r"cuda:\d+|mps", device):
-        raise ConfigError(f"unknown device {device!r}; use one of: {', '.join(DEVICES)}, cuda:N, mps")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} was asked for but torch sees no GPU; use --device cpu")
-    if device.startswith("cuda:") and int(device[5:]) >= torch.cuda.device_count():
-        raise ConfigError(f"device {device!r}: torch sees {torch.cuda.device_count()} GPU(s); use cuda:0 ... or auto")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' was asked for but torch sees no MPS backend; use --device cpu")
-    return device
-
-
-def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
-    if dtype is None:
-        if device == "cpu" or not torch.cuda.is_available():
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if dtype not in DTYPES:
-        raise ConfigError(f"unknown dtype {dtype!r}; use one of: {', '.join(DTYPES)}")
-    return DTYPES[dtype]
 
 
 def shipped_lab_dir(variant: str = "standard") -> Path:
@@ -234,20 +199,6 @@ def model_identity(spec: ModelSpec, resolved: Resolved | None = None) -> dict[st
     return out | ({"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {})
 
 
-def offload_kwargs(device: str, spec: ModelSpec) -> dict:
-    """``from_pretrained`` arguments for ``--offload`` (accelerate's big-model inference): fill the GPU
-    (``cuda:N``: that one; ``auto``: all), keep what does not fit in CPU memory (80% of it), then on disk
-    under the cache; accelerate's hooks bring each layer's weights to the GPU for its forward pass."""
-    if device == "cpu" or not torch.cuda.is_available():
-        raise ConfigError("--offload keeps weights in CPU memory and runs layers on a GPU; torch sees no GPU "
-                          "(on a CPU the model is already in CPU memory: drop --offload)")  # fmt: skip
-    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    gpus = range(torch.cuda.device_count()) if device == "auto" else [torch.device(device).index or 0]
-    max_memory: dict = {i: int(torch.cuda.mem_get_info(i)[0] * 0.9) for i in gpus} | {"cpu": int(ram * 0.8)}
-    folder = cache_root(spec.cache_dir) / "offload" / hashlib.sha256(spec.source.encode()).hexdigest()[:16]
-    return {"device_map": "auto", "max_memory": max_memory, "offload_folder": str(folder)}
-
-
 def load_model(spec: ModelSpec | str) -> LoadedModel:
     """Load ``spec.source`` in eval mode with gradients off; set a pad token if it lacks one."""
     if isinstance(spec, str):
@@ -259,7 +210,7 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation
     if spec.offload:
-        kwargs.update(offload_kwargs(device, spec))
+        kwargs.update(offload_kwargs(device, spec.source, cache_root(spec.cache_dir)))
     elif device == "auto":
         kwargs["device_map"] = "auto"
     r = resolve_source(spec)

@@ -21,7 +21,6 @@ import json
 import os
 import platform
 import subprocess
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -32,6 +31,7 @@ from typing import Protocol
 
 import auditor.outdir as outdir
 import auditor.parallel as parallel
+from auditor.atomic import atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
 from auditor.errors import RunDirError
 from auditor.identity import inputs_identity
 
@@ -57,40 +57,6 @@ class Record:
 
     def key(self) -> tuple:
         return (self.checkpoint, self.method, round(self.sparsity, 6), self.family, self.task, self.metric)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_json(path: str | Path, obj: object) -> None:
-    """Write JSON so that readers see either the old file or the whole new one."""
-    atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, default=str))
-
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over: never a half-written file.
-
-    The file gets the mode a plain ``open`` would give (0666 minus the umask, usually 0644), not
-    ``mkstemp``'s 0600, so a CI uploader running as another user can read it. Under data parallelism only
-    the main process writes."""
-    if not parallel.is_main():
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def config_hash(config: dict) -> str:

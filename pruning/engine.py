@@ -9,13 +9,12 @@ of the original weights at every sparsity (held on the CPU, so an accelerator ho
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import torch
 from torch import nn
 
-import auditor.parallel as parallel
 from auditor.errors import ConfigError, InputError
 from pruning.apply import masked, sparsity_report, weight_2d
 from pruning.methods import PRUNERS, PruneSpec
@@ -49,9 +48,18 @@ class Pruning:
     """Scores computed once for ``method``; ``at(spec)`` prunes temporarily."""
 
     def __init__(
-        self, model: nn.Module, method: str, calibration: list[list[int]] | None = None, spec: PruneSpec | None = None
+        self,
+        model: nn.Module,
+        method: str,
+        calibration: list[list[int]] | None = None,
+        spec: PruneSpec | None = None,
+        share: Callable[[list[torch.Tensor]], None] | None = None,
     ) -> None:
+        """``share``: called with each point's masks (or, for weight-updating methods, the updated weights)
+        before they are used, to make them identical across data-parallel processes (the caller's
+        broadcast, e.g. ``auditor.parallel.broadcast_tensors``); None: nothing to share."""
         self.model = model
+        self.share = share or (lambda tensors: None)
         self.pruner = PRUNERS.get(method)()
         self.method = method
         self.modules = select_targets(model, spec or PruneSpec(sparsity=0.0))
@@ -70,7 +78,7 @@ class Pruning:
                 yield rep
             return
         masks = self.pruner.masks(self.scores, spec)
-        parallel.broadcast_tensors(list(masks.values()))  # data parallel: the main process's masks everywhere
+        self.share(list(masks.values()))  # data parallel: the main process's masks everywhere
         with masked(self.modules, masks) as rep:
             yield rep
 
@@ -80,7 +88,7 @@ class Pruning:
         try:
             self.pruner.apply(self.modules, self.scores, spec)
             with torch.no_grad():  # data parallel: the main process's updated weights everywhere
-                parallel.broadcast_tensors([m.weight.data for m in self.modules.values()])
+                self.share([m.weight.data for m in self.modules.values()])
             yield sparsity_report(self.modules)
         finally:
             with torch.no_grad():

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import auditor.parallel as parallel
 from auditor.family import DENSE, FamilyContext, Point
 from auditor.models import LoadedModel
 from auditor.pipeline.families import FAMILIES
@@ -84,7 +85,8 @@ class Pruners:
                 self._rows = self._rows if self._rows is not None else self.calibration()
                 rows = self._rows
             log.info("[%s] preparing scores", method)
-            self._by_method[method] = Pruning(self.lm.model, method, rows, PruneSpec(sparsity=0.0))
+            self._by_method[method] = Pruning(self.lm.model, method, rows, PruneSpec(sparsity=0.0),
+                                              share=parallel.broadcast_tensors)  # fmt: skip
         spec = PruneSpec(sparsity=sparsity, structure=self.structure, granularity=self.granularity)
         return self._by_method[method].at(spec)
 
