@@ -45,13 +45,33 @@ class TaskResult:
         return proportion_ci(self.correct, self.n)
 
 
+_NEWLINE_IDS: dict[int, torch.Tensor] = {}
+
+
+def newline_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """Ids of the tokens whose text contains a newline (decoded once per tokenizer and cached). A newline is
+    one byte, so in byte-level BPE and byte-fallback vocabularies it lies inside a single token."""
+    key = id(tokenizer)
+    if key not in _NEWLINE_IDS:
+        texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
+        _NEWLINE_IDS[key] = torch.tensor([i for i, t in enumerate(texts) if "\n" in t], dtype=torch.long)
+    return _NEWLINE_IDS[key]
+
+
 class _NewlineStop(StoppingCriteria):
+    """Stops a row once it has generated a newline: the newest token is looked up in the newline ids on
+    the model's device, with no decoding of the rows at each step (no host round trip per token)."""
+
     def __init__(self, tokenizer: PreTrainedTokenizerBase, start: int) -> None:
-        self.tokenizer, self.start = tokenizer, start
+        self.ids, self.start = newline_ids(tokenizer), start
+        self.seen: torch.Tensor | None = None
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs) -> torch.Tensor:
-        texts = self.tokenizer.batch_decode(input_ids[:, self.start :], skip_special_tokens=False)
-        return torch.tensor(["\n" in t for t in texts], dtype=torch.bool, device=input_ids.device)
+        if self.ids.device != input_ids.device:
+            self.ids = self.ids.to(input_ids.device)
+        hit = torch.isin(input_ids[:, -1], self.ids)
+        self.seen = hit if self.seen is None else self.seen | hit
+        return self.seen
 
 
 def context_budget(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, reserve: int) -> int:
