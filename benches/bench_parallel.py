@@ -3,8 +3,10 @@
 Runs ``auditor sweep`` on the shipped lab (families mia, extraction, exposure, fact_recall; wanda at 0
 and 0.5) once with one process and once under ``accelerate launch --multi_gpu --num_processes 2`` (gloo
 on the CPU), alternating, ``--reps`` times each, every process with ``--threads`` torch threads, and
-prints wall seconds (min and median) and the ratio. On a 2-core CPU two 1-thread processes cannot beat
-one 2-thread process by much: the point here is that sharding costs little; the speed-up is on GPUs.
+prints wall seconds (min and median). Three sides: 1 process with ``--threads`` threads, 1 process with
+twice as many (the same cores as two processes), and 2 processes with ``--threads`` each. On a 2-core
+CPU two 1-thread processes cannot beat one 2-thread process by much: the point here is that sharding
+costs little; the speed-up is on GPUs.
 
     python benches/bench_parallel.py [--limit 48] [--reps 2] [--threads 1]
 """
@@ -47,16 +49,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=2)
     ap.add_argument("--threads", type=int, default=1, help="torch threads per process")
     a = ap.parse_args()
-    times: dict[int, list[float]] = {1: [], 2: []}
+    sides = [(1, a.threads), (1, 2 * a.threads), (2, a.threads)]
+    times: dict[tuple[int, int], list[float]] = {s: [] for s in sides}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(a.reps):
-            for n in (1, 2):  # alternate the sides
-                times[n].append(run(n, Path(tmp) / f"p{n}", a.limit, a.threads))
-    print(f"sweep on the lab, --limit {a.limit}, {a.threads} thread(s) per process, {a.reps} run(s) each")
-    print(f"{'processes':<12}{'min s':>8}{'median s':>10}")
-    for n, ts in times.items():
-        print(f"{n:<12}{min(ts):>8.1f}{statistics.median(ts):>10.1f}")
-    print(f"1 process / 2 processes (min): {min(times[1]) / min(times[2]):.2f}x")
+            for n, th in sides:  # alternate the sides
+                times[(n, th)].append(run(n, Path(tmp) / f"p{n}-{th}", a.limit, th))
+    print(f"sweep on the lab, --limit {a.limit}, {a.reps} run(s) each")
+    print(f"{'processes x threads':<22}{'min s':>8}{'median s':>10}{'vs 2 processes':>16}")
+    best2 = min(times[(2, a.threads)])
+    for (n, th), ts in times.items():
+        print(f"{f'{n} x {th}':<22}{min(ts):>8.1f}{statistics.median(ts):>10.1f}{min(ts) / best2:>15.2f}x")
 
 
 if __name__ == "__main__":
