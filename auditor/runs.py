@@ -92,6 +92,10 @@ class UnitLog:
         self._rows: list[dict] = []
         self._units: set[str] = set()
         self._load_and_repair()
+        # Data parallel: every process has read the file before any of them can append to it. Without this,
+        # a process that opens the file late (after the main one wrote a unit) would skip that unit's
+        # append and its barrier, and the processes' collectives would fall out of step (a deadlock).
+        parallel.barrier()
 
     def _load_and_repair(self) -> None:
         if not self.path.exists():

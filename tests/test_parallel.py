@@ -59,7 +59,7 @@ def _two(out: Path, data: Path) -> subprocess.CompletedProcess:
               "--main_process_port", str(_port()), "--num_machines", "1", "--mixed_precision", "no",
               "--dynamo_backend", "no", "-m", "auditor", "-q"]  # fmt: skip
     cmd = [*launch, *_sweep(data), "--out", str(out)]
-    return subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True)
+    return subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True, timeout=600)  # a hang fails
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -36,8 +36,8 @@ class CapabilityFamily:
 
     def run(self, ctx: FamilyContext, data: CapabilitySuite) -> list[Record]:
         data.batch_size = ctx.batch_size or 16
+        samples = ctx.samples(self.samples)  # opened before the work, like every family's samples
         recs, rows = data.evaluate(self.name, ctx.model, ctx.tokenizer, ctx.tags)
-        samples = ctx.samples(self.samples)
         if not samples.has(self.name):
             samples.append(self.name, rows)
         return recs
