@@ -1,13 +1,14 @@
 """Data parallelism through the process group ``accelerate launch`` (or ``torchrun``) starts.
 
-``accelerate launch --num_processes N -m auditor sweep ...`` runs N copies of the command, one per GPU
-(or CPU process with ``--cpu``, gloo backend). Each copy loads the model on its own device and walks the
+``accelerate launch --multi_gpu --num_processes N -m auditor sweep ...`` runs N copies of the command,
+one per GPU (without a GPU: N CPU processes on the gloo backend; accelerate's ``--cpu`` starts only one
+unless MPI is set up). Each copy loads the model on its own device and walks the
 same loop; where per-example work is done, :func:`shard_map` gives every process a strided share of the
 items (``items[rank::N]``, as lm-eval does under ``accelerate launch``) and gathers the results back in
 the original order on every process, so every process then holds the same rows and computes the same
 aggregates. Only the main process writes files: :class:`auditor.runs.UnitLog` and :class:`auditor.runs.RunDir`
-ask :func:`is_main`, and each append is followed by a barrier, so a resumed run sees the same units on
-every process (resume works with any N: units are keyed by example ids, never by rank).
+ask :func:`is_main`; a log is read by every process before any appends, and each append is followed by a
+barrier, so every process sees the same units (resume works with any N: units are keyed by example ids, never by rank).
 
 Without a process group (a plain ``auditor ...`` call) every function here is the identity.
 """
@@ -89,13 +90,6 @@ def gather_objects(obj: Any) -> list[Any]:
     return out
 
 
-def check_same(what: str, value: Any) -> None:
-    """Raise if processes disagree on ``value`` (e.g. the sparsity a pruning reached)."""
-    values = gather_objects(value)
-    if any(v != values[0] for v in values[1:]):
-        raise RuntimeError(f"data-parallel processes disagree on {what}: {values}")
-
-
 def shard_map(items: Sequence[T], fn: Callable[[list[T]], list[R]]) -> list[R]:
     """``fn(items)``, computed as ``fn(items[rank::N])`` on each of N processes and gathered back in the
     order of ``items`` on every process. ``fn`` must return one result per item, depending only on that
@@ -104,13 +98,14 @@ def shard_map(items: Sequence[T], fn: Callable[[list[T]], list[R]]) -> list[R]:
     n = world()
     if n == 1 or getattr(_local, "inside", False):
         return fn(items)
+    share = items[rank() :: n]
     _local.inside = True
     try:
-        mine = fn(items[rank() :: n])
+        mine = fn(share) if share else []  # fewer items than processes: nothing to run here
     finally:
         _local.inside = False
-    if len(mine) != len(items[rank() :: n]):
-        raise RuntimeError(f"shard_map: {len(mine)} results for {len(items[rank() :: n])} items")
+    if len(mine) != len(share):
+        raise RuntimeError(f"shard_map: {len(mine)} results for {len(share)} items")
     parts = gather_objects(mine)
     return [parts[i % n][i // n] for i in range(len(items))]
 

@@ -83,8 +83,37 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def parse_units(path: Path) -> tuple[list[dict], set[str], bool]:
+    """The rows of a unit log's complete units, those units, and whether the file holds anything else
+    (a line cut by a kill, an incomplete unit). A missing file is empty."""
+    if not path.exists():
+        return [], set(), False
+    raw = path.read_bytes()
+    good: list[dict] = []
+    for line in raw.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            good.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    by_unit: dict[str, list[dict]] = defaultdict(list)
+    for row in good:
+        by_unit[row["_unit"]].append(row)
+    complete = {u for u, rows in by_unit.items() if len(rows) == rows[0]["_unit_size"]}
+    kept = [r for r in good if r["_unit"] in complete]
+    return kept, complete, len(kept) != len(good) or (bool(raw) and not raw.endswith(b"\n"))
+
+
+def log_rows(path: str | Path) -> list[dict]:
+    """A unit log's complete rows (``_unit`` fields dropped), for readers: no repair and no process-group
+    sync, so a report built on the main process alone can read records and samples."""
+    return [{k: v for k, v in r.items() if not k.startswith("_unit")} for r in parse_units(Path(path))[0]]
+
+
 class UnitLog:
-    """An append-only JSONL file of units; complete units only are visible after reopening."""
+    """An append-only JSONL file of units; complete units only are visible after reopening. For appending
+    (the loop's records and samples); readers use :func:`log_rows`."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -98,24 +127,8 @@ class UnitLog:
         parallel.barrier()
 
     def _load_and_repair(self) -> None:
-        if not self.path.exists():
-            return
-        raw = self.path.read_bytes()
-        lines = raw.split(b"\n")
-        good: list[dict] = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                good.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-        by_unit: dict[str, list[dict]] = defaultdict(list)
-        for row in good:
-            by_unit[row["_unit"]].append(row)
-        complete = {u for u, rows in by_unit.items() if len(rows) == rows[0]["_unit_size"]}
-        kept = [r for r in good if r["_unit"] in complete]
-        if (len(kept) != len(good) or (not raw.endswith(b"\n") and raw)) and parallel.is_main():
+        kept, complete, damaged = parse_units(self.path)
+        if damaged and parallel.is_main():  # a line cut by a kill, or an incomplete unit: rewrite without it
             tmp = self.path.with_suffix(".repair")
             tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
             os.replace(tmp, self.path)
@@ -232,8 +245,7 @@ class RunDir:
 
     def update_manifest(self, **fields: object) -> None:
         self.manifest.update(fields)
-        if parallel.is_main():
-            atomic_write_json(self.path / MANIFEST, self.manifest)
+        atomic_write_json(self.path / MANIFEST, self.manifest)  # the main process only (atomic_write_json)
 
     def samples(self, name: str) -> UnitLog:
         return UnitLog(self.path / "samples" / f"{name}.jsonl")

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import auditor.parallel as parallel
 from auditor.metrics import threshold_5pct  # defined in metrics; re-exported here for its callers
-from auditor.runs import MANIFEST, RECORDS, UnitLog, atomic_write_json
+from auditor.runs import MANIFEST, RECORDS, atomic_write_json, log_rows
 
 TOLERANCE = 0.05
 JIN_THRESHOLDS = {"fact_recall": (0.3, 0.4), "open_book": (0.5, 0.6), "overriding": (0.7, 0.7), "icl": (0.6, 0.7)}
@@ -149,7 +149,7 @@ def plot_curves(cap: dict, path: str | Path) -> Path:
 def write_capability(run_dir: str | Path) -> dict:
     """Rebuild ``RUN/capability.json`` and ``RUN/curves.png`` from ``RUN/records.jsonl``; returns the JSON."""
     run_dir = Path(run_dir)
-    rows = [r for r in UnitLog(run_dir / RECORDS).rows() if not r.get("_empty")]
+    rows = [r for r in log_rows(run_dir / RECORDS) if not r.get("_empty")]
     notes: list[str] = []
     manifest = run_dir / MANIFEST
     if manifest.exists():

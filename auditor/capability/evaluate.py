@@ -12,6 +12,7 @@ at k shots and at 0 shots (the baseline; Jin et al. 2024 compare ICL against it)
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -45,17 +46,16 @@ class TaskResult:
         return proportion_ci(self.correct, self.n)
 
 
-_NEWLINE_IDS: dict[int, torch.Tensor] = {}
+_NEWLINE_IDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # tokenizer -> ids (dies with it)
 
 
 def newline_ids(tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
     """Ids of the tokens whose text contains a newline (decoded once per tokenizer and cached). A newline is
     one byte, so in byte-level BPE and byte-fallback vocabularies it lies inside a single token."""
-    key = id(tokenizer)
-    if key not in _NEWLINE_IDS:
+    if tokenizer not in _NEWLINE_IDS:
         texts = tokenizer.batch_decode([[i] for i in range(len(tokenizer))], skip_special_tokens=False)
-        _NEWLINE_IDS[key] = torch.tensor([i for i, t in enumerate(texts) if "\n" in t], dtype=torch.long)
-    return _NEWLINE_IDS[key]
+        _NEWLINE_IDS[tokenizer] = torch.tensor([i for i, t in enumerate(texts) if "\n" in t], dtype=torch.long)
+    return _NEWLINE_IDS[tokenizer]
 
 
 class _NewlineStop(StoppingCriteria):

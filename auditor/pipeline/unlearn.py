@@ -35,7 +35,7 @@ from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, r
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
 from auditor.report.tree import unlearning_tree
-from auditor.runs import RunDir, UnitLog, atomic_write_json
+from auditor.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
 from auditor.unlearning.measures import UnlearningSection, check_disjoint
 from pruning import PRUNERS
@@ -201,7 +201,7 @@ def _per_text(rows: list[dict], label: str) -> dict:
 def comparison(run: RunDir, labels: list[str], cfg: UnlearnCompareConfig) -> dict:
     """The comparison table (``summarize``) and resurfacing curves, from the run's records and samples."""
     records = run.all_records()
-    samples = UnitLog(run.path / "samples" / "unlearning.jsonl").rows()
+    samples = log_rows(run.path / "samples" / "unlearning.jsonl")
     table = unlearning_tree([r for r in records if r["method"] == DENSE])  # the report's reading of the records
     per = {lb: {**table.get(lb, {}), **_per_text(samples, lb)} for lb in labels}
     resurf: dict[str, dict] = {}

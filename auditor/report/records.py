@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.runs import RECORDS, UnitLog
+from auditor.runs import RECORDS, log_rows
 
 AUDIT_INDEX = "audit.json"
 DENSE = "dense"
@@ -42,7 +42,7 @@ def load_rows(path: Path, name: str = RECORDS) -> list[dict]:
     f = path / name
     if not f.exists():
         return []
-    return [r for r in UnitLog(f).rows() if not r.get("_empty")]
+    return [r for r in log_rows(f) if not r.get("_empty")]
 
 
 def is_dense(row: dict) -> bool:
