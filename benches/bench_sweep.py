@@ -16,9 +16,9 @@ import torch
 from auditor.lab.build import SHIPPED_DIR, load_lab_files
 from auditor.lm.scoring import mean_nll
 from auditor.models import ModelSpec, load_model
-from pruning import PruneSpec
-from pruning.apply import apply_masks
-from pruning.engine import Pruning, select_targets
+from auditor.pruning import PruneSpec
+from auditor.pruning.apply import apply_masks
+from auditor.pruning.engine import Pruning, select_targets
 
 
 def main() -> None:

@@ -91,8 +91,8 @@ def models(small: bool, device: str, dtype: torch.dtype) -> list[tuple[str, obje
 def bench_model(name: str, model, tok, device: str, a: argparse.Namespace, peak: float | None) -> list[tuple]:
     from auditor.lm.decoding import decode
     from auditor.lm.tokenstats import compute_token_stats
-    from pruning import PruneSpec
-    from pruning.engine import Pruning
+    from auditor.pruning import PruneSpec
+    from auditor.pruning.engine import Pruning
 
     params = sum(p.numel() for p in model.parameters())
     data = texts(a.texts)

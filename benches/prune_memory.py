@@ -24,9 +24,9 @@ import sys
 CHILD = r"""
 import json, sys, torch
 from auditor.models import load_model
-from pruning import PruneSpec
-from pruning.calibration import calibration_rows
-from pruning.engine import Pruning
+from auditor.pruning import PruneSpec
+from auditor.pruning.calibration import calibration_rows
+from auditor.pruning.engine import Pruning
 from auditor.lab.pool import load_pool
 
 def hwm():

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from pruning.calibration import collect_inputs
+from auditor.pruning.calibration import collect_inputs
 
 Update = Callable[[str, torch.Tensor], None]
 # prune(sublayers, stats) changes the sublayers' weights in place; stats is what ``new_stats`` returned

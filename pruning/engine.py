@@ -16,9 +16,9 @@ import torch
 from torch import nn
 
 from auditor.errors import ConfigError, InputError
-from pruning.apply import masked, sparsity_report, weight_2d
-from pruning.methods import PRUNERS, PruneSpec
-from pruning.targets import find_targets
+from auditor.pruning.apply import masked, sparsity_report, weight_2d
+from auditor.pruning.methods import PRUNERS, PruneSpec
+from auditor.pruning.targets import find_targets
 
 
 def select_targets(model: nn.Module, spec: PruneSpec) -> dict[str, nn.Module]:

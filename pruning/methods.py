@@ -11,10 +11,10 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from auditor.pruning.apply import weight_2d
+from auditor.pruning.masks import RankedScores, check_sparsity, make_masks, parse_structure
+from auditor.pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 from auditor.registry import Registry
-from pruning.apply import weight_2d
-from pruning.masks import RankedScores, check_sparsity, make_masks, parse_structure
-from pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 
 
 @dataclass(frozen=True)

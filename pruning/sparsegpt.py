@@ -10,7 +10,7 @@ changes the kept weights, so every sparsity starts again from an in-memory copy 
 
 * ``sparsegpt`` follows the paper and its reference code: blocks are pruned in order, each block's
   Hessians collected on the outputs of the blocks before it as already pruned and updated (see
-  :mod:`pruning.blockwise`), so only one block's Hessians are held at a time. Defaults as the
+  :mod:`auditor.pruning.blockwise`), so only one block's Hessians are held at a time. Defaults as the
   reference: column blocks of 128, dampening 1% of the mean Hessian diagonal.
 * ``sparsegpt_dense`` collects every layer's Hessian once from the dense model and reuses it at every
   sparsity (cheaper for sweeps, holds all Hessians at once; not the paper's procedure).
@@ -22,11 +22,11 @@ import torch
 from torch import nn
 
 from auditor.errors import InputError
-from pruning.apply import weight_2d
-from pruning.blockwise import Update, prune_sequentially
-from pruning.calibration import collect_inputs
-from pruning.masks import check_sparsity, parse_structure
-from pruning.methods import PRUNERS, PruneSpec
+from auditor.pruning.apply import weight_2d
+from auditor.pruning.blockwise import Update, prune_sequentially
+from auditor.pruning.calibration import collect_inputs
+from auditor.pruning.masks import check_sparsity, parse_structure
+from auditor.pruning.methods import PRUNERS, PruneSpec
 
 
 @torch.no_grad()

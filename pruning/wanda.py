@@ -6,7 +6,7 @@ calibration tokens; weights are compared within each output row.
 
 * ``wanda`` follows the paper and its reference code (``prune_wanda``): blocks are pruned in order,
   each block's input norms collected with every earlier block already pruned at the same sparsity
-  (see :mod:`pruning.blockwise`). Masks depend on the sparsity, so each sparsity calibrates again.
+  (see :mod:`auditor.pruning.blockwise`). Masks depend on the sparsity, so each sparsity calibrates again.
 * ``wanda_nested`` collects every layer's input norms from the dense model in one pass, so one ranking
   serves every sparsity and masks are nested across sparsities (cheaper for sweeps; not the paper's).
 """
@@ -17,11 +17,11 @@ import torch
 from torch import nn
 
 from auditor.errors import InputError
-from pruning.apply import apply_masks, restore, weight_2d
-from pruning.blockwise import Update, prune_sequentially
-from pruning.calibration import collect_inputs
-from pruning.masks import make_masks
-from pruning.methods import PRUNERS, PruneSpec, ranked_masks
+from auditor.pruning.apply import apply_masks, restore, weight_2d
+from auditor.pruning.blockwise import Update, prune_sequentially
+from auditor.pruning.calibration import collect_inputs
+from auditor.pruning.masks import make_masks
+from auditor.pruning.methods import PRUNERS, PruneSpec, ranked_masks
 
 
 def wanda_scores(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:

@@ -18,7 +18,7 @@ from auditor.capability.schema import FAMILIES, Task, TaskItem, fit_to_context
 from auditor.capability.userfile import load_user_task
 from auditor.errors import ConfigError, InputError
 from auditor.metrics import proportion_ci
-from tasks import tasks_dir
+from auditor.tasks import tasks_dir
 
 
 def test_normalization_and_match() -> None:

@@ -52,7 +52,7 @@ def test_info_prints_json(tiny_model_dir, capsys):
 
 def test_demo_config_is_valid_and_uses_the_shipped_lab():
     from auditor.pipeline.audit import load_audit_config
-    from tasks import tasks_dir
+    from auditor.tasks import tasks_dir
 
     cfg = load_audit_config(str(tasks_dir() / "configs" / "demo-audit.yaml"), [])
     assert cfg.model == "lab" and cfg.lab == "standard" and cfg.compare[0].model == "lab:retrain"

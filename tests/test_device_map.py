@@ -22,8 +22,8 @@ from auditor.lm.batching import input_device
 from auditor.lm.decoding import decode
 from auditor.lm.scoring import greedy_answer_match, mean_nll
 from auditor.lm.tokenstats import compute_token_stats
-from pruning import PruneSpec
-from pruning.engine import select_targets
+from auditor.pruning import PruneSpec
+from auditor.pruning.engine import select_targets
 
 TEXTS = ["The colour of item 3 is 8. Q: What is it? A: yes.", "The size of item 12 is 6.", "Q: What is it?"]
 

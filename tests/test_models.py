@@ -86,7 +86,7 @@ def test_info_finds_linear_layers_by_pattern(tiny_model_dir):
 def test_gpt2_conv1d_layers_are_found():
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from pruning.targets import find_targets
+    from auditor.pruning.targets import find_targets
 
     m = GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=32, n_head=2, vocab_size=50, n_positions=32))
     names = set(find_targets(m))

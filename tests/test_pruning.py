@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from auditor.errors import ConfigError
-from pruning.apply import masked, sparsity_report, weight_2d
-from pruning.masks import layer_mask, make_masks, nm_mask, row_mask
-from pruning.methods import PRUNERS, PruneSpec
-from pruning.sparsegpt import sparsegpt_layer
-from pruning.targets import find_targets
+from auditor.pruning.apply import masked, sparsity_report, weight_2d
+from auditor.pruning.masks import layer_mask, make_masks, nm_mask, row_mask
+from auditor.pruning.methods import PRUNERS, PruneSpec
+from auditor.pruning.sparsegpt import sparsegpt_layer
+from auditor.pruning.targets import find_targets
 
 
 def _models():
@@ -100,7 +100,7 @@ def test_bad_specs():
 @pytest.mark.parametrize("arch", list(MODELS))
 @pytest.mark.parametrize("method", ["magnitude", "wanda", "wanda_nested"])
 def test_actual_sparsity_and_bit_exact_restore(arch, method):
-    import pruning.wanda  # noqa: F401  (registers)
+    import auditor.pruning.wanda  # noqa: F401  (registers)
 
     model = MODELS[arch].eval()
     modules = find_targets(model)
@@ -196,7 +196,7 @@ def test_prune_command_saves_a_checkpoint_that_reloads_with_the_same_zeros(metho
 
 def test_pattern_matching_nothing_lists_layers(tiny_model_dir):
     from auditor.models import load_model
-    from pruning.engine import select_targets
+    from auditor.pruning.engine import select_targets
 
     lm = load_model(str(tiny_model_dir))
     with pytest.raises(ConfigError, match="no layer matches.*found: model.layers.0.self_attn.q_proj"):
@@ -206,7 +206,7 @@ def test_pattern_matching_nothing_lists_layers(tiny_model_dir):
 def test_short_calibration_texts(tiny_model_dir):
     from auditor.errors import InputError
     from auditor.models import load_model
-    from pruning.calibration import calibration_rows
+    from auditor.pruning.calibration import calibration_rows
 
     lm = load_model(str(tiny_model_dir))
     with pytest.raises(InputError, match="fewer than seq_len=512"):
@@ -215,7 +215,7 @@ def test_short_calibration_texts(tiny_model_dir):
 
 @pytest.mark.parametrize("granularity", ["layer", "row"])
 def test_cached_ranking_gives_the_same_masks_as_sorting_each_time(granularity):
-    from pruning.masks import RankedScores
+    from auditor.pruning.masks import RankedScores
 
     scores = {"a": torch.randn(12, 40).abs().round(decimals=1), "b": torch.randn(7, 16).abs()}
     ranked = RankedScores(scores, granularity)
@@ -226,8 +226,8 @@ def test_cached_ranking_gives_the_same_masks_as_sorting_each_time(granularity):
 
 
 def test_sequential_wanda_first_block_matches_one_pass_and_later_blocks_see_pruned_inputs():
-    import pruning.wanda as w
-    from pruning.blockwise import block_of
+    import auditor.pruning.wanda as w
+    from auditor.pruning.blockwise import block_of
 
     model = MODELS["llama"].eval()
     modules = find_targets(model)
@@ -251,7 +251,7 @@ def test_sequential_wanda_first_block_matches_one_pass_and_later_blocks_see_prun
 
 def test_quantized_weights_are_refused():
     from auditor.errors import InputError
-    from pruning.engine import select_targets
+    from auditor.pruning.engine import select_targets
 
     lin = torch.nn.Sequential(torch.nn.Linear(4, 4))
     lin[0].weight = torch.nn.Parameter(torch.zeros(4, 4, dtype=torch.int8), requires_grad=False)

@@ -17,9 +17,9 @@ import pytest
 import torch
 from torch import nn
 
-from pruning.engine import Pruning
-from pruning.methods import PruneSpec
-from pruning.targets import find_targets
+from auditor.pruning.engine import Pruning
+from auditor.pruning.methods import PruneSpec
+from auditor.pruning.targets import find_targets
 
 
 def _llama3() -> nn.Module:
@@ -214,8 +214,8 @@ def test_wanda_matches_the_reference_run_block_by_block(structure):
 
 def _collected(model: nn.Module, modules: dict, sequential: bool) -> dict[str, torch.Tensor]:
     """Per-layer X^T X with nothing pruned: through the block runner, or one full forward pass."""
-    from pruning.blockwise import prune_sequentially
-    from pruning.calibration import collect_inputs
+    from auditor.pruning.blockwise import prune_sequentially
+    from auditor.pruning.calibration import collect_inputs
 
     got: dict[str, torch.Tensor] = {}
 
@@ -236,7 +236,7 @@ def _collected(model: nn.Module, modules: dict, sequential: bool) -> dict[str, t
 def test_block_runner_feeds_each_block_what_the_full_model_does(arch):
     from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
 
-    from pruning.blockwise import Captured, capture, group_by_block
+    from auditor.pruning.blockwise import Captured, capture, group_by_block
 
     torch.manual_seed(0)
     model = {
@@ -275,7 +275,7 @@ class _TwoStacks(nn.Module):
 
 
 def test_unchained_blocks_fall_back_to_full_passes_with_the_same_statistics():
-    from pruning.blockwise import capture, group_by_block
+    from auditor.pruning.blockwise import capture, group_by_block
 
     torch.manual_seed(0)
     model = _TwoStacks().eval()

@@ -16,10 +16,10 @@ from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError, InputError, OutputError
 from auditor.lm.scoring import mean_nll
 from auditor.models import load_model
+from auditor.pruning.targets import find_targets
 from auditor.unlearning import UNLEARNERS, UnlearnConfig, check_sets, unlearn, unlearn_checkpoint
 from auditor.unlearning.npo import npo_loss
 from auditor.unlearning.prune_unlearn import prune_scores
-from pruning.targets import find_targets
 
 METHODS = ("gradient_ascent", "gradient_difference", "npo", "prune_unlearn")
 FAST = UnlearnConfig(lr=1e-3, steps=6, batch_size=4, prune_fraction=0.05)

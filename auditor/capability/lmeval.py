@@ -25,7 +25,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.capability.schema import Task, write_rows
 from auditor.errors import ConfigError
-from tasks import tasks_dir
+from auditor.tasks import tasks_dir
 
 log = logging.getLogger(__name__)
 

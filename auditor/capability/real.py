@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from auditor.capability.normalize import normalize_answer
 from auditor.capability.schema import TaskItem, sample_others
 from auditor.errors import InputError
-from tasks import tasks_dir
+from auditor.tasks import tasks_dir
 
 QUESTIONS: dict[str, str] = {
     "capital": "What is the capital of {x}?",

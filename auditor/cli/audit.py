@@ -13,7 +13,7 @@ from auditor.report.build import write_report
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules, shift_warning
 from auditor.runs import atomic_write_json
-from tasks import tasks_dir
+from auditor.tasks import tasks_dir
 
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
 # flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)

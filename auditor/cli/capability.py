@@ -19,7 +19,7 @@ from auditor.cli.common import (
     positive_int,
 )
 from auditor.errors import ConfigError
-from tasks import tasks_dir
+from auditor.tasks import tasks_dir
 
 DEFAULT_FAMILIES = ",".join(FAMILIES)
 # ``auditor capability`` flag -> SweepConfig key; only flags given are passed on.

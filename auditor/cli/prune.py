@@ -61,10 +61,10 @@ def sweep_overrides(a: argparse.Namespace) -> list[str]:
 
 
 def cmd_prune(a: argparse.Namespace) -> int:
-    import pruning
+    from auditor import pruning
     from auditor.models import load_model, resolve_source
-    from pruning.calibration import calibration_rows
-    from pruning.engine import Pruning
+    from auditor.pruning.calibration import calibration_rows
+    from auditor.pruning.engine import Pruning
 
     spec = pruning.PruneSpec(sparsity=a.sparsity, structure=a.structure, granularity=a.granularity)
     pruning.PRUNERS.get(a.method)

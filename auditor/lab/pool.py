@@ -48,7 +48,7 @@ class CanarySpec:
 
 def pool_path(file: str) -> Path:
     """A pool file: absolute, or under the shipped ``tasks/data/pool/``."""
-    from tasks import tasks_dir
+    from auditor.tasks import tasks_dir
 
     p = Path(file)
     return p if p.is_absolute() else tasks_dir() / "data" / "pool" / file

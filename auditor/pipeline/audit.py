@@ -29,10 +29,10 @@ from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_famil
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes
 from auditor.pipeline.sweep import write_summaries
+from auditor.pruning import PRUNERS
 from auditor.report.figures import AUDIT_INDEX
 from auditor.report.gate import parse_rule
 from auditor.runs import RunDir, atomic_write_json
-from pruning import PRUNERS
 
 log = logging.getLogger(__name__)
 

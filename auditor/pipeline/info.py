@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from auditor.models import LoadedModel
-from pruning.targets import find_targets
+from auditor.pruning.targets import find_targets
 
 _CONFIG_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
                 "max_position_embeddings", "n_embd", "n_layer", "n_head")  # fmt: skip

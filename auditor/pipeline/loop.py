@@ -4,7 +4,7 @@ families not yet recorded there, record, restore.
 ``sweep``, ``audit`` and ``unlearn-compare`` all call :func:`run_points`. Each (point, family) is one
 resumable unit of the run directory (its records in one fsync'd append); a family's per-example rows
 are appended in its own smaller units through ``ctx.samples``, so a killed run resumes inside a family.
-Pruning masks come from :class:`pruning.engine.Pruning`: scores are computed once per method and the
+Pruning masks come from :class:`auditor.pruning.engine.Pruning`: scores are computed once per method and the
 weights restored bit-exactly after each point.
 """
 
@@ -20,10 +20,10 @@ import auditor.parallel as parallel
 from auditor.family import DENSE, FamilyContext, Point
 from auditor.models import LoadedModel
 from auditor.pipeline.families import FAMILIES
+from auditor.pruning import PRUNERS, PruneSpec
+from auditor.pruning.apply import sparsity_report
+from auditor.pruning.engine import Pruning, select_targets
 from auditor.runs import RunDir, UnitLog
-from pruning import PRUNERS, PruneSpec
-from pruning.apply import sparsity_report
-from pruning.engine import Pruning, select_targets
 
 log = logging.getLogger(__name__)
 

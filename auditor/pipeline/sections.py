@@ -19,8 +19,8 @@ from auditor.lab.build import SHIPPED_DIR, verify_hashes
 from auditor.models import LoadedModel
 from auditor.probes.extraction.family import ExposureSection, ExtractionSection, UntargetedSection
 from auditor.probes.mia.family import MIASection
+from auditor.pruning.calibration import calibration_rows
 from auditor.unlearning.measures import UnlearningSection
-from pruning.calibration import calibration_rows
 
 log = logging.getLogger(__name__)
 

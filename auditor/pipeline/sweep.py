@@ -28,8 +28,8 @@ from auditor.pipeline.families import FAMILIES
 from auditor.pipeline.loop import Pruners, close_data, plan, points_summary, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
+from auditor.pruning import PRUNERS, PruneSpec
 from auditor.runs import RunDir, atomic_write_json
-from pruning import PRUNERS, PruneSpec
 
 log = logging.getLogger(__name__)
 

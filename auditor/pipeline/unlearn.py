@@ -34,11 +34,11 @@ from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
+from auditor.pruning import PRUNERS
 from auditor.report.tree import unlearning_tree
 from auditor.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
 from auditor.unlearning.measures import UnlearningSection, check_disjoint
-from pruning import PRUNERS
 
 log = logging.getLogger(__name__)
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

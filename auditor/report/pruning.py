@@ -86,7 +86,7 @@ def pruning_section(run: Path, label: str, figs: dict) -> list:
             "A memorization line that falls before the accuracy lines means pruning removes memorized data first."
         )
     ]
-    from pruning.methods import describe  # imports torch: only when a report is built, not for --help
+    from auditor.pruning.methods import describe  # imports torch: only when a report is built, not for --help
 
     notes = [f"{m}: {describe(m)}" for m in by_method if describe(m)]
     if notes:

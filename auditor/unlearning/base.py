@@ -16,8 +16,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 from auditor.registry import Registry
-from pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ divided by the input scale on the retain set gives a per-weight version of that 
 so the ratio ranks weights by forget importance among weights of similar magnitude, and favours input
 features that are active on the forget texts but quiet on the retain texts. Both norms are taken as
 RMS (per token), so the ratio does not depend on how many tokens each set holds. It reuses the
-pruning package: layers are found by name pattern (``pruning.targets.find_targets``), inputs are
-collected by hooks (``pruning.calibration.collect_inputs``), masks come from the stable-sort kernels
-(``pruning.masks.make_masks``) and are applied by ``pruning.apply.apply_masks``.
+pruning package: layers are found by name pattern (``auditor.pruning.targets.find_targets``), inputs are
+collected by hooks (``auditor.pruning.calibration.collect_inputs``), masks come from the stable-sort kernels
+(``auditor.pruning.masks.make_masks``) and are applied by ``auditor.pruning.apply.apply_masks``.
 
 Limits: one shot and data-dependent; a weight important to both sets is pruned only if the forget
 set needs it much more. On models where the forget texts share most features with the retain texts
@@ -40,12 +40,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.data import TextSet
 from auditor.errors import ConfigError
+from auditor.pruning.apply import apply_masks, weight_2d
+from auditor.pruning.calibration import collect_inputs
+from auditor.pruning.masks import make_masks
+from auditor.pruning.targets import find_targets
 from auditor.unlearning.base import UNLEARNERS, UnlearnConfig
 from auditor.unlearning.trainer import encode
-from pruning.apply import apply_masks, weight_2d
-from pruning.calibration import collect_inputs
-from pruning.masks import make_masks
-from pruning.targets import find_targets
 
 
 def activation_rms(
