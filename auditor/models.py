@@ -32,6 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from auditor.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
 from auditor.errors import ModelLoadError
 from auditor.identity import folder_fingerprint
+from auditor.model_args import canonical, merge_adapter, parse_model_args, split_adapter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class ModelSpec:
     cache_dir: str | None = None  # where converted checkpoints live; default ~/.cache/memaudit
     attn_implementation: str | None = None  # passed to from_pretrained: eager | sdpa | flash_attention_2 | ...
     offload: bool = False  # weights that do not fit on the GPU stay in CPU memory (then disk), brought in per layer
+    model_args: str | None = None  # "key=value,..." for from_pretrained, incl. peft=ADAPTER (auditor.model_args)
 
 
 @dataclass
@@ -196,7 +198,14 @@ def model_identity(spec: ModelSpec, resolved: Resolved | None = None) -> dict[st
         kind = "cpu"
     fp = r.fingerprint or f"hub:{spec.source}@{spec.revision or 'main'}"
     out = {"fingerprint": fp, "dtype": dtype, "device": kind}
-    return out | ({"attn_implementation": spec.attn_implementation} if spec.attn_implementation else {})
+    if spec.attn_implementation:
+        out["attn_implementation"] = spec.attn_implementation
+    if spec.model_args:
+        out["model_args"] = canonical(spec.model_args)
+        adapter = split_adapter(parse_model_args(spec.model_args))[1]
+        if adapter and Path(adapter).expanduser().is_dir():  # a local adapter: its content, not its name
+            out["adapter"] = folder_fingerprint(Path(adapter).expanduser())
+    return out
 
 
 def load_model(spec: ModelSpec | str) -> LoadedModel:
@@ -206,7 +215,8 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     src = spec.source
-    kwargs: dict = {"dtype": dtype, "trust_remote_code": spec.trust_remote_code}
+    options, adapter = split_adapter(parse_model_args(spec.model_args))
+    kwargs: dict = {**options, "dtype": dtype, "trust_remote_code": spec.trust_remote_code}
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation
     if spec.offload:
@@ -221,6 +231,8 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     elif not spec.allow_pickle:
         kwargs["use_safetensors"] = True
     model, tok = _from_pretrained(r.path, kwargs, src)
+    if adapter:
+        model = merge_adapter(model, adapter)
     if device not in ("cpu", "auto") and not spec.offload:
         model = model.to(device)
     model.eval()
@@ -228,6 +240,8 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     fingerprint = r.fingerprint
     if not fingerprint:
         fingerprint = f"hub:{src}@{getattr(model.config, '_commit_hash', None) or spec.revision or 'main'}"
+    if adapter:  # the merged weights are not the folder's: fingerprint what was loaded
+        fingerprint = weights_fingerprint(model)
     notes = ensure_pad_token(model, tok)
     return LoadedModel(model=model, tokenizer=tok, source=src, resolved=r.path, fingerprint=fingerprint, notes=notes)
 

@@ -150,6 +150,7 @@ def test_recall_needs_two_nonmembers_before_the_model_loads(files, tmp_path, cap
     one = tmp_path / "one.jsonl"
     one.write_text('{"id": "a", "text": "just one"}\n', encoding="utf-8")
     argv = ["mia", "--model", "lab", "--members", files["ok.jsonl"], "--nonmembers", str(one), "--out", files["out"]]
+    argv += ["--attacks", "loss,recall"]  # recall is opt-in (not in DEFAULT_ATTACKS)
     assert main(["-q", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "ReCaLL needs at least 2 non-members" in err[0]

@@ -206,3 +206,70 @@ def test_zlib_is_carlini_mean_loglik_over_zlib_bytes_by_hand():
     got = zlib_score(AttackInputs(target=stats))
     assert got.tolist() == pytest.approx([-1.0 / 10, -0.5 / 20])
     assert got[1] > got[0] and (short.sum() / 10) > (long.sum() / 20)  # the old total-NLL ratio ranked them reversed
+
+
+def test_default_attacks_are_four_fixed_k_attacks_without_recall_or_reference():
+    from auditor.cli.main import build_parser
+    from auditor.cli.mia import _mia_config
+    from auditor.probes.mia import DEFAULT_ATTACKS
+
+    assert DEFAULT_ATTACKS == ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2") == MIAConfig().attacks
+    assert [v for v, _, _ in expand_attacks(DEFAULT_ATTACKS, False)] == list(DEFAULT_ATTACKS)  # no grid
+    argv = ["mia", "--model", "m", "--members", "a", "--nonmembers", "b", "--out", "o"]
+    p = build_parser()
+    assert _mia_config(p.parse_args(argv)).attacks == DEFAULT_ATTACKS
+    assert _mia_config(p.parse_args([*argv, "--reference-model", "r"])).attacks == (*DEFAULT_ATTACKS, "reference")
+    asked = _mia_config(p.parse_args([*argv, "--attacks", "loss, recall,min_k"])).attacks
+    assert asked == ("loss", "recall", "min_k")  # opt-in attacks and the k grid still parse
+
+
+def _res(auc: float, n_non: int) -> dict:
+    return {"auc": auc, "auc_ci": [auc - 0.1, auc + 0.05], "tpr@1%fpr": 0.2, "tpr@1%fpr_ci": [0.1, 0.3],
+            "tpr@0.1%fpr": 0.05, "tpr@0.1%fpr_ci": [0.0, 0.1], "n_members": 10, "n_nonmembers": n_non}  # fmt: skip
+
+
+def test_tpr_at_fpr_is_na_below_one_over_fpr_nonmembers():
+    from auditor.cli.mia import tpr_cell
+
+    assert tpr_cell(_res(0.7, 99), "tpr@1%fpr") == "n/a (needs >= 100 non-members)"
+    assert tpr_cell(_res(0.7, 100), "tpr@1%fpr") == "0.200 [0.100, 0.300]"
+    assert tpr_cell(_res(0.7, 999), "tpr@0.1%fpr") == "n/a (needs >= 1,000 non-members)"
+    assert tpr_cell(_res(0.7, 1000), "tpr@0.1%fpr") == "0.050 [0.000, 0.100]"
+    assert tpr_cell({**_res(0.7, 5000), "tpr@1%fpr_low_n": True}, "tpr@1%fpr").startswith("n/a")  # the record's flag
+
+
+def test_k_grid_marks_its_best_k_as_tuned_on_the_evaluation_data(capsys):
+    from auditor.cli.mia import print_table, tuned_picks
+
+    grid = [v for v, _, _ in expand_attacks(["min_k"], False)]
+    result = {"loss": _res(0.6, 150), **{v: _res(0.5 + 0.01 * i, 150) for i, v in enumerate(grid)}}
+    best = grid[-1]
+    result[best]["auc"], result[grid[0]]["auc"] = 0.55, 0.9  # the best k is the grid's first
+    assert tuned_picks(("loss", "min_k"), result) == {grid[0]: "min_k"}
+    assert tuned_picks(("loss", "min_k@0.2"), {"loss": result["loss"], "min_k@0.2": result["loss"]}) == {}
+    print_table(result, ("loss", "min_k"))
+    out = capsys.readouterr().out.splitlines()
+    rows = {line.split()[0]: line for line in out[1 : 2 + len(grid)]}
+    assert "(tuned)" in rows[grid[0]] and not any("(tuned)" in rows[v] for v in ["loss", *grid[1:]])
+    assert f"(tuned) {grid[0]}: the best k of the min_k grid, tuned on the evaluation data" in out[-1]
+    assert all("n/a (needs >= 1,000 non-members)" in rows[v] and "0.200 [0.100, 0.300]" in rows[v] for v in rows)
+
+
+def test_cli_default_run_scores_every_nonmember_and_reports_na(tiny_model_dir, tmp_path, capsys):
+    from auditor.cli.main import main
+
+    for name, texts in (("m", TEXTS), ("n", [t.upper() for t in TEXTS])):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n"
+                                                        for i, t in enumerate(texts)))  # fmt: skip
+    argv = ["-q", "mia", "--model", str(tiny_model_dir), "--members", str(tmp_path / "m.jsonl"), "--nonmembers",
+            str(tmp_path / "n.jsonl"), "--out", str(tmp_path / "run"), "--n-boot", "20", "--no-blind"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "run" / "mia.json").read_text())
+    assert list(res) == ["loss", "zlib", "min_k@0.2", "min_k_pp@0.2"]
+    assert all(r["n_nonmembers"] == len(TEXTS) for r in res.values())  # no ReCaLL prefix took any
+    assert out.count("n/a (needs >= 100 non-members)") == 4 and "(tuned)" not in out
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["command"] == "mia" and summary["weights_fingerprint"].startswith("sha256:")
+    assert summary["figures"]["mia.loss.auc"]["value"] == pytest.approx(res["loss"]["auc"])
+    assert [summary["figures"]["mia.loss.auc"][b] for b in ("ci_low", "ci_high")] == res["loss"]["auc_ci"]

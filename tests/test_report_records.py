@@ -226,19 +226,22 @@ def test_gate_rules_on_points(sweep_run: Path) -> None:
 
 
 def test_report_from_records_only(sweep_run: Path) -> None:
-    html = write_report(sweep_run).read_text()
+    html = write_report(sweep_run, redact=False).read_text()
     assert not any((sweep_run / name).exists() for name in OLD_FILES)
-    for title in ("Membership inference", "Extraction and exposure", "Capabilities under pruning"):
-        assert f"<h2>{title}</h2>" in html
-    assert "<h2>What pruning removes first</h2>" in html
+    # one section per question, in order, each with its parts
+    order = ["<h2>Summary</h2>", "<h2>Memorization</h2>", "<h3>Membership inference</h3>",
+             "<h3>Extraction and exposure</h3>", "<h2>Pruning</h2>", "<h3>What pruning removes first</h3>",
+             "<h3>Capabilities under pruning</h3>", "<h2>Capability</h2>", "<h2>All figures</h2>"]  # fmt: skip
+    where = [html.find(h) for h in order]
+    assert -1 not in where and where == sorted(where), dict(zip(order, where, strict=True))
     assert "alt='memorization vs capability, run'" in html and "alt='ROC curves, run'" in html
     assert html.count("data:image/png;base64,") >= 3
     assert (sweep_run / "plots" / "run-memorization_vs_capability.png").stat().st_size > 5000
     md = (sweep_run / "report.md").read_text()
     header = "| method | sparsity | MIA AUC (loss) | exact extraction rate | canary extraction rate "
     assert header + "| mean exposure / max possible | fact_recall accuracy | icl_classification accuracy |" in md
-    assert "| magnitude | 0.5 | 0.6 | 0.005 | 0.1 | 0.1 | 0.5 | 0.88 |" in md
-    assert "| wanda | 0 | 0.9 | 0.4 | 0.8 | 0.5 | 0.8 | 0.9 |" in md
+    assert "| magnitude | 0.5 | 0.600 | 0.005 | 0.100 | 0.100 | 0.500 | 0.880 |" in md
+    assert "| wanda | 0 | 0.900 | 0.400 | 0.800 | 0.500 | 0.800 | 0.900 |" in md
     assert "wanda: Wanda (Sun et al. 2024) as the paper and its reference code run it: block by block" in md
     assert "magnitude: Magnitude pruning" in md  # each method used says which variant it is
     # the dense point's examples only; escaped
@@ -283,5 +286,5 @@ def test_unlearning_from_records(tmp_path: Path) -> None:
     assert figs["points"]["magnitude"]["0.3"]["unlearning"]["npo"]["verbmem_forget"] == pytest.approx(0.55 / 3)
     md = write_report(run).with_suffix(".md").read_text()
     assert "## Unlearning comparison" in md and "PrivLeak" in md
-    assert "| npo | 1 | 1 | 0 | 1 | 0.6 |" in md  # onion: r1's percentile rose from 0.3 to 0.9
+    assert "| npo | 1 | 1 | 0 | 1 | 0.600 |" in md  # onion: r1's percentile rose from 0.3 to 0.9
     assert "| npo | 0.275 / - | 0.183 / - |" in md  # resurfacing at 0.3

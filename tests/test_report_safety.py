@@ -31,7 +31,7 @@ ATTACK = f"loss{SCRIPT}"
 SECRET = "PIN 7310"  # a 4-digit secret in a known format: 10^4 candidates
 MEMBERS = {f"m1{IMG}": f"alpha-marker {SCRIPT}", "m2|x\ny": f"beta-marker {BREAKERS}", "pin": SECRET}
 REPORT_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "table", "tr", "th", "td"}
-REPORT_TAGS |= {"img", "pre"}
+REPORT_TAGS |= {"img", "pre", "div", "span", "code", "details", "summary"}
 TAG = re.compile(r"redacted: (under \d+ chars|\d+\+ chars), tag ([0-9a-f]{12})")
 
 
@@ -115,7 +115,7 @@ def _tables(md: str) -> list[list[str]]:
 
 
 def test_markdown_escapes_every_planted_string(hostile_run: Path) -> None:
-    html = write_report(hostile_run, title=f"audit {SCRIPT}").read_text()
+    html = write_report(hostile_run, redact=False, title=f"audit {SCRIPT}").read_text()
     md = hostile_run.joinpath("report.md").read_text()
     for raw in ("<script", "<img", "<svg", "<a href", "<http"):
         assert raw not in md.lower()
@@ -123,7 +123,7 @@ def test_markdown_escapes_every_planted_string(hostile_run: Path) -> None:
     assert all(s.startswith("data:image/png;base64,") for s in re.findall(r"<img src='([^']*)'", html))
     assert not re.search(r"<[A-Za-z!?/]", md), "report.md writes no tag of its own, and none from the data"
     assert set(re.findall(r"<([a-zA-Z0-9]+)", html)) <= REPORT_TAGS
-    assert _attributes(html) <= {"lang", "charset", "http-equiv", "content", "src", "alt", "class"}
+    assert _attributes(html) <= {"lang", "charset", "http-equiv", "content", "src", "alt", "class", "name", "id"}
     # the payloads arrived, as text: in the title, the member and extraction tables, the note, the manifest
     assert md.startswith("# audit &lt;script&gt;alert(1)&lt;/script&gt;\n")
     assert md.count("alpha-marker &lt;script&gt;alert(1)&lt;/script&gt;") == 2
@@ -133,7 +133,7 @@ def test_markdown_escapes_every_planted_string(hostile_run: Path) -> None:
 
 
 def test_markdown_tables_keep_their_shape(hostile_run: Path) -> None:
-    write_report(hostile_run)
+    write_report(hostile_run, redact=False)
     md = hostile_run.joinpath("report.md").read_text()
     tables = _tables(md)
     assert len(tables) >= 4
@@ -141,7 +141,8 @@ def test_markdown_tables_keep_their_shape(hostile_run: Path) -> None:
         widths = {len(_cells(line)) for line in table}
         assert len(widths) == 1, table
     rows = [line for t in tables for line in t if line.startswith("| m2\\|x y |")]
-    assert len(rows) == 2 and all(len(_cells(r)) == 3 for r in rows)  # member text and extracted suffix
+    # member text (id, attack, score, text) and extracted suffix (id, prefix_len, suffix)
+    assert len(rows) == 2 and sorted(len(_cells(r)) for r in rows) == [3, 4]
     assert "beta-marker a \\| b \\\\\\| c\\\\\\\\\\|d next line   \\`tick\\` \\`\\`\\`" in rows[0]
 
 
@@ -154,6 +155,9 @@ def test_markdown_renders_inert(hostile_run: Path) -> None:
     assert set(re.findall(r"<([a-zA-Z0-9]+)", page)) <= {
         "h1",
         "h2",
+        "h3",
+        "ul",
+        "li",
         "p",
         "table",
         "thead",
@@ -192,8 +196,9 @@ def _text_cells(doc: Document) -> dict[tuple[str, str], list[str]]:
     return out
 
 
-def test_redacted_report_hides_every_text(hostile_run: Path) -> None:
-    write_report(hostile_run, redact=True)
+@pytest.mark.parametrize("kwargs", [{}, {"redact": True}], ids=["default", "explicit"])
+def test_redacted_report_hides_every_text(hostile_run: Path, kwargs: dict) -> None:
+    write_report(hostile_run, **kwargs)  # redaction is the default
     for name in ("report.md", "report.html"):
         text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", hostile_run.joinpath(name).read_text())
         assert "alpha-marker" not in text and "beta-marker" not in text and "7310" not in text
@@ -222,7 +227,7 @@ def test_short_secret_cannot_be_brute_forced(hostile_run: Path) -> None:
     for _ in range(2):
         write_report(hostile_run, redact=True)
         md = hostile_run.joinpath("report.md").read_text()
-        rows = re.findall(r"^\| pin \| [^|]* \| \\\[(.*)\\\] \|$", md, re.M)
+        rows = re.findall(r"^\| pin \|(?: [^|]* \|)+ \\\[(.*)\\\] \|$", md, re.M)
         assert len(rows) == 2 and len(set(rows)) == 1
         bucket, tag = TAG.fullmatch(rows[0]).groups()  # type: ignore[union-attr]
         assert bucket == "under 16 chars" and "8 chars" not in md  # the length is not printed exactly

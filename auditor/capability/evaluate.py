@@ -12,18 +12,22 @@ at k shots and at 0 shots (the baseline; Jin et al. 2024 compare ICL against it)
 
 from __future__ import annotations
 
+import logging
 import weakref
 from dataclasses import dataclass, field
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
+import auditor.progress as progress
 from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import Task, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
 from auditor.metrics import proportion_ci
 from auditor.parallel import shard_map
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,7 +132,13 @@ def _greedy_local(
             out[i] = tokenizer.decode(gen[row, width:].tolist(), skip_special_tokens=True)
 
     bs = resolve_batch_size(batch_size, model, "decoding")
-    run_batches(length_order([len(e) for e in enc]), step, bs, what="capability generation")
+    with progress.bar(len(prompts), "capability generation", unit="prompt", logger=log) as p:
+
+        def counted(idx: list[int]) -> None:
+            step(idx)
+            p.update(len(idx))  # once per batch
+
+        run_batches(length_order([len(e) for e in enc]), counted, bs, what="capability generation")
     return out
 
 

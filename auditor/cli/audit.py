@@ -6,21 +6,31 @@ import argparse
 import json
 from pathlib import Path
 
-from auditor.cli.common import add_batch_size, add_command, add_device_dtype, add_set, flag_overrides, yaml_value
+from auditor.cli.common import (
+    add_batch_size,
+    add_command,
+    add_device_dtype,
+    add_set,
+    flag_overrides,
+    positive_int,
+    yaml_value,
+)
+from auditor.cli.tables import print_run_table
 from auditor.data import read_utf8
 from auditor.errors import ConfigError, InputError
 from auditor.report.build import write_report
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules, shift_warning
+from auditor.report.summary import write_summary
 from auditor.runs import atomic_write_json
 from auditor.tasks import tasks_dir
 
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
 # flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)
-AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple(
-    (k, k)
-    for k in ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code", "attn_implementation", "offload")
-)
+MODEL_KEYS = ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code", "attn_implementation", "offload",
+              "model_args")  # fmt: skip
+AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in ("model", "revision", "limit", *MODEL_KEYS))
+COMPARE_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in MODEL_KEYS)
 
 
 def _gate_run(run: Path, rules: list) -> int:
@@ -32,8 +42,9 @@ def _gate_run(run: Path, rules: list) -> int:
     if warning:
         print(warning)
     summary = gate_summary(results)
-    summary["warnings"] = [warning] if warning else []
+    summary["warnings"] += [warning] if warning else []
     atomic_write_json(run / "gate.json", summary)
+    write_summary(run, gate=summary)
     print(f"gate: {'PASS' if summary['passed'] else 'FAIL'} ({sum(r.passed for r in results)}/{len(results)} rules)")
     return 0 if summary["passed"] else 1
 
@@ -43,6 +54,8 @@ def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> 
 
     cfg = load_audit_config(config, overrides)
     out = run_audit(cfg, overwrite=overwrite)
+    for folder in sorted((out / "checkpoints").glob("*/")):
+        print_run_table(folder)
     rc = _gate_run(out, parse_rules(list(cfg.policy))) if cfg.policy else 0
     if report:
         html = write_report(out)
@@ -72,8 +85,9 @@ def cmd_demo(a: argparse.Namespace) -> int:
 def cmd_unlearn_compare(a: argparse.Namespace) -> int:
     from auditor.pipeline.unlearn import load_compare_config, run_compare
 
-    cfg = load_compare_config(a.config, [*a.set, *flag_overrides(a, AUDIT_KEYS)])
+    cfg = load_compare_config(a.config, [*a.set, *flag_overrides(a, COMPARE_KEYS)])
     out = run_compare(cfg, overwrite=a.overwrite)
+    print_run_table(out)
     html = write_report(out, title="memaudit unlearning comparison")
     print(f"comparison: {out / 'unlearning.json'}")
     print(f"report: {html}")
@@ -81,7 +95,7 @@ def cmd_unlearn_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
-    html = write_report(a.run, redact=a.redact, title=a.title)
+    html = write_report(a.run, redact=not a.no_redact, title=a.title)
     print(f"report: {html}")
     print(f"        {html.with_suffix('.md')}")
     return 0
@@ -106,10 +120,13 @@ def cmd_gate(a: argparse.Namespace) -> int:
     return _gate_run(run, rules)
 
 
-def _add_model_overrides(p: argparse.ArgumentParser) -> None:
-    group = p.add_argument_group(
-        "model (keys device, dtype, batch_size, allow_pickle, trust_remote_code; a flag left out: the config's value)"
-    )
+def _add_model_overrides(p: argparse.ArgumentParser, candidate: bool = True) -> None:
+    """The model flags, each setting the config key of the same name; a flag left out: the config's value."""
+    group = p.add_argument_group("model and data (each flag sets the config key of its name; left out: the config's)")
+    if candidate:
+        group.add_argument("--model", help="the candidate checkpoint: folder, .gguf, hub id or alias (key model)")
+        group.add_argument("--revision", help="hub revision of the candidate (branch, tag or commit)")
+        group.add_argument("--limit", type=positive_int, help="at most N texts / items per section (key limit)")
     add_device_dtype(group)
     add_batch_size(group, default=None)
     group.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights in every checkpoint")
@@ -149,9 +166,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("run", help="run directory (audit, mia, extract, sweep, unlearn-compare)")
     rep.add_argument(
-        "--redact",
+        "--no-redact",
         action="store_true",
-        help="replace memorized/extracted texts by a tag (salted per report) and a coarse length",
+        help="show member and extracted texts in full (by default they are replaced by a tag salted per report "
+        "and a coarse length, so the report can be shared)",
     )
     rep.add_argument("--title", help="report title (default: from the run's kind)")
 
@@ -174,4 +192,4 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     uc.add_argument("config", help="unlearn-compare YAML config")
     add_set(uc)
-    _add_model_overrides(uc)
+    _add_model_overrides(uc, candidate=False)

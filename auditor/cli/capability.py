@@ -10,8 +10,9 @@ from auditor.capability.analysis import threshold_table
 from auditor.capability.builders import CapabilityConfig, build_task
 from auditor.capability.schema import FAMILIES
 from auditor.cli.common import (
+    add_batch_size,
     add_command,
-    add_device_dtype,
+    add_model_args,
     add_set,
     csv_type,
     flag_overrides,
@@ -30,6 +31,13 @@ CAPABILITY_KEYS: tuple[tuple[str, str], ...] = (
     ("lab", "lab"),
     ("device", "device"),
     ("dtype", "dtype"),
+    ("revision", "revision"),
+    ("trust_remote_code", "trust_remote_code"),
+    ("allow_pickle", "allow_pickle"),
+    ("attn_implementation", "attn_implementation"),
+    ("offload", "offload"),
+    ("model_args", "model_args"),
+    ("batch_size", "batch_size"),
     ("source", "capability.source"),
     ("limit", "capability.limit"),
     ("shots", "capability.shots"),
@@ -130,5 +138,6 @@ def _add_capability(sub: argparse._SubParsersAction) -> None:
     cp.add_argument("--limit", type=positive_int, help="at most this many items per family (default: the config's)")
     cp.add_argument("--shots", type=nonneg_int, help="QA demonstrations per prompt (default: the config's)")
     cp.add_argument("--seed", type=nonneg_int, help="seed of the sample and the demonstrations (default: the config's)")
-    add_device_dtype(cp)
+    add_model_args(cp, cache_dir=False)
+    add_batch_size(cp, default=None, what="prompts per batch")
     add_set(cp)

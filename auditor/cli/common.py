@@ -7,15 +7,13 @@ Command groups import this module (never :mod:`auditor.cli.main`). Only light mo
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from auditor.errors import AuditorError, ConfigError
+from auditor.cli.overrides import batch_size_arg, batch_size_type, flag_overrides, yaml_value  # noqa: F401
+from auditor.errors import AuditorError
 
 if TYPE_CHECKING:
     from auditor.models import ModelSpec
@@ -56,10 +54,20 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return text
         return f"{text} (default: %(default)s)".lstrip()
 
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        """Descriptions are wrapped; a block of indented lines (an epilog's example commands) is kept as is."""
+        if "\n  " not in text:
+            return super()._fill_text(text, width, indent)
+        return "\n".join(indent + line for line in text.splitlines())
+
 
 def add_command(sub: argparse._SubParsersAction, name: str, handler: Handler | None, **kwargs: Any) -> Parser:
     """A subcommand parser with the shared help style; ``handler`` is what ``main`` runs for it."""
+    from auditor.cli.examples import epilog
+
     kwargs.setdefault("description", kwargs.get("help"))
+    path = f"{sub._prog_prefix} {name}".split(" ", 1)[1]  # "auditor lab build" -> "lab build"
+    kwargs.setdefault("epilog", epilog(path))
     p = sub.add_parser(name, formatter_class=HelpFormatter, **kwargs)
     if handler is not None:
         p.set_defaults(handler=handler)
@@ -73,29 +81,6 @@ def device_type(value: str) -> str:
     if not _DEVICE.fullmatch(value):
         raise argparse.ArgumentTypeError(f"unknown device {value!r}; use {DEVICE_HELP}")
     return value
-
-
-def batch_size_type(value: str) -> int | str:
-    """``auto`` or a positive integer (kept as given; :func:`batch_size_arg` turns it into int | None)."""
-    if value == "auto":
-        return value
-    try:
-        b = int(value)
-    except ValueError:
-        b = 0
-    if b < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or 'auto', got {value!r}")
-    return b
-
-
-def batch_size_arg(value: int | str | None) -> int | None:
-    """``--batch-size``: a positive integer, or ``auto`` / None (start large, halve on out-of-memory)."""
-    if value is None or value == "auto":
-        return None
-    try:
-        return int(batch_size_type(str(value)))
-    except argparse.ArgumentTypeError as e:
-        raise ConfigError(f"--batch-size {e}") from e
 
 
 def int_at_least(minimum: int) -> Callable[[str], int]:
@@ -196,6 +181,9 @@ def add_device_dtype(p: argparse.ArgumentParser) -> None:
     p.add_argument("--offload", action="store_true",
                    help="a model bigger than the GPU: what does not fit stays in CPU memory (then disk) and "
                         "each layer is brought to the GPU for its forward pass (accelerate; no pruning)")  # fmt: skip
+    p.add_argument("--model-args", metavar="K=V,...",
+                   help="more from_pretrained options, e.g. low_cpu_mem_usage=true or peft=ADAPTER_DIR (a PEFT/LoRA "
+                        "adapter, merged into the weights; needs `pip install peft`)")  # fmt: skip
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: str | None = "auto", what: str = "texts per batch") -> None:
@@ -233,50 +221,11 @@ def model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
         cache_dir=getattr(a, "cache_dir", None),
         attn_implementation=getattr(a, "attn_implementation", None),
         offload=getattr(a, "offload", False),
+        model_args=getattr(a, "model_args", None),
     )
 
 
 _model_spec = model_spec  # the name older callers import
-
-
-# ---------------------------------------------------------------- flags -> ``--set`` overrides
-
-
-def yaml_value(value: Any) -> str:
-    """``value`` written so that ``yaml.safe_load`` gives it back unchanged, and so ``--set`` (read with
-    :class:`auditor.config.ConfigLoader`, which only drops safe_load's base-60 numbers) gives it back too."""
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_yaml_item(v) for v in value) + "]"
-    if value is None or isinstance(value, bool | int | float):
-        return json.dumps(value)
-    text = str(value)
-    return text if _round_trips(text, text) else json.dumps(text)
-
-
-def _yaml_item(value: Any) -> str:
-    if not isinstance(value, str):
-        return yaml_value(value)
-    return value if _round_trips(f"[{value}]", [value]) else json.dumps(value)
-
-
-def _round_trips(raw: str, expected: Any) -> bool:
-    try:
-        return yaml.safe_load(raw) == expected
-    except yaml.YAMLError:
-        return False
-
-
-def flag_overrides(a: argparse.Namespace, mapping: Iterable[tuple[str, str]]) -> list[str]:
-    """``key=value`` for each (attribute, config key) whose flag was given; ``--batch-size auto`` -> null."""
-    out = []
-    for attr, key in mapping:
-        value = getattr(a, attr, None)
-        if value is None or value is False:
-            continue  # not given: the config's value stands
-        if attr == "batch_size":
-            value = batch_size_arg(value)
-        out.append(f"{key}={yaml_value(value)}")
-    return out
 
 
 def open_run(a: argparse.Namespace, config: dict, models: dict[str, str | None], **manifest: object) -> RunDir:

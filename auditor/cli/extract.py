@@ -24,6 +24,7 @@ from auditor.cli.common import (
 )
 from auditor.data import read_rows
 from auditor.errors import AuditorError, ConfigError, InputError
+from auditor.report.summary import write_summary
 from auditor.runs import RunDir
 
 if TYPE_CHECKING:
@@ -87,8 +88,8 @@ def cmd_extract(a: argparse.Namespace) -> int:
         keep_text=not a.no_text,
     )
     cfg.validate()
-    rows = _read_rows(a.data, "data file")
-    run = _open_run(a, "extract", {"data": a.data, "extraction": asdict(cfg)})
+    rows = _read_rows(a.data, "data file")[: a.limit]
+    run = _open_run(a, "extract", {"data": a.data, "limit": a.limit, "extraction": asdict(cfg)})
     lm = load_model(model_spec(a, a.model))
     _loaded(run, lm)
     res = run_extraction(lm.model, lm.tokenizer, rows, run, cfg)
@@ -105,6 +106,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
         )
     for reps, r in res.get("by_repeats", {}).items():
         print(f"  repeats {reps:>5}: exact {r['exact_extraction_rate']:.3f} (n={r['n']})")
+    write_summary(run.path, command="extract")
     print(f"wrote {Path(run.path) / 'extraction.json'}")
     return 0
 
@@ -131,10 +133,11 @@ def cmd_exposure(a: argparse.Namespace) -> int:
         batch_size=batch_size_arg(a.batch_size),
     )
     cfg.validate()
-    rows = _read_rows(a.canaries, "canary file")
+    rows = _read_rows(a.canaries, "canary file")[: a.limit]
     hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
     require_columns(rows, (cfg.prefix_column, cfg.secret_column), a.canaries, hint)
-    run = _open_run(a, "exposure", {"canaries": a.canaries, "exposure": asdict(cfg)}, seeds={"exposure": a.seed})
+    config = {"canaries": a.canaries, "limit": a.limit, "exposure": asdict(cfg)}
+    run = _open_run(a, "exposure", config, seeds={"exposure": a.seed})
     lm = load_model(model_spec(a, a.model))
     _loaded(run, lm)
     res = run_exposure(lm.model, lm.tokenizer, rows, run, cfg)
@@ -142,6 +145,7 @@ def cmd_exposure(a: argparse.Namespace) -> int:
     print(f"canaries: {res['n']}  exposure mean {res['mean']:.2f}  max {res['max']:.2f}  (of {top:.2f})")
     for reps, r in res.get("by_repeats", {}).items():
         print(f"  repeats {reps:>5}: mean exposure {r['mean']:6.2f}  max {r['max']:6.2f}  (n={r['n']})")
+    write_summary(run.path, command="exposure")
     print(f"wrote {Path(run.path) / 'exposure.json'}")
     return 0
 
@@ -178,6 +182,7 @@ def cmd_generate_extract(a: argparse.Namespace) -> int:
     for name, r in res["by_ranking"].items():
         tops = "  ".join(f"top{k}: {r[f'top{k}']}/{r[f'top{k}_n']}" for k in cfg.top_ns)
         print(f"  ranked by {name:<10} {tops}")
+    write_summary(run.path, command="generate-extract")
     print(f"wrote {Path(run.path) / 'untargeted.json'}")
     return 0
 
@@ -222,6 +227,7 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--suffix-column", help="column mode: the suffix column (e.g. secret)")
     ex.add_argument("--no-text", action="store_true", help="do not write generated/true suffix text to the samples")
     add_model_args(ex)
+    ex.add_argument("--limit", type=positive_int, help="only the first N rows of --data (default: all)")
 
 
 def _add_exposure(sub: argparse._SubParsersAction) -> None:
@@ -251,6 +257,7 @@ def _add_exposure(sub: argparse._SubParsersAction) -> None:
     xp.add_argument("--n-estimate", type=int_at_least(10), default=5_000, help="candidates sampled for the estimate")
     xp.add_argument("--seed", type=nonneg_int, default=0, help="seed of the estimate's sample")
     add_model_args(xp)
+    xp.add_argument("--limit", type=positive_int, help="only the first N canaries (default: all)")
 
 
 def _add_generate_extract(sub: argparse._SubParsersAction) -> None:

@@ -28,7 +28,7 @@ from auditor.cli.common import HelpFormatter, Parser, UsageError
 from auditor.errors import AuditorError
 
 # Each group module adds its subcommands with ``add_parsers(sub)``; the order here is the order in --help.
-GROUPS = (lab, mia, prune, extract, dupcount, capability, unlearn, audit)
+GROUPS = (audit, lab, mia, prune, extract, dupcount, capability, unlearn)  # audit, demo, report, gate first
 
 
 def _version() -> str:
@@ -54,9 +54,19 @@ def build_parser() -> Parser:
 
 
 def _setup_logging(quiet: bool) -> None:
+    if quiet:  # read by huggingface_hub (and so transformers) when they are imported: no "Loading weights" bars
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     for noisy in ("httpx", "urllib3", "filelock", "huggingface_hub"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _track_calibration() -> None:
+    """Progress of Wanda / SparseGPT calibration passes (auditor.pruning cannot import auditor.progress)."""
+    from auditor import progress
+    from auditor.pruning import calibration
+
+    calibration.set_tracker(progress.bar)
 
 
 def _join_process_group(a: argparse.Namespace) -> None:
@@ -113,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     _setup_logging(a.quiet)
     try:
+        _track_calibration()
         _join_process_group(a)
         return a.handler(a)
     except AuditorError as e:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from auditor.cli.common import (
 )
 from auditor.data import load_texts
 from auditor.errors import ConfigError, InputError
+from auditor.metrics import TPR_FPRS
 from auditor.probes.mia import DEFAULT_ATTACKS
 
 if TYPE_CHECKING:
@@ -30,7 +32,7 @@ def _mia_config(a: argparse.Namespace) -> MIAConfig:
     """The MIAConfig from the flags; bad attack names and sizes fail here, before any model is loaded."""
     from auditor.probes.mia.runner import MIAConfig, expand_attacks
 
-    attacks = tuple(x.strip() for x in a.attacks.split(",") if x.strip())
+    attacks = default_attacks(a.reference_model is not None) if a.attacks is None else parse_attacks(a.attacks)
     if not attacks:
         raise ConfigError("--attacks is empty; name at least one attack")
     if a.max_tokens is not None and a.max_tokens < 2:
@@ -44,10 +46,11 @@ def _mia_config(a: argparse.Namespace) -> MIAConfig:
 def cmd_mia(a: argparse.Namespace) -> int:
     from auditor.models import load_model
     from auditor.probes.mia.runner import expand_attacks, run_mia
+    from auditor.report.summary import write_summary
 
     cfg = _mia_config(a)
-    members = load_texts(a.members, a.text_column, a.id_column)
-    nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column)
+    members = load_texts(a.members, a.text_column, a.id_column, limit=a.limit)
+    nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column, limit=a.limit)
     if "recall" in {base for _, base, _ in expand_attacks(cfg.attacks, True)} and len(nonmembers) < 2:
         raise InputError(f"ReCaLL needs at least 2 non-members (one for the prefix), {a.nonmembers} has 1; "
                          "drop 'recall' from --attacks or add texts")  # fmt: skip
@@ -60,6 +63,7 @@ def cmd_mia(a: argparse.Namespace) -> int:
         "mia": asdict(cfg),
         "columns": [a.text_column, a.id_column],
         "blind": a.blind,
+        "limit": a.limit,
     }
     run = open_run(a, config, {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed})
     lm = load_model(model_spec(a, a.model))
@@ -76,23 +80,13 @@ def cmd_mia(a: argparse.Namespace) -> int:
         reference_tokenizer=ref.tokenizer if ref else None,
         blind=a.blind,
     )
-    print(f"{'attack':<16} {'AUC [95% CI]':>22} {'TPR@1% FPR [95% CI]':>24} {'TPR@0.1% FPR [95% CI]':>24}")
-    low_n: set[str] = set()
-    for name, r in result.items():
-        cells = [_with_ci(r["auc"], r.get("auc_ci"))]
-        for key in ("tpr@1%fpr", "tpr@0.1%fpr"):
-            star = "*" if r.get(f"{key}_low_n") else " "
-            low_n |= {key} if star == "*" else set()
-            cells.append(_with_ci(r[key], r.get(f"{key}_ci")) + star)
-        print(f"{name:<16} {cells[0]:>22} {cells[1]:>24} {cells[2]:>24}")
-    for key in sorted(low_n):
-        n = next(r["n_nonmembers"] for r in result.values() if r.get(f"{key}_low_n"))
-        print(f"* {key}: {n} non-members are fewer than 1/FPR, so this is the TPR at zero false positives")
+    print_table(result, cfg.attacks)
     blind = result.get("blind_baseline")
     if blind and blind.get("shifted"):
         print(f"SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
               f"with AUC {blind['auc']:.3f}; the attack AUCs above measure the difference between the two sets, "
               "not memorization (Das et al. 2024). Use members and non-members from one distribution.")  # fmt: skip
+    write_summary(run.path, command="mia")
     print(f"wrote {run.path / 'mia.json'}")
     return 0
 
@@ -103,18 +97,21 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "mia",
         cmd_mia,
         help="membership inference: score members vs non-members with every attack from one pass",
-        description="Scores every text with LOSS, zlib, lowercase, Min-K%, Min-K%++, ReCaLL (and reference, "
-        "given --reference-model) from one batched forward pass, and reports AUC with a bootstrap CI, "
-        "TPR at 1% and 0.1% FPR. Writes RUN/mia.json, RUN/samples/mia_scores.jsonl, RUN/records.jsonl, "
-        "RUN/mia_roc.png. Rerunning the same command resumes.",
+        description="Scores every text with LOSS, zlib, Min-K% and Min-K%++ at k=0.2 (and reference, given "
+        "--reference-model) from one batched forward pass, and reports AUC with a bootstrap CI, TPR at 1% and "
+        "0.1% FPR (n/a with fewer than 1/FPR non-members). Opt-in with --attacks: lowercase, recall (ReCaLL; "
+        "its prefix is the first non-members), and the k grids min_k / min_k_pp, whose best k is tuned on the "
+        "evaluation data. Writes RUN/mia.json, RUN/samples/mia_scores.jsonl, RUN/records.jsonl, "
+        "RUN/mia_roc.png, RUN/summary.json (docs/summary-schema.md). Rerunning the same command resumes.",
     )
     p.add_argument("--model", required=True, help="checkpoint (folder, .gguf, hub id, lab, smollm2-135m)")
     p.add_argument("--members", required=True, help="texts that were trained on (jsonl/csv/parquet/txt/HF dir)")
     p.add_argument("--nonmembers", required=True, help="texts that were not")
     p.add_argument(
         "--attacks",
-        default=",".join(DEFAULT_ATTACKS),
-        help="comma-separated; min_k / min_k_pp mean their k grid, min_k@0.2 one k",
+        help=f"comma-separated (default: {','.join(DEFAULT_ATTACKS)}, plus reference with --reference-model); "
+        "also lowercase, recall; min_k@0.2 is one k, min_k / min_k_pp their k grid (best k tuned on the "
+        "evaluation data)",
     )
     p.add_argument("--reference-model", help="reference model for the 'reference' attack (same tokenizer)")
     p.add_argument(
@@ -134,7 +131,59 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
     add_model_args(p)
+    p.add_argument("--limit", type=positive_int, help="at most N members and N non-members (default: all)")
+
+
+def parse_attacks(text: str) -> tuple[str, ...]:
+    return tuple(x.strip() for x in text.split(",") if x.strip())
+
+
+def default_attacks(has_reference: bool) -> tuple[str, ...]:
+    """:data:`DEFAULT_ATTACKS` (one fixed k each), plus ``reference`` when a reference model is given."""
+    return DEFAULT_ATTACKS + (("reference",) if has_reference else ())
+
+
+def tuned_picks(attacks: tuple[str, ...], result: dict) -> dict[str, str]:
+    """``{variant: grid}``: the best-AUC k of every k grid run (``min_k``, ``min_k_pp`` named without ``@k``).
+
+    Picking k on the same members and non-members it is scored on overstates the attack (the grid's best of
+    several tries); Shi et al. 2024 and Zhang et al. 2024 fix k in advance (k = 0.2)."""
+    from auditor.probes.mia.runner import expand_attacks
+
+    picks: dict[str, str] = {}
+    for name in attacks:
+        grid = [v for v, _, _ in expand_attacks([name], True) if v != name and v in result]
+        if grid:
+            picks[max(grid, key=lambda v: result[v]["auc"])] = name
+    return picks
+
+
+def tpr_cell(r: dict, key: str) -> str:
+    """The TPR at ``key``'s FPR with its CI, or n/a with fewer than 1/FPR non-members (no false positive fits
+    under the FPR: the figure would be the TPR at zero false positives)."""
+    need = round(1 / TPR_FPRS[key])
+    n = r.get("n_nonmembers")
+    if r.get(f"{key}_low_n") or (isinstance(n, int) and n < need):
+        return f"n/a (needs >= {need:,} non-members)"
+    return _with_ci(r[key], r.get(f"{key}_ci"))
+
+
+def print_table(result: dict, attacks: tuple[str, ...]) -> None:
+    """One row per attack: AUC, TPR at 1% and 0.1% FPR, each with its 95% CI; a grid's best k marked."""
+    picks = tuned_picks(attacks, result)
+    keys = list(TPR_FPRS)
+    print(f"{'attack':<18} {'AUC [95% CI]':>22} " + " ".join(f"{k.upper() + ' [95% CI]':>32}" for k in keys))
+    for name, r in result.items():
+        label = name + (" (tuned)" if name in picks else "")
+        cells = [_with_ci(r["auc"], r.get("auc_ci"))] + [tpr_cell(r, k) for k in keys]
+        print(f"{label:<18} {cells[0]:>22} " + " ".join(f"{c:>32}" for c in cells[1:]))
+    for variant, grid in picks.items():
+        k = variant.partition("@")[2]
+        print(f"(tuned) {variant}: the best k of the {grid} grid, tuned on the evaluation data, so its figures "
+              f"are optimistic; name one k in advance (--attacks {grid}@{k}) for an unbiased figure")  # fmt: skip
 
 
 def _with_ci(value: float, ci: list[float] | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
     return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")

@@ -19,6 +19,7 @@ from auditor.cli.common import (
     model_spec,
     positive_int,
 )
+from auditor.cli.tables import print_run_table
 from auditor.data import load_texts
 from auditor.runs import atomic_write_json
 
@@ -34,6 +35,7 @@ SWEEP_KEYS: tuple[tuple[str, str], ...] = (
     ("device", "device"),
     ("dtype", "dtype"),
     ("attn_implementation", "attn_implementation"),
+    ("model_args", "model_args"),
     ("offload", "offload"),
     ("revision", "revision"),
     ("trust_remote_code", "trust_remote_code"),
@@ -105,7 +107,7 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
     cfg = load_sweep_config(a.config, sweep_overrides(a))
     out = run_sweep(cfg, overwrite=a.overwrite)
-    print(f"sweep records: {out / 'records.jsonl'}")
+    print_run_table(out)
     return 0
 
 

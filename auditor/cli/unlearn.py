@@ -32,7 +32,7 @@ _FLAGS: dict[str, tuple[str, Callable[[str], Any], str]] = {
     "--lr": ("lr", positive_float, "AdamW learning rate (default 1e-4)"),
     "--epochs": ("epochs", positive_int, "passes over the forget set (default 5)"),
     "--steps": ("steps", positive_int, "exact number of optimizer steps (overrides --epochs)"),
-    "--batch-size": ("batch_size", positive_int, "forget texts per step (default 8)"),
+    "--train-batch-size": ("batch_size", positive_int, "forget texts per optimizer step (default 8)"),
     "--seed": ("seed", nonneg_int, "seed of the batch order (default 0)"),
     "--beta": ("beta", positive_float, "NPO inverse temperature (default 0.1)"),
     "--retain-weight": ("retain_weight", nonneg_float, "weight of the retain NLL term (default 1.0)"),

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.lab.train import padded_batch
+import auditor.progress as progress
+from auditor.lab.train import padded_batch, train_step
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +87,13 @@ def finetune(
     cuda = device.startswith("cuda")
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     t0, c0, tokens, losses = time.time(), time.process_time(), 0, []
-    for step, b in enumerate(plan):
-        x, mask, labels = padded_batch([ids[i] for i in b], tokenizer.pad_token_id, device)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, len(plan), spec)
-        with autocast:
-            loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        tokens += int(mask.sum())
-        losses.append(loss.item())
-        if step % 20 == 0 or step == len(plan) - 1:
-            el = time.time() - t0
-            rate = tokens / max(el, 1e-9)
-            log.info("step %d/%d loss %.3f  %.0f tok/s  %.0fs", step + 1, len(plan), losses[-1], rate, el)
+    with progress.bar(len(plan), "fine-tuning", unit="step", logger=log) as p:
+        for step, b in enumerate(plan):
+            batch = padded_batch([ids[i] for i in b], tokenizer.pad_token_id, device)
+            loss, n_tok = train_step(model, opt, batch, lr_at(step, len(plan), spec), autocast)
+            tokens += n_tok
+            losses.append(loss)
+            p.update(1, loss=round(loss, 4), **{"tok/s": round(tokens / max(time.time() - t0, 1e-9))})
     model.eval()
     model.requires_grad_(False)
     elapsed = time.time() - t0

@@ -13,11 +13,14 @@ import logging
 import math
 import random
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+import auditor.progress as progress
 
 log = logging.getLogger(__name__)
 
@@ -179,20 +182,12 @@ def train_model(
     model.train()
     pad = tokenizer.pad_token_id
     t0, tokens, ema = time.time(), 0, None
-    for step, batch in enumerate(plan):
-        x, mask, labels = padded_batch(batch, pad)
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step)
-        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        tokens += int(mask.sum())
-        ema = loss.item() if ema is None else 0.98 * ema + 0.02 * loss.item()
-        if step % 200 == 0 or step == total - 1:
-            el = time.time() - t0
-            log.info("step %d/%d loss %.3f  %.0f tok/s  %.0fs", step, total, ema, tokens / max(el, 1e-9), el)
+    with progress.bar(total, "lab training", unit="step", logger=log) as p:
+        for step, batch in enumerate(plan):
+            loss, n_tok = train_step(model, opt, padded_batch(batch, pad), lr_at(step))
+            tokens += n_tok
+            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+            p.update(1, loss=round(ema, 4), **{"tok/s": round(tokens / max(time.time() - t0, 1e-9))})
     model.eval()
     elapsed = time.time() - t0
     return {
@@ -202,6 +197,27 @@ def train_model(
         "tokens_per_second": round(tokens / max(elapsed, 1e-9), 1),
         "final_train_loss": round(ema or 0.0, 4),
     }
+
+
+def train_step(
+    model: torch.nn.Module,
+    opt: torch.optim.Optimizer,
+    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
+    lr: float,
+    autocast: AbstractContextManager | None = None,
+) -> tuple[float, int]:
+    """One optimizer step on (ids, mask, labels) at learning rate ``lr`` (gradients clipped to norm 1);
+    returns the loss (one host sync per step, as before) and the batch's real tokens."""
+    x, mask, labels = batch
+    for g in opt.param_groups:
+        g["lr"] = lr
+    with autocast or nullcontext():
+        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    return loss.item(), int(mask.sum())
 
 
 def padded_batch(

@@ -9,12 +9,14 @@ statistic; with left padding, position ids come from the attention mask.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Literal
 
 import torch
 from torch import nn
 
+import auditor.progress as progress
 from auditor.errors import ConfigError
 from auditor.lm import heads
 from auditor.lm.batching import (
@@ -27,6 +29,8 @@ from auditor.lm.batching import (
     run_batches,
 )
 from auditor.parallel import shard_map
+
+log = logging.getLogger(__name__)
 
 Reduce = Literal["logprob", "argmax", "stats"]
 
@@ -135,5 +139,11 @@ def _local(
             out[i] = r
 
     order = length_order([len(s) for s in seqs])
-    run_batches(order, step, resolve_batch_size(batch_size, model), what="teacher-forced scoring")
+    with progress.bar(len(seqs), "teacher-forced pass", unit="seq", logger=log) as p:
+
+        def counted(batch: list[int]) -> None:
+            step(batch)
+            p.update(len(batch))  # once per batch, after it succeeded (an out-of-memory retry is not counted)
+
+        run_batches(order, counted, resolve_batch_size(batch_size, model), what="teacher-forced scoring")
     return out  # type: ignore[return-value]

@@ -27,11 +27,12 @@ from auditor.errors import ConfigError
 from auditor.models import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
-from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes
+from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
 from auditor.pipeline.sweep import write_summaries
 from auditor.pruning import PRUNERS
 from auditor.report.figures import AUDIT_INDEX
 from auditor.report.gate import parse_rule
+from auditor.report.summary import write_summary
 from auditor.runs import RunDir, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,8 @@ class AuditConfig(Sections):
     device: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
+    limit: int | None = None  # at most this many texts / items per section (where a section sets none)
     offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     batch_size: int | None = None
     trust_remote_code: bool = False
@@ -148,7 +151,8 @@ def probe_config(cfg: AuditConfig) -> dict:
 def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
     return ModelSpec(source=ref.model, revision=ref.revision, dtype=cfg.dtype, device=cfg.device,
                      trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
-                     attn_implementation=cfg.attn_implementation, offload=cfg.offload)  # fmt: skip
+                     attn_implementation=cfg.attn_implementation, offload=cfg.offload,
+                     model_args=cfg.model_args)  # fmt: skip
 
 
 def audit_checkpoint(
@@ -176,6 +180,7 @@ def audit_checkpoint(
 def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | None = None) -> Path:
     """Run (or resume) the audit; returns the run directory. Gate rules are checked by the caller.
     ``loaded``: the candidate, already loaded (comparison checkpoints are loaded from their sources)."""
+    cfg = with_limit(cfg, cfg.limit)
     out = Path(cfg.out)
     refs = [CheckpointRef(cfg.label, cfg.model, cfg.revision), *cfg.compare]
     names = list(dict.fromkeys([f for s in cfg.steps(True) for f in s.families]))
@@ -206,4 +211,5 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
             del lm
     finally:
         close_data(data)
+    write_summary(out, command="audit")
     return out

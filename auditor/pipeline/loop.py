@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import auditor.parallel as parallel
+import auditor.progress as progress
 from auditor.family import DENSE, FamilyContext, Point
 from auditor.models import LoadedModel
 from auditor.pipeline.families import FAMILIES
@@ -102,21 +103,26 @@ def run_points(
     batch_size: int | None = None,
     seed: int = 0,
 ) -> int:
-    """Run every step's families that ``run`` has not recorded yet; returns how many units were measured."""
-    done = 0
+    """Run every step's families that ``run`` has not recorded yet; returns how many units were measured.
+
+    Logs ``step k/n: [checkpoint method sparsity (actual ...)] family, elapsed ...`` as each (point, family)
+    starts; k counts the recorded ones too, so a resumed run shows where it is in the whole plan."""
+    done, first, total, t0 = 0, 0, sum(len(s.families) for s in steps), progress.clock()
     logs: dict[str, UnitLog] = {}  # samples files, read once for the whole loop
     for step in steps:
         point = Point(checkpoint, step.method, step.sparsity, pruners.structure)
         todo = [f for f in step.families if not run.done(unit(point, f))]
-        if not todo:
-            continue
-        with pruners.at(step.method, step.sparsity) as rep:
+        with pruners.at(step.method, step.sparsity) if todo else nullcontext({}) as rep:
             for name in todo:
-                log.info("[%s %s %.2f (actual %.4f)] %s", checkpoint, step.method, step.sparsity, rep["overall"], name)
+                k = first + step.families.index(name) + 1
+                elapsed = progress.format_seconds(progress.clock() - t0)
+                log.info("step %d/%d: [%s %s %.2f (actual %.4f)] %s, elapsed %s", k, total, checkpoint, step.method,
+                         step.sparsity, rep["overall"], name, elapsed)  # fmt: skip
                 ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
                                     batch_size=batch_size, seed=seed, logs=logs)  # fmt: skip
                 run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
                 done += 1
+        first += len(step.families)
     return done
 
 

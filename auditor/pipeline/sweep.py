@@ -29,6 +29,7 @@ from auditor.pipeline.loop import Pruners, close_data, plan, points_summary, pre
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
 from auditor.pruning import PRUNERS, PruneSpec
+from auditor.report.summary import write_summary
 from auditor.runs import RunDir, atomic_write_json
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class SweepConfig(Sections):
     dtype: str | None = None
     revision: str | None = None
     attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
     offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     trust_remote_code: bool = False
     allow_pickle: bool = False
@@ -75,7 +77,8 @@ class SweepConfig(Sections):
     def spec(self) -> ModelSpec:
         return ModelSpec(self.model, revision=self.revision, device=self.device, dtype=self.dtype,
                          trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle,
-                         attn_implementation=self.attn_implementation, offload=self.offload)  # fmt: skip
+                         attn_implementation=self.attn_implementation, offload=self.offload,
+                         model_args=self.model_args)  # fmt: skip
 
 
 def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
@@ -100,6 +103,7 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False, loaded: LoadedModel | N
     finally:
         close_data(data)
     write_summaries(run, cfg.families)
+    write_summary(run.path, command="sweep")
     return run.path
 
 

@@ -35,6 +35,7 @@ from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, r
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
 from auditor.pruning import PRUNERS
+from auditor.report.summary import write_summary
 from auditor.report.tree import unlearning_tree
 from auditor.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
@@ -86,6 +87,7 @@ class UnlearnCompareConfig:
     device: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None  # from_pretrained's attn_implementation
+    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
     offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
     trust_remote_code: bool = False
     allow_pickle: bool = False  # allow .bin (pickle) weights in every checkpoint compared
@@ -94,7 +96,7 @@ class UnlearnCompareConfig:
     def spec(self, model: str) -> ModelSpec:
         return ModelSpec(model, device=self.device, dtype=self.dtype, trust_remote_code=self.trust_remote_code,
                          allow_pickle=self.allow_pickle, attn_implementation=self.attn_implementation,
-                         offload=self.offload)  # fmt: skip
+                         offload=self.offload, model_args=self.model_args)  # fmt: skip
 
     def __post_init__(self) -> None:
         labels = ["base", "retrain"] + [u.label for u in self.unlearned] + list(self.methods)
@@ -186,6 +188,7 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
     result = comparison(run, [lb for lb, _ in refs], cfg)
     result["models"] = dict(refs)
     atomic_write_json(run.path / "unlearning.json", result)
+    write_summary(run.path, command="unlearn-compare")
     return run.path
 
 

@@ -3,9 +3,10 @@
 Built from the run directory's records and samples only (``docs/records.md``); plots are drawn at report
 time into ``RUN/plots/``. Works on an audit directory (several checkpoints side by side, deltas against
 the baseline) and on a plain run (``auditor mia``, ``extract``, ``sweep``, ``unlearn-compare`` ...).
-Sections: summary and verdict, membership inference, extraction and exposure, capability under pruning,
-what pruning removes first (memorization against capability), unlearning (when present), notes,
-manifest. With ``redact=True`` every memorized or extracted text is replaced by a coarse length and a tag
+Sections: the first screen (verdict, what was audited, the deciding figures), then one section per
+question: memorization (membership inference, extraction and exposure), pruning, capability,
+unlearning (when present); then every figure (collapsed), notes and the manifest. By default
+(``redact=True``) every memorized or extracted text is replaced by a coarse length and a tag
 keyed with a salt drawn afresh for each document (``redact_text``): equal texts share a tag within the
 report, and the tag cannot be checked against guessed texts, so a report can be shared without leaking
 what it found.
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import auditor.parallel as parallel
 from auditor.errors import InputError
-from auditor.report.doc import Document, Paragraph, Pre, Section, Table, render_html, render_markdown
+from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, render_html, render_markdown
+from auditor.report.extraction import extraction_section
 from auditor.report.figures import view_figures
+from auditor.report.headline import first_screen
+from auditor.report.numbers import Bits, delta, low_n_fpr
 from auditor.report.pruning import pruning_section
 from auditor.report.records import View, is_audit, views
-from auditor.report.sections import capability_section, extraction_section, mia_section, new_salt, redact_text
+from auditor.report.redact import new_salt, redact_text
+from auditor.report.sections import capability_section, dense_capability_section, mia_section
 from auditor.report.unlearning import unlearning_section
 from auditor.runs import MANIFEST
 
@@ -32,6 +37,9 @@ REDACTED_NOTE = (
     "Memorized and extracted texts are shown as a rough length and a tag: rows with the same tag hold the same "
     "text. Tags are keyed with a random value drawn for this report alone, so they cannot be checked against guessed "
     "texts or compared with another report's."
+)
+UNREDACTED_NOTE = (
+    "This report shows memorized and extracted training texts verbatim: share it only with readers of the data."
 )
 
 
@@ -46,13 +54,14 @@ def _num(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
-def _headline(figs: dict) -> dict[str, float]:
-    """The dense point's headline numbers for the summary table."""
-    out: dict[str, float] = {}
+def _all_figures(figs: dict) -> dict[str, object]:
+    """The dense point's figures for the collapsed table of every figure."""
+    out: dict[str, object] = {}
     for attack, res in figs.get("mia", {}).items():
         if "auc" in res:
             out[f"mia.{attack}.auc"] = res["auc"]
-            out[f"mia.{attack}.tpr@1%fpr"] = res.get("tpr@1%fpr")
+            na = low_n_fpr(res.get("n_nonmembers"), 0.01)
+            out[f"mia.{attack}.tpr@1%fpr"] = na or res.get("tpr@1%fpr")
     for key, v in figs.get("extraction", {}).items():
         if key.startswith(("exact_extraction_rate", "approx_extraction_rate")) and _num(v):
             out[f"extraction.{key}"] = v
@@ -63,7 +72,7 @@ def _headline(figs: dict) -> dict[str, float]:
     for key in ("max", "mean"):
         v = figs.get("exposure", {}).get(key)
         if _num(v):
-            out[f"exposure.{key}"] = v
+            out[f"exposure.{key}"] = Bits(v)
     for fam, entry in figs.get("capability", {}).items():
         if "accuracy" in entry:
             out[f"capability.{fam}.accuracy"] = entry["accuracy"]
@@ -73,62 +82,48 @@ def _headline(figs: dict) -> dict[str, float]:
     return out
 
 
-def _verdict(run: Path) -> list:
-    gate = _read_json(run / "gate.json")
-    if not gate:
-        return [Paragraph("No gate policy was checked for this run (auditor gate RUN --policy FILE).", "muted")]
-    verdict = "PASS" if gate.get("passed") else "FAIL"
-    n_rules = len(gate["rules"])
-    n_failed = sum(not r.get("passed", False) for r in gate["rules"])
-    detail = f"{n_failed} of {n_rules} rules failed" if n_failed else f"all {n_rules} rules passed"
-    rows = [
-        [r["rule"], r["value"], r["threshold"], r["baseline"], "PASS" if r["passed"] else "FAIL"] for r in gate["rules"]
-    ]
-    warnings = [Paragraph(w, "fail") for w in gate.get("warnings", [])]
-    return [
-        Paragraph(f"Verdict: {verdict} ({detail})", verdict.lower()),
-        *warnings,
-        Table(["rule", "value", "threshold", "baseline", "result"], rows),
-    ]
-
-
-def _summary(run: Path, figs: dict[str, dict], primary: str, baseline: str | None) -> Section:
-    sec = Section("Summary", _verdict(run))
+def _figures_table(figs: dict[str, dict], primary: str, baseline: str | None) -> list:
+    """Every dense figure of every checkpoint (and the primary's change from the baseline), collapsed."""
     labels = list(figs)
-    heads = {label: _headline(f) for label, f in figs.items()}
+    heads = {label: _all_figures(f) for label, f in figs.items()}
     keys = sorted({k for h in heads.values() for k in h})
     if not keys:
-        return sec
+        return []
     ref = baseline if baseline in heads and len(labels) > 1 else None
     headers = ["figure", *labels] + ([f"{primary} - {ref}"] if ref else [])
     rows = []
     for k in keys:
         row: list[object] = [k] + [heads[label].get(k) for label in labels]
         if ref:
-            a, b = heads[primary].get(k), heads[ref].get(k)
-            row.append(f"{a - b:+.4f}" if _num(a) and _num(b) else None)
+            row.append(delta(heads[primary].get(k), heads[ref].get(k), bits=k.startswith("exposure.")))
         rows.append(row)
-    sec.blocks.append(Table(headers, rows))
-    return sec
+    return [Details(f"All {len(keys)} figures of the unpruned checkpoints, side by side", [Table(headers, rows)])]
+
+
+def _question(title: str, parts: list[tuple[str, list]]) -> list[Section]:
+    """A question's section (h2) and its parts (h3), or nothing when no part has blocks."""
+    subs = [Section(name, blocks, level=3) for name, blocks in parts if blocks]
+    return [Section(title), *subs] if subs else []
 
 
 def _sections(run: Path, found: list[View], figs: dict[str, dict], salt: bytes | None, top: int) -> list[Section]:
-    builders = (
-        ("Membership inference", lambda v, f: mia_section(run, v, f, _read_json(v.path / MANIFEST), salt, top)),
-        ("Extraction and exposure", lambda v, f: extraction_section(v, f, salt, top)),
-        ("Capabilities under pruning", lambda v, f: capability_section(run, v, f)),
-        ("What pruning removes first", lambda v, f: pruning_section(run, v.label, f)),
-    )
-    out = []
-    for name, fn in builders:
-        blocks = [b for v in found for b in fn(v, figs[v.label])]
-        if blocks:
-            out.append(Section(name, blocks))
-    return out
+    """Memorization, pruning, capability: one section per question, every checkpoint side by side."""
+    pruned = [b for v in found for b in pruning_section(run, v.label, figs[v.label])]
+    return [
+        *_question("Memorization", [("Membership inference", mia_section(run, found, figs, salt, top)),
+                                    ("Extraction and exposure", extraction_section(run, found, figs, salt, top))]),
+        *_question("Pruning", [("What pruning removes first", pruned),
+                               ("Capabilities under pruning", capability_section(run, found, figs))]),
+        *_question("Capability", [("Unpruned accuracy", dense_capability_section(found, figs))]),
+    ]  # fmt: skip
 
 
-def build_document(run: Path, *, redact: bool = False, title: str | None = None, top: int = 5) -> Document:
-    """The report of a run directory as a :class:`Document` (``redact``: texts as ``redact_text`` tags)."""
+def build_document(run: Path, *, redact: bool = True, title: str | None = None, top: int = 5) -> Document:
+    """The report of a run directory as a :class:`Document`.
+
+    ``redact`` (default True): member and extracted texts as ``redact_text`` tags; pass False only for a
+    report that stays with readers of the training data.
+    """
     manifest = _read_json(run / MANIFEST)
     if not manifest:
         raise InputError(f"{run} has no {MANIFEST}; is it a run directory written by auditor?")
@@ -136,9 +131,9 @@ def build_document(run: Path, *, redact: bool = False, title: str | None = None,
     figs = {v.label: view_figures(v) for v in found}
     doc = Document(title or ("memaudit release audit" if is_audit(run) else "memaudit report"))
     salt = new_salt() if redact else None  # one per document, never written: tags match within it only
-    if redact:
-        doc.sections.append(Section("Redacted", [Paragraph(REDACTED_NOTE)]))
-    doc.sections.append(_summary(run, figs, primary, baseline))
+    summary = first_screen(run, found, figs, primary, baseline)
+    summary.append(Paragraph(REDACTED_NOTE if redact else UNREDACTED_NOTE, "muted" if redact else "fail"))
+    doc.sections.append(Section("Summary", summary))
     doc.sections += _sections(run, found, figs, salt, top)
     unlearning = unlearning_section(run, figs[primary], manifest.get("config", {}))
     if unlearning:
@@ -147,12 +142,18 @@ def build_document(run: Path, *, redact: bool = False, title: str | None = None,
     notes = [n for p in manifests for n in _read_json(p / MANIFEST).get("checkpoint", {}).get("notes", [])]
     if notes:
         doc.sections.append(Section("Notes", [Paragraph(n) for n in dict.fromkeys(notes)]))
-    doc.sections.append(Section("Manifest", [Pre(json.dumps(manifest, indent=2, default=str))]))
+    doc.sections.append(Section("All figures", _figures_table(figs, primary, baseline)))
+    doc.sections.append(
+        Section("Manifest", [Details("manifest.json", [Pre(json.dumps(manifest, indent=2, default=str))])])
+    )
     return doc
 
 
-def write_report(run: str | Path, *, redact: bool = False, title: str | None = None) -> Path:
-    """Write ``report.html`` and ``report.md`` into the run directory; return the HTML path."""
+def write_report(run: str | Path, *, redact: bool = True, title: str | None = None) -> Path:
+    """Write ``report.html`` and ``report.md`` into the run directory; return the HTML path.
+
+    Texts are redacted by default (``redact=True``); ``redact=False`` shows them verbatim.
+    """
     run = Path(run)
     if not run.is_dir():
         raise InputError(f"run directory not found: {run}")

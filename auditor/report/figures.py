@@ -20,10 +20,15 @@ and every pruned point's figures, the same tree, under ``points.<method>.<reques
 ``points.magnitude.0.5.extraction.exact_extraction_rate@16``), with its ``actual_sparsity``.
 
 An audit directory (``audit.json``) holds one such run per checkpoint under ``checkpoints/<label>``.
+
+A figure with a 95% interval has a sibling ``<figure>_ci`` list ``[lo, hi]``; the gate reads its bounds as
+``<figure>.ci_low`` / ``<figure>.ci_high``. :func:`figure_range` says what values a figure can take at all.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +37,27 @@ from auditor.metrics import threshold_5pct
 from auditor.report.records import AUDIT_INDEX, View, is_audit, is_dense, points, requested, sparsity_key, views
 from auditor.report.tree import is_capability, point_tree
 
-__all__ = ["AUDIT_INDEX", "capability_curves", "checkpoint_figures", "collect_figures", "is_audit", "view_figures"]
+__all__ = [
+    "AUDIT_INDEX",
+    "capability_curves",
+    "checkpoint_figures",
+    "collect_figures",
+    "figure_range",
+    "is_audit",
+    "view_figures",
+]
+
+UNIT = (0.0, 1.0)
+# Path pattern -> the kind of range of the figures it names; first match wins (CI suffixes stripped first).
+# Exposure (Carlini et al. 2019, "The Secret Sharer", arXiv:1802.08232) is log2(#candidates) - log2(rank), so
+# it lies in [0, log2(#candidates)]: ``exposure.max_possible`` when the records hold it.
+FIGURE_RANGES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(^|\.)exposure\.(by_repeats\.[^.]+\.)?(mean|max|min|median)$"), "exposure"),
+    (re.compile(r"(^|\.)exposure\.max_possible$"), "nonnegative"),
+    (re.compile(r"\.threshold_5pct\.[^.]+$|(^|\.)actual_sparsity$"), "unit"),  # sparsities
+    (re.compile(r"(^|\.)(auc|accuracy\w*|tpr@[\d.]+%fpr|\w*_rate(@\d+)?|token_match(@\d+)?|verbatim@\d+)$"), "unit"),
+    (re.compile(r"(^|\.)(forget_quality|\w+_auc)$"), "unit"),  # a KS p-value; lab / unlearning AUCs
+)
 
 
 def capability_curves(rows: list[dict]) -> dict[str, dict[str, dict]]:
@@ -93,3 +118,20 @@ def collect_figures(path: str | Path) -> tuple[dict, dict | None]:
     if not figs.get(primary):
         raise InputError(f"{path} holds no figures yet (no records in records.jsonl); run it first")
     return figs[primary], (figs.get(baseline) if baseline else None)
+
+
+def figure_range(path: str, exposure_ceiling: float | None = None) -> tuple[float, float] | None:
+    """The values the figure at ``path`` can take, ``(lo, hi)``, or None when the path names no bounded figure.
+
+    AUC, TPR, accuracies, rates, token match and sparsities lie in [0, 1]; exposure in [0, ``exposure_ceiling``]
+    (``log2`` of the number of candidate secrets), or [0, inf) when the ceiling is unknown."""
+    for suffix in (".ci_low", ".ci_high"):
+        path = path.removesuffix(suffix)
+    for pattern, kind in FIGURE_RANGES:
+        if pattern.search(path):
+            if kind == "unit":
+                return UNIT
+            if kind == "exposure" and exposure_ceiling is not None:
+                return (0.0, float(exposure_ceiling))
+            return (0.0, math.inf)
+    return None

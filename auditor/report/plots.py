@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib import ticker
 
 import auditor.parallel as parallel
 from auditor.metrics import roc_curve
@@ -33,30 +34,69 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def plot_roc(rows: list[dict], attacks: list[str], path: Path) -> Path | None:
-    """ROC curves (log-log axes, as LiRA) of the given attacks from ``mia_scores`` sample rows."""
-    fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    drawn = 0
-    for attack in attacks:
+ATTACK_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+LEGEND = 9  # legend font size: readable once the PNG is scaled to a phone's width
+
+
+def plot_roc(rows: list[dict], attacks: list[str], path: Path, title: str = "") -> Path | None:
+    """ROC curves (log-log axes, as LiRA) of the given attacks from ``mia_scores`` sample rows, one colour each.
+
+    The FPR axis starts at 1/n_nonmembers, the smallest non-zero FPR the data can measure.
+    """
+    fig, ax = plt.subplots(figsize=(5.6, 4.8))
+    drawn, n_non = 0, 0
+    for i, attack in enumerate(attacks):
         mem = [r["scores"][attack] for r in rows if r.get("label") == 1 and attack in r.get("scores", {})]
         non = [r["scores"][attack] for r in rows if r.get("label") == 0 and attack in r.get("scores", {})]
         if not mem or not non:
             continue
         fpr, tpr = roc_curve(mem, non)
-        ax.plot(fpr, tpr, label=attack)
-        drawn += 1
+        ax.plot(fpr, tpr, label=attack, color=ATTACK_COLORS[i % len(ATTACK_COLORS)], lw=1.6)
+        drawn, n_non = drawn + 1, max(n_non, len(non))
     if not drawn:
         plt.close(fig)
         return None
-    ax.plot([1e-4, 1], [1e-4, 1], ls="--", color="#999", lw=1)
+    lo = min(1.0 / n_non, 0.5)  # one non-member measures FPR 0 or 1 only: keep an axis to draw on
+    ax.plot([lo, 1], [lo, 1], ls="--", color="#999", lw=1, label="chance")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlim(1e-3, 1)
-    ax.set_ylim(1e-3, 1.02)
-    ax.set_xlabel("false positive rate")
+    ax.set_xlim(lo, 1)
+    ax.set_ylim(lo, 1.05)  # above 1 so a curve on TPR = 1 is not hidden by the frame
+    plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 0.01, not 10^-2
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain if lo >= 0.1 else ticker.NullFormatter())  # label 0.2 ... within one decade
+    ax.set_xlabel(f"false positive rate (from 1/{n_non} non-members)")
     ax.set_ylabel("true positive rate")
-    ax.legend(fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=11)
+    ax.legend(fontsize=LEGEND, loc="lower right")
     ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_by_repeats(
+    lines: dict[str, list[tuple[float, float]]], ylabel: str, path: Path, *, ceiling: float | None = None
+) -> Path | None:
+    """A figure against the number of times a text was repeated in training, one line per checkpoint (or
+    series); ``ceiling`` (e.g. exposure's log2 of the number of candidate secrets) is drawn dashed."""
+    lines = {k: sorted(v) for k, v in lines.items() if v}
+    if not lines:
+        return None
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    for i, (label, pts) in enumerate(lines.items()):
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(xs, ys, marker="o", ms=4, color=ATTACK_COLORS[i % len(ATTACK_COLORS)], label=label)
+    if ceiling is not None:
+        ax.axhline(ceiling, ls="--", color="#555", lw=1.2, label=f"ceiling {ceiling:.1f} (log2 candidates)")
+    if all(x > 0 for pts in lines.values() for x, _ in pts):
+        ax.set_xscale("log", base=2)
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # 16, not 2^4
+    ax.set_xlabel("repeats in training")
+    ax.set_ylabel(ylabel)
+    ax.margins(y=0.08)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=LEGEND)
     return _save(fig, path)
 
 
@@ -81,7 +121,7 @@ def plot_capability(curves: dict[str, dict[str, dict]], path: Path) -> Path | No
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=LEGEND)
     return _save(fig, path)
 
 
@@ -111,7 +151,7 @@ def plot_memorization_vs_capability(series: dict[str, dict[str, list]], path: Pa
         ax.set_ylabel("MIA AUC, extraction rate, exposure / max possible, accuracy")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=LEGEND)
     return _save(fig, path)
 
 
@@ -126,7 +166,7 @@ def plot_bars(table: dict[str, dict], columns: list[tuple[str, str]], path: Path
     for ax, (key, title) in zip(axes.flat, columns, strict=False):
         vals = [table[lb].get(key) for lb in labels]
         ax.bar(range(len(labels)), [v if isinstance(v, int | float) else 0 for v in vals], color="#4477aa")
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=8)
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=LEGEND)
         ax.set_title(title, fontsize=9)
     for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
@@ -148,5 +188,5 @@ def plot_lines(series: dict[str, dict[str, list]], titles: dict[str, str], xlabe
         ax.set_title(titles[key], fontsize=9)
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=LEGEND)
     return _save(fig, path)

@@ -92,7 +92,7 @@ def pruning_section(run: Path, label: str, figs: dict) -> list:
     if notes:
         blocks.append(Paragraph("Methods. " + " ".join(notes)))
     blocks += image(run, path, f"memorization vs capability, {label}")
-    rows = [[m, s, *[v.get(n) for n in names]] for m, pts in by_method.items() for s, v in pts]
+    rows = [[m, f"{s:g}", *[v.get(n) for n in names]] for m, pts in by_method.items() for s, v in pts]
     blocks.append(Table(["method", "sparsity", *[_column(n) for n in names]], rows))
     return blocks
 

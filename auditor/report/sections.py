@@ -1,56 +1,57 @@
-"""The report's per-checkpoint sections, from one view's figures (records) and samples: MIA, extraction and
-exposure, capability under pruning."""
+"""The report's membership-inference and capability sections, every checkpoint side by side in one table.
+
+Built from each view's figures (records) and samples. Shared helpers for the other section builders live
+here too: :func:`image`, :func:`checkpoint_name`, :func:`side_by_side`, :func:`with_checkpoint`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
+import json
 from pathlib import Path
 
 from auditor.data import load_texts
 from auditor.metrics import TPR_FPRS, low_n_note
-from auditor.report.doc import Image, Paragraph, Table, fmt
+from auditor.report.doc import Gallery, Image, Paragraph, Table
 from auditor.report.figures import capability_curves
+from auditor.report.numbers import low_n_fpr
 from auditor.report.plots import plot_capability, plot_path, plot_roc
 from auditor.report.records import View, samples
+from auditor.report.redact import redact_text
+from auditor.runs import MANIFEST
 
 SHIPPED_LAB = Path(__file__).resolve().parents[1] / "lab" / "standard"  # auditor.lab.build.SHIPPED_DIR, no import
-EXTRACTION_COLUMNS = ("n", "exact_extraction_rate", "approx_extraction_rate", "token_match")
-
-
-SALT_BYTES = 16
-LENGTH_BUCKETS = (16, 64, 256, 1024)  # redact_text says "under N chars" for the first bound above the length
-
-
-def new_salt() -> bytes:
-    """A fresh redaction salt: ``build_document`` draws one per document and never writes it out."""
-    return secrets.token_bytes(SALT_BYTES)
-
-
-def _length_bucket(n: int) -> str:
-    bound = next((b for b in LENGTH_BUCKETS if n < b), None)
-    return f"under {bound} chars" if bound else f"{LENGTH_BUCKETS[-1]}+ chars"
-
-
-def redact_text(text: str, salt: bytes) -> str:
-    """``[redacted: under 64 chars, tag 0123abcd4567]``: which rows hold the same text, and nothing to read.
-
-    The tag is HMAC-SHA256 of the text keyed with ``salt`` (a per-report random secret from
-    :func:`new_salt`), cut to 12 hex digits. Within one report equal texts get equal tags, so a reader can
-    see that two rows hold the same text; without the salt a tag cannot be checked against a guess (an
-    unsalted hash of a 4-digit secret falls to 10^4 tries), and tags differ between reports. The price:
-    a tag can no longer be matched against a file. The length is deliberately not given exactly, only as
-    a coarse bucket (under 16, 64, 256 or 1024 chars, or 1024+), which narrows no guess to one length.
-    """
-    if len(salt) < SALT_BYTES:
-        raise ValueError(f"a redaction salt needs at least {SALT_BYTES} random bytes (new_salt())")
-    tag = hmac.new(salt, text.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
-    return f"[redacted: {_length_bucket(len(text))}, tag {tag}]"
 
 
 def image(run: Path, path: Path | None, alt: str) -> list:
     return [Image(path, alt, str(path.relative_to(run)))] if path else []
+
+
+def checkpoint_name(view: View) -> str:
+    """The name a reader knows a view's checkpoint by: its audit label, else its records' label or source."""
+    if view.label != "run":
+        return view.label
+    ck = view.checkpoint if view.checkpoint not in (None, "model") else None
+    return ck or str(read_manifest(view.path).get("checkpoint", {}).get("source") or "model")
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def side_by_side(first: str, per_view: dict[str, dict], keys: list[str]) -> Table:
+    """One row per key, one column per checkpoint: ``per_view`` is ``{label: {key: value}}``."""
+    labels = list(per_view)
+    return Table([first, *labels], [[k, *[per_view[lb].get(k) for lb in labels]] for k in keys])
+
+
+def with_checkpoint(headers: list[str], rows: dict[str, list[list]]) -> Table:
+    """One table of every checkpoint's rows, a leading ``checkpoint`` column when there are several."""
+    if len(rows) == 1:
+        return Table(headers, next(iter(rows.values())))
+    return Table(["checkpoint", *headers], [[lb, *r] for lb, rs in rows.items() for r in rs])
 
 
 def member_texts(manifest: dict) -> dict[str, str]:
@@ -107,120 +108,112 @@ def low_n_notes(mia: dict) -> list:
     return notes
 
 
-def mia_section(run: Path, view: View, figs: dict, manifest: dict, salt: bytes | None, top: int) -> list:
-    """Attack table, ROC curves and the top-scoring member texts (redacted with ``salt`` unless it is None)."""
-    mia = figs.get("mia", {})
-    if not mia:
-        return []
-    label = view.label
-    blocks: list = [Paragraph(f"{label}: membership inference (higher score = more likely a member)")]
-    keys = ("auc", "auc_ci", "tpr@1%fpr", "tpr@1%fpr_ci", "tpr@0.1%fpr", "tpr@0.1%fpr_ci", "n_members", "n_nonmembers")
-    rows = [[a, *[r.get(k) for k in keys]] for a, r in mia.items()]
-    heads = ["AUC", "95% CI", "TPR@1%FPR", "95% CI", "TPR@0.1%FPR", "95% CI", "members", "non-members"]
-    blocks.append(Table(["attack", *heads], rows))
-    blocks += low_n_notes(mia) + shift_note(mia)
-    scores = samples(view, "mia_scores")
-    attacks = [a for a in mia if a != BLIND]
-    blocks += image(run, plot_roc(scores, attacks, plot_path(run, f"{label}-mia_roc")), f"ROC curves, {label}")
-    if not attacks:
-        return blocks
-    best = max(attacks, key=lambda a: mia[a].get("auc") or 0)
-    if scores:
-        texts = member_texts(manifest)
-        members = sorted((r for r in scores if r.get("label") == 1), key=lambda r: -r["scores"].get(best, 0))[:top]
-        rows = []
-        for r in members:
-            t = texts.get(r["id"], "")
-            rows.append([r["id"], r["scores"].get(best), redact_text(t, salt) if salt is not None and t else t])
-        blocks.append(Paragraph(f"Top-scoring member texts under {best}:"))
-        blocks.append(Table(["id", f"{best} score", "text"], rows, text_columns=(2,)))
-    return blocks
+MIA_HEADERS = ["attack", "AUC", "95% CI", "TPR@1%FPR", "95% CI", "TPR@0.1%FPR", "95% CI", "members", "non-members"]
 
 
-def _order(key: str) -> float:
-    try:
-        return float(key)
-    except ValueError:
-        return float("inf")
-
-
-def keyed_table(first: str, d: dict, columns: tuple[str, ...]) -> Table:
-    rows = [[k, *[d[k].get(c) for c in columns]] for k in sorted(d, key=_order)]
-    return Table([first, *columns], rows)
-
-
-def scalars(d: dict) -> Table:
-    return Table(["figure", "value"], [[k, v] for k, v in d.items() if not isinstance(v, dict)])
-
-
-def _extraction(view: View, ext: dict, salt: bytes | None, top: int) -> list:
-    blocks: list = [Paragraph(f"{view.label}: discoverable extraction (k-token prefix, greedy m-token suffix)")]
-    blocks.append(scalars(ext))
-    if ext.get("by_prefix_len"):
-        blocks += [Paragraph("By prefix length:"), keyed_table("prefix_len", ext["by_prefix_len"], EXTRACTION_COLUMNS)]
-    if ext.get("by_repeats"):
-        blocks.append(Paragraph("By number of repeats in training:"))
-        blocks.append(keyed_table("repeats", ext["by_repeats"], EXTRACTION_COLUMNS))
-    found = [r for r in samples(view, "extraction") if r.get("exact")][:top]
-    if found:
-        blocks.append(Paragraph("Examples of extracted text (generated = training suffix):"))
-        rows = []
-        for r in found:
-            t = str(r.get("generated") or r.get("target") or "")
-            rows.append([r.get("id"), r.get("prefix_len"), redact_text(t, salt) if salt is not None else t])
-        blocks.append(Table(["id", "prefix_len", "extracted suffix"], rows, text_columns=(2,)))
-    return blocks
-
-
-def _untargeted(label: str, unt: dict) -> list:
-    if not unt:
-        return []
-    blocks: list = [Paragraph(f"{label}: untargeted extraction (verbatim training text among generations)")]
-    if any(not isinstance(v, dict) for v in unt.values()):
-        blocks.append(scalars(unt))
-    rankings = {k: v for k, v in unt.items() if isinstance(v, dict)}
-    if rankings:
-        cols = tuple(sorted({c for v in rankings.values() for c in v}))
-        blocks.append(Table(["ranking", *cols], [[k, *[v.get(c) for c in cols]] for k, v in rankings.items()]))
-    return blocks
-
-
-def extraction_section(view: View, figs: dict, salt: bytes | None, top: int) -> list:
-    """Extraction, canary exposure and untargeted extraction (texts redacted with ``salt`` unless it is None)."""
-    ext, exp, can = figs.get("extraction"), figs.get("exposure"), figs.get("extraction_canaries")
-    blocks: list = _extraction(view, ext, salt, top) if ext else []
-    if exp:
-        blocks.append(Paragraph(f"{view.label}: canary exposure (Carlini et al. 2019), bits"))
-        blocks.append(scalars(exp))
-        if exp.get("by_repeats"):
-            blocks.append(Paragraph("Exposure by number of repeats in training (bits):"))
-            blocks.append(keyed_table("repeats", exp["by_repeats"], ("n", "mean", "max")))
-    if can:
-        rate, n = fmt(can.get("exact_extraction_rate")), can.get("n")
-        msg = f"{view.label}: canary secrets greedily decoded from their prefixes: exact rate {rate} over {n} canaries"
-        blocks.append(Paragraph(msg))
-        if can.get("by_repeats"):
-            blocks.append(keyed_table("repeats", can["by_repeats"], EXTRACTION_COLUMNS))
-    return blocks + _untargeted(view.label, figs.get("untargeted", {}))
-
-
-def capability_section(run: Path, view: View, figs: dict) -> list:
-    cap = figs.get("capability", {})
-    if not cap:
-        return []
-    curves = capability_curves(view.rows)
-    label = view.label
-    dense = [[fam, c.get("accuracy"), c.get("accuracy_ci"), c.get("n")] for fam, c in cap.items()]
-    if not curves:  # measured dense only, nothing was pruned
-        return [Paragraph(f"{label}: dense accuracy (not pruned)"), Table(["family", "accuracy", "95% CI", "n"], dense)]
-    blocks: list = [Paragraph(f"{label}: accuracy against sparsity (Jin et al. 2024 5% thresholds dotted)")]
-    blocks += image(run, plot_capability(curves, plot_path(run, f"{label}-capability")), f"capability, {label}")
+def mia_rows(mia: dict) -> list[list]:
+    """One row per attack; a TPR at an FPR below 1/n_nonmembers is ``n/a (needs >= N non-members)``."""
     rows = []
-    for fam, by_method in curves.items():
-        for method, c in by_method.items():
-            pts = ", ".join(f"{s:g}:{a:.2f}" for s, a in zip(c["sparsity"], c["accuracy"], strict=True))
-            rows.append([method, fam, c["threshold_5pct"], cap.get(fam, {}).get("n"), pts])
-    blocks.append(Table(["method", "family", "threshold (within 5% of dense)", "n", "sparsity:accuracy"], rows))
+    for attack, r in mia.items():
+        row: list = [attack, r.get("auc"), r.get("auc_ci")]
+        for metric, fpr in TPR_FPRS.items():
+            na = low_n_fpr(r.get("n_nonmembers"), fpr)
+            row += [na, "n/a"] if na else [r.get(metric), r.get(f"{metric}_ci")]
+        rows.append([*row, r.get("n_members"), r.get("n_nonmembers")])
+    return rows
+
+
+def _top_texts(view: View, mia: dict, scores: list[dict], salt: bytes | None, top: int) -> list[list]:
+    attacks = [a for a in mia if a != BLIND]
+    if not attacks or not scores:
+        return []
+    best = max(attacks, key=lambda a: mia[a].get("auc") or 0)
+    texts = member_texts(read_manifest(view.path))
+    members = sorted((r for r in scores if r.get("label") == 1), key=lambda r: -r["scores"].get(best, 0))[:top]
+    rows = []
+    for r in members:
+        t = texts.get(r["id"], "")
+        rows.append([r["id"], best, r["scores"].get(best), redact_text(t, salt) if salt is not None and t else t])
+    return rows
+
+
+def mia_section(run: Path, found: list[View], figs: dict[str, dict], salt: bytes | None, top: int) -> list:
+    """Attack table, one ROC plot per checkpoint and the top-scoring member texts (redacted unless ``salt`` is
+    None), every checkpoint in the same table."""
+    with_mia = [v for v in found if figs[v.label].get("mia")]
+    if not with_mia:
+        return []
+    blocks: list = [Paragraph(
+        "Higher score = more likely a training member. AUC 0.5: the attack cannot tell members from non-members; "
+        "1.0: it always can. TPR at a low FPR: the share of members caught while wrongly flagging that share of "
+        "non-members (needs at least 1/FPR non-members to be measured).")]  # fmt: skip
+    blocks.append(with_checkpoint(MIA_HEADERS, {v.label: mia_rows(figs[v.label]["mia"]) for v in with_mia}))
+    notes = [n for v in with_mia for n in low_n_notes(figs[v.label]["mia"])]
+    blocks += list({n.text: n for n in notes}.values())
+    for v in with_mia:
+        shift = shift_note(figs[v.label]["mia"])
+        blocks += [Paragraph(f"{v.label}: {p.text}" if len(with_mia) > 1 else p.text, p.css) for p in shift]
+    images, texts = [], {}
+    for v in with_mia:
+        mia, scores = figs[v.label]["mia"], samples(v, "mia_scores")
+        attacks = [a for a in mia if a != BLIND]
+        path = plot_roc(scores, attacks, plot_path(run, f"{v.label}-mia_roc"), f"ROC, {checkpoint_name(v)}")
+        images += image(run, path, f"ROC curves, {v.label}")
+        texts[v.label] = _top_texts(v, mia, scores, salt, top)
+    if images:
+        blocks.append(Gallery(images))
+    if any(texts.values()):
+        blocks.append(Paragraph("Top-scoring member texts under each checkpoint's best attack:"))
+        table = with_checkpoint(["id", "attack", "score", "text"], {k: r for k, r in texts.items() if r})
+        table.text_columns = (len(table.headers) - 1,)
+        blocks.append(table)
+    return blocks
+
+
+def dense_capability_section(found: list[View], figs: dict[str, dict]) -> list:
+    """Dense accuracy per capability family, one column per checkpoint (with its 95% CI and n)."""
+    per = {v.label: figs[v.label].get("capability", {}) for v in found}
+    fams = list(dict.fromkeys(f for cap in per.values() for f in cap))
+    if not fams:
+        return []
+    rows = []
+    for fam in fams:
+        cells = []
+        for cap in per.values():
+            c = cap.get(fam, {})
+            cells += [c.get("accuracy"), c.get("accuracy_ci"), c.get("n")]
+        rows.append([fam, *cells])
+    heads = (
+        [h for lb in per for h in (f"{lb} accuracy", "95% CI", "n")] if len(per) > 1 else ["accuracy", "95% CI", "n"]
+    )
+    return [
+        Paragraph("Accuracy of the unpruned checkpoint on each capability family (higher is better)."),
+        Table(["family", *heads], rows),
+    ]
+
+
+def capability_section(run: Path, found: list[View], figs: dict[str, dict]) -> list:
+    """Accuracy against sparsity for each checkpoint that was pruned, with Jin et al.'s 5% thresholds."""
+    blocks: list = []
+    for v in found:
+        curves = capability_curves(v.rows)
+        if not curves:
+            continue
+        cap, label = figs[v.label].get("capability", {}), v.label
+        blocks.append(Paragraph(f"{label}: accuracy against sparsity (Jin et al. 2024 5% thresholds dotted)"))
+        blocks += image(run, plot_capability(curves, plot_path(run, f"{label}-capability")), f"capability, {label}")
+        rows = []
+        for fam, by_method in curves.items():
+            for method, c in by_method.items():
+                pts = ", ".join(f"{s:g}:{a:.3f}" for s, a in zip(c["sparsity"], c["accuracy"], strict=True))
+                rows.append([method, fam, c["threshold_5pct"], cap.get(fam, {}).get("n"), pts])
+        heads = ["method", "family", "threshold (within 5% of dense)", "n", "sparsity:accuracy"]
+        blocks.append(Table(heads, rows))
+        blocks += _gap(curves)
+    return blocks
+
+
+def _gap(curves: dict) -> list:
     gap = [
         [m, fam, c["threshold_5pct"] - fr[m]["threshold_5pct"]]
         for fam, by_method in curves.items()
@@ -228,7 +221,9 @@ def capability_section(run: Path, view: View, figs: dict) -> list:
         for m, c in by_method.items()
         if m in fr and c["threshold_5pct"] is not None and fr[m]["threshold_5pct"] is not None
     ]
-    if gap:
-        blocks.append(Paragraph("Threshold minus fact recall's threshold (positive: outlasts fact recall):"))
-        blocks.append(Table(["method", "family", "gap"], gap))
-    return blocks
+    if not gap:
+        return []
+    return [
+        Paragraph("Threshold minus fact recall's threshold (positive: outlasts fact recall):"),
+        Table(["method", "family", "gap"], gap),
+    ]

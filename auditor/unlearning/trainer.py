@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.batching import input_device, pad_batch
@@ -121,6 +122,27 @@ class GradientUnlearner:
     ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
+    def _step(
+        self,
+        model: PreTrainedModel,
+        opt: torch.optim.Optimizer,
+        params: list[torch.nn.Parameter],
+        fb: Batch,
+        rb: Batch | None,
+        config: UnlearnConfig,
+        step: int,
+    ) -> dict[str, float]:
+        """One optimizer step; returns the loss and its parts (the loss read once, as the finiteness check needs)."""
+        loss, parts = self.loss(model, fb, rb, config)
+        if not torch.isfinite(loss):
+            raise ConfigError(f"{self.name}: the loss became {loss.item()} at step {step}; lower lr (now {config.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
+        opt.step()
+        return {"loss": float(loss.detach()), **parts}
+
     def run(
         self,
         model: PreTrainedModel,
@@ -149,23 +171,13 @@ class GradientUnlearner:
                 self.prepare(model, f_seqs, pad, config)
             opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
             model.train()
-            for step in range(steps):
-                fb = collate(f_seqs, f_plan[step], pad, device)
-                rb = collate(r_seqs, r_plan[step], pad, device) if r_plan else None
-                loss, parts = self.loss(model, fb, rb, config)
-                if not torch.isfinite(loss):
-                    raise ConfigError(
-                        f"{self.name}: the loss became {loss.item()} at step {step}; lower lr (now {config.lr})"
-                    )
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.max_grad_norm > 0:
-                    torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-                opt.step()
-                tokens += int(fb.attention_mask.sum()) + (int(rb.attention_mask.sum()) if rb is not None else 0)
-                history.append({"loss": float(loss.detach()), **parts})
-                if step % 20 == 0 or step == steps - 1:
-                    log.info("%s step %d/%d %s", self.name, step + 1, steps, _fmt(history[-1]))
+            with progress.bar(steps, f"unlearning ({self.name})", unit="step", logger=log) as p:
+                for step in range(steps):
+                    fb = collate(f_seqs, f_plan[step], pad, device)
+                    rb = collate(r_seqs, r_plan[step], pad, device) if r_plan else None
+                    history.append(self._step(model, opt, params, fb, rb, config, step))
+                    tokens += int(fb.attention_mask.sum()) + (int(rb.attention_mask.sum()) if rb is not None else 0)
+                    p.update(1, **{k: round(v, 4) for k, v in history[-1].items()})
             del opt
         tail = history[-min(per_epoch, len(history)) :]
         return {
@@ -178,7 +190,3 @@ class GradientUnlearner:
             "first_losses": {k: round(v, 5) for k, v in history[0].items()},
             "final_losses": {k: round(sum(h[k] for h in tail) / len(tail), 5) for k in tail[0]},
         }
-
-
-def _fmt(parts: dict[str, float]) -> str:
-    return " ".join(f"{k} {v:.4f}" for k, v in parts.items())

@@ -16,6 +16,7 @@ from dataclasses import asdict
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.parallel import shard_map
 from auditor.probes.extraction.config import ExposureConfig
@@ -70,24 +71,26 @@ def exposure_result(
     reps = row_repeats(rows, config.repeats_column)
     tags = dict(record_tags or {})
     scope = digest({"tags": tags, "config": asdict(config)})
-    for start in range(0, len(rows), config.unit_size):
-        idx = range(start, min(start + config.unit_size, len(rows)))
-        ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
-        if samples.has(ukey):
-            continue
 
-        def rows_of(part: list[int]) -> list[dict]:
-            out = []
-            for i in part:
-                r = rows[i]
-                res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config,
-                                      ids[i])  # fmt: skip
-                out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res,
-                            "scope": scope})  # fmt: skip
-            return out
+    def rows_of(part: list[int]) -> list[dict]:
+        out = []
+        for i in part:
+            r = rows[i]
+            res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config,
+                                  ids[i])  # fmt: skip
+            out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res,
+                        "scope": scope})  # fmt: skip
+        return out
 
-        samples.append(ukey, shard_map(list(idx), rows_of))  # data parallel: canaries shared across processes
-        log.info("exposure: %d / %d canaries", idx.stop, len(rows))
+    with progress.bar(len(rows), f"exposure ({name})", unit="canary", logger=log) as p:
+        for start in range(0, len(rows), config.unit_size):
+            idx = range(start, min(start + config.unit_size, len(rows)))
+            ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
+            if samples.has(ukey):
+                p.skip(len(idx))
+                continue
+            samples.append(ukey, shard_map(list(idx), rows_of))  # data parallel: canaries shared across processes
+            p.update(len(idx))
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize_exposure(mine)
     return result, exposure_records(result, name, tags)

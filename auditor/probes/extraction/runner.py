@@ -18,6 +18,7 @@ from dataclasses import asdict
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.parallel import shard_map
 from auditor.probes.extraction.config import ExtractionConfig
@@ -99,16 +100,19 @@ def extraction_result(
     # Lines from another call on the same samples file (other tags, lengths, columns) are kept apart.
     keys = ("suffix_len", "unit_size", "text_column", "prefix_column", "suffix_column", "repeats_column", "keep_text")
     scope = digest({"tags": tags, **{k: getattr(config, k) for k in keys}})
-    for key, its in items.items():
-        for start in range(0, len(its), config.unit_size):
-            unit = its[start : start + config.unit_size]
-            ukey = f"{name}-{key}-{scope}-" + digest([it.id for it in unit])
-            if samples.has(ukey):
-                continue
-            scored = shard_map(unit, lambda part: score_items(model, tokenizer, part, config.batch_size,
-                                                              config.keep_text))  # fmt: skip
-            samples.append(ukey, [{**r, "scope": scope} for r in scored])
-            log.info("extraction (%s): %d / %d texts", key, min(start + len(unit), len(its)), len(its))
+    total = sum(len(its) for its in items.values())
+    with progress.bar(total, f"extraction ({name})", unit="text", logger=log) as p:
+        for key, its in items.items():
+            for start in range(0, len(its), config.unit_size):
+                unit = its[start : start + config.unit_size]
+                ukey = f"{name}-{key}-{scope}-" + digest([it.id for it in unit])
+                if samples.has(ukey):
+                    p.skip(len(unit))
+                    continue
+                scored = shard_map(unit, lambda part: score_items(model, tokenizer, part, config.batch_size,
+                                                                  config.keep_text))  # fmt: skip
+                samples.append(ukey, [{**r, "scope": scope} for r in scored])
+                p.update(len(unit), prefix_len=key)
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize(mine, items, short, config, len(rows))
     return result, records_for(result, config, name, tags)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+import auditor.progress as progress
 from auditor.data import TextSet, load_texts
 from auditor.errors import AuditorError, ConfigError, InputError
 from auditor.lm.decoding import decode
@@ -200,17 +201,19 @@ def untargeted_result(
     reference = (reference_model, reference_tokenizer or tokenizer) if reference_model is not None else None
     tags = dict(record_tags or {})
     scope = digest({"tags": tags, "config": asdict(config), "prompts": list(prompts or []), "ref": bool(reference)})
-    for start in range(0, config.n_samples, config.unit_size):
-        count = min(config.unit_size, config.n_samples - start)
-        ukey = f"{name}-{scope}-{start}"
-        if samples.has(ukey):
-            continue
-        rows = shard_map(
-            list(range(start, start + count)),  # data parallel: samples shared across processes
-            lambda part: sample_unit(model, tokenizer, part, prompt_ids, index, config, reference),
-        )
-        samples.append(ukey, [{**r, "scope": scope} for r in rows])
-        log.info("untargeted: %d / %d samples", start + count, config.n_samples)
+    with progress.bar(config.n_samples, f"untargeted sampling ({name})", unit="sample", logger=log) as p:
+        for start in range(0, config.n_samples, config.unit_size):
+            count = min(config.unit_size, config.n_samples - start)
+            ukey = f"{name}-{scope}-{start}"
+            if samples.has(ukey):
+                p.skip(count)
+                continue
+            rows = shard_map(
+                list(range(start, start + count)),  # data parallel: samples shared across processes
+                lambda part: sample_unit(model, tokenizer, part, prompt_ids, index, config, reference),
+            )
+            samples.append(ukey, [{**r, "scope": scope} for r in rows])
+            p.update(count)
     mine = sorted((r for r in samples.rows() if r.get("scope") == scope), key=lambda r: r["id"])
     result = summarize_untargeted(mine, config)
     n = result["n_samples"]

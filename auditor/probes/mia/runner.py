@@ -18,6 +18,7 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import auditor.parallel as parallel
+import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.tokenstats import compute_token_stats
@@ -153,22 +154,24 @@ def score_members(
         non = non[shots:]
         log.info("ReCaLL prefix: the first %d non-members (%d tokens), left out of scoring", shots, len(recall_prefix))
     items += [(i, t, 0) for i, t in non]
-    for start in range(0, len(items), config.unit_size):
-        unit = items[start : start + config.unit_size]
-        key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
-        if samples.has(key):
-            continue
 
-        def rows_of(part: list[tuple[str, str, int]]) -> list[dict]:
-            scores, cut = score_texts(model, tokenizer, [t for _, t, _ in part], variants, config,
-                                      reference_model=reference_model, recall_prefix=recall_prefix)  # fmt: skip
-            return [
-                {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}, "truncated": cut[j]}
-                for j, (i, _, lab) in enumerate(part)
-            ]
+    def rows_of(part: list[tuple[str, str, int]]) -> list[dict]:
+        scores, cut = score_texts(model, tokenizer, [t for _, t, _ in part], variants, config,
+                                  reference_model=reference_model, recall_prefix=recall_prefix)  # fmt: skip
+        return [
+            {"id": i, "label": lab, "scores": {a: float(v[j]) for a, v in scores.items()}, "truncated": cut[j]}
+            for j, (i, _, lab) in enumerate(part)
+        ]
 
-        samples.append(key, shard_map(unit, rows_of))  # data parallel: each process scores a share
-        log.info("MIA: scored %d / %d texts", min(start + len(unit), len(items)), len(items))
+    with progress.bar(len(items), "MIA scoring", unit="text", logger=log) as p:
+        for start in range(0, len(items), config.unit_size):
+            unit = items[start : start + config.unit_size]
+            key = _unit_key([f"{lab}:{i}" for i, _, lab in unit])
+            if samples.has(key):
+                p.skip(len(unit))
+                continue
+            samples.append(key, shard_map(unit, rows_of))  # data parallel: each process scores a share
+            p.update(len(unit))
     wanted = {(i, lab) for i, _, lab in items}
     rows = [r for r in samples.rows() if (r["id"], r["label"]) in wanted]
     return rows, variants, sum(bool(r.get("truncated")) for r in rows)  # every unit's, resumed ones included

@@ -1,0 +1,60 @@
+"""The closing results table a command prints on stdout (as lm-eval prints its table): one row per measured
+point (checkpoint, method, sparsity), one column per headline figure found in the run's records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from auditor.runs import log_rows
+
+# (family, task or None for any, metric, column title), in column order; a column appears when records hold it.
+HEADLINES: tuple[tuple[str, str | None, str, str], ...] = (
+    ("mia", "loss", "auc", "LOSS AUC"),
+    ("mia", "min_k_pp@0.2", "auc", "MinK++ AUC"),
+    ("mia", "reference", "auc", "Ref AUC"),
+    ("extraction", "extraction", "exact_extraction_rate", "extract"),
+    ("extraction", "extraction_canaries", "exact_extraction_rate", "canary extr"),
+    ("exposure", "exposure", "exposure", "exposure bits"),
+    ("fact_recall", None, "accuracy", "fact recall"),
+    ("open_book", None, "accuracy", "open book"),
+    ("overriding", None, "accuracy", "overriding"),
+    ("icl_classification", None, "accuracy", "ICL"),
+)
+
+
+def _point(r: dict) -> tuple[str, str, float]:
+    req = r.get("requested_sparsity")
+    return str(r.get("checkpoint", "")), str(r.get("method", "")), float(req if req is not None else 0.0)
+
+
+def records_table(records: list[dict], max_rows: int = 40) -> str:
+    """A plain-text table of the headline figures per point (at most ``max_rows`` rows, then a count)."""
+    by_point: dict[tuple[str, str, float], dict[str, float]] = {}
+    for r in records:
+        for fam, task, metric, title in HEADLINES:
+            hit = (r.get("family"), r.get("metric")) == (fam, metric) and task in (None, r.get("task"))
+            if hit and isinstance(r.get("value"), int | float):
+                by_point.setdefault(_point(r), {}).setdefault(title, float(r["value"]))
+    if not by_point:
+        return "(no headline figures in the records)"
+    columns = [t for *_, t in HEADLINES if any(t in v for v in by_point.values())]
+    head = ["checkpoint", "method", "sparsity", *columns]
+    order = sorted(by_point.items(), key=lambda kv: (kv[0][0], kv[0][1] != "dense", kv[0]))
+    rows = [[c, m, f"{s:.2f}", *(f"{v[t]:.3f}" if t in v else "-" for t in columns)] for (c, m, s), v in order]
+    shown = rows[:max_rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *shown, strict=True)]
+    lines = ["  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths,
+             strict=True))) for row in [head, *shown]]  # fmt: skip
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    if len(rows) > max_rows:
+        lines.append(f"... {len(rows) - max_rows} more points in records.jsonl")
+    return "\n".join(lines)
+
+
+def print_run_table(run: Path) -> None:
+    """Print the run's headline table (from its records.jsonl), then where the records are."""
+    path = Path(run) / "records.jsonl"
+    if not path.is_file():
+        return
+    print(records_table([r for r in log_rows(path) if not r.get("_empty")]))
+    print(f"records: {path}")

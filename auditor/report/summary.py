@@ -1,0 +1,138 @@
+"""``summary.json``: one small, stable, machine-readable file per run for CI and dashboards.
+
+The schema is documented in ``docs/summary-schema.md`` (JSON Schema: ``docs/summary.schema.json``); its
+``schema_version`` changes whenever a key changes meaning or goes away. Every figure comes from the same
+figures tree the gate checks (:mod:`auditor.report.figures`, built from ``records.jsonl`` only), flattened to
+the gate's paths: ``figures["mia.loss.auc"] == {"value": ..., "ci_low": ..., "ci_high": ...}``, so any key of
+``figures`` is a valid rule path (``auditor gate``), and ``PATH.ci_low`` / ``PATH.ci_high`` too where the
+entry has them. Checkpoint identity and package versions come from the run's ``manifest.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from auditor.atomic import atomic_write_json
+from auditor.report.figures import view_figures
+from auditor.report.records import View, read_json, views
+from auditor.runs import package_versions
+
+SCHEMA_VERSION = 1
+SUMMARY = "summary.json"
+VERSIONS = ("memaudit", "torch", "transformers")  # the packages a summary names (docs/summary-schema.md)
+MODE = 0o644  # readable by a CI uploader running as another user
+
+
+def _finite(v: Any) -> float | int | None:
+    """A JSON-safe number: NaN and infinities (not valid JSON) become null; counts stay whole numbers."""
+    if isinstance(v, int):
+        return v
+    return float(v) if math.isfinite(v) else None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def flatten_figures(tree: dict, prefix: str = "") -> dict[str, dict]:
+    """``{gate path: {"value", "ci_low"?, "ci_high"?, "low_n"?}}`` for every number of a figures tree; a sibling
+    ``<figure>_ci`` list becomes its figure's ``ci_low`` / ``ci_high``, a ``<figure>_low_n`` flag (a TPR at an
+    FPR below 1/#non-members, :func:`auditor.metrics.zero_fp_only`) its ``low_n``; strings are left out."""
+    out: dict[str, dict] = {}
+    for key, v in tree.items():
+        path = f"{prefix}{key}"
+        if isinstance(v, dict):
+            out.update(flatten_figures(v, path + "."))
+        elif _is_number(v):
+            out[path] = {"value": _finite(v)}
+    for key, v in tree.items():
+        name = str(key)
+        base = f"{prefix}{name.removesuffix('_ci').removesuffix('_low_n')}"
+        if base not in out or base == f"{prefix}{name}":
+            continue
+        if name.endswith("_ci") and isinstance(v, list | tuple) and len(v) == 2:
+            lo, hi = v
+            out[base] |= {"ci_low": _finite(lo) if _is_number(lo) else None,
+                          "ci_high": _finite(hi) if _is_number(hi) else None}  # fmt: skip
+        elif name.endswith("_low_n") and isinstance(v, bool):
+            out[base]["low_n"] = v
+    return out
+
+
+def checkpoint_info(view: View) -> dict:
+    """``{label, source, path, fingerprint, architecture}`` of a view's checkpoint, from its run's manifest."""
+    manifest = _manifest(view.path)
+    ck = manifest.get("checkpoint") or {}
+    return {"label": view.checkpoint or view.label, "source": ck.get("source"), "path": ck.get("resolved"),
+            "fingerprint": ck.get("fingerprint"), "architecture": ck.get("architecture")}  # fmt: skip
+
+
+def _manifest(folder: Path) -> dict:
+    f = folder / "manifest.json"
+    data = read_json(f) if f.exists() else {}
+    return data if isinstance(data, dict) else {}
+
+
+def _versions(manifest: dict) -> dict[str, str | None]:
+    """The versions that produced the results (the manifest's), else those of this process."""
+    recorded = manifest.get("versions") or package_versions()
+    return {name: recorded.get(name) for name in VERSIONS}
+
+
+def _gate(run: Path, gate: dict | None) -> dict | None:
+    """The verdict given, else the run's ``gate.json`` (the last ``auditor gate``), else None."""
+    if gate is None and (run / "gate.json").exists():
+        gate = read_json(run / "gate.json")
+    if not isinstance(gate, dict):
+        return None
+    rules = [{k: (_finite(v) if _is_number(v) else v) for k, v in r.items()} for r in gate.get("rules", [])]
+    return {"passed": bool(gate.get("passed")), "rules": rules, "warnings": list(gate.get("warnings", []))}
+
+
+def build_summary(
+    run_dir: str | Path, *, command: str | None = None, argv: Sequence[str] | None = None, gate: dict | None = None
+) -> dict:
+    """The ``summary.json`` object of a run or audit directory (see ``docs/summary-schema.md``)."""
+    run = Path(run_dir)
+    found, primary, baseline = views(run)
+    top = _manifest(run)
+    by_label = {v.label: v for v in found}
+    main = by_label[primary]
+    info = checkpoint_info(main)
+    config = top.get("config") if isinstance(top.get("config"), dict) else {}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": command or top.get("kind") or config.get("command"),
+        "argv": list(argv) if argv is not None else None,
+        "checkpoint": info,
+        "weights_fingerprint": info["fingerprint"],
+        "versions": _versions(_manifest(main.path) or top),
+        "figures": flatten_figures(view_figures(main)),
+        "baseline": baseline,
+        "compare": {
+            v.label: {"checkpoint": checkpoint_info(v), "figures": flatten_figures(view_figures(v))}
+            for v in found
+            if v.label != primary
+        },
+        "gate": _gate(run, gate),
+    }
+
+
+def write_summary(
+    run_dir: str | Path, *, command: str | None = None, argv: Sequence[str] | None = None, gate: dict | None = None
+) -> Path:
+    """Write ``RUN/summary.json`` atomically (readers never see half a file), mode 0644; returns its path.
+
+    ``command``: the ``auditor`` command that made the run (default: the manifest's kind or command);
+    ``argv``: its command line; ``gate``: the verdict just computed (default: the run's ``gate.json``)."""
+    path = Path(run_dir) / SUMMARY
+    atomic_write_json(path, build_summary(run_dir, command=command, argv=argv, gate=gate))
+    if path.exists():
+        os.chmod(path, MODE)
+    return path
