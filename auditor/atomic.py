@@ -42,3 +42,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def publish_modes(folder: str | Path) -> None:
+    """Give a finished output folder the modes plain ``mkdir``/``open`` would (0777/0666 minus the umask,
+    usually 0755/0644): staging folders come from ``mkdtemp`` (0700) and some writers (safetensors) create
+    their files 0600, which a CI uploader or colleague running as another user could not read."""
+    mask = _umask()
+    root = Path(folder)
+    for path in [root, *root.rglob("*")]:
+        if path.is_symlink():
+            continue
+        os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)

@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from auditor.atomic import publish_modes
 from auditor.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
 from auditor.errors import ModelLoadError
 from auditor.identity import folder_fingerprint
@@ -113,6 +114,7 @@ def smollm2_folder(cache_dir: str | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".smollm2-", dir=target.parent))
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
+    publish_modes(tmp)
     try:
         tmp.rename(target)
     except OSError:  # another process converted it first

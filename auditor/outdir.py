@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
+from auditor.atomic import publish_modes
 from auditor.errors import OutputError
 
 MARKER = ".memaudit"
@@ -120,6 +121,7 @@ def staged(out: str | Path, kind: str) -> Iterator[Path]:
     try:
         yield tmp
         write_marker(tmp, kind)
+        publish_modes(tmp)
         if out.exists():
             check(out, kind, resume=False, overwrite=True)  # ours, of this kind, and a folder
             shutil.rmtree(out)

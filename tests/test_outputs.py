@@ -308,3 +308,24 @@ def test_the_fingerprint_sees_a_changed_tail_of_a_small_weight_file(tmp_path):
     (ckpt / "model.safetensors").write_bytes(bytes(weights))
     after = folder_fingerprint(ckpt), tree_digest(tmp_path / "lab")
     assert before[0] != after[0] and before[1] != after[1]
+
+
+def test_staged_outputs_are_readable_by_others(tmp_path):
+    """A checkpoint folder written through ``staged`` ends 0755 / 0644 (umask 022) even when a writer made
+    its file 0600 (safetensors does) and the staging folder came from mkdtemp (0700)."""
+    import os
+    import stat
+
+    from auditor import outdir
+
+    old = os.umask(0o022)
+    try:
+        with outdir.staged(tmp_path / "ckpt", "checkpoint") as tmp:
+            fd = os.open(tmp / "model.safetensors", os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+            (tmp / "sub").mkdir(mode=0o700)
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in [tmp_path / "ckpt", *(tmp_path / "ckpt").rglob("*")]}
+    assert modes["ckpt"] == modes["sub"] == 0o755
+    assert modes["model.safetensors"] == 0o644

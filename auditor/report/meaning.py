@@ -9,6 +9,9 @@ LOWER, HIGHER = "lower is better", "higher is better"
 TPR = re.compile(r"tpr@([\d.]+)%fpr$")
 
 
+UNSEEN = "about 1 = a secret the model never saw, ranked mid-way"
+
+
 def lookup(tree: dict, path: str) -> tuple[dict, str] | None:
     """``(parent mapping, key)`` of the figure at ``path`` (keys may hold dots: the longest that fits wins)."""
     node, rest = tree, path
@@ -76,9 +79,9 @@ def _exposure(leaf: str, entry: dict) -> str:
     what = {"max": "the most exposed canary", "mean": "the average canary"}.get(leaf, "a canary at rank one")
     if isinstance(top, int | float) and top > 0:
         n = f"{2**top:,.0f}" if top <= 40 else f"2^{top:.1f}"
-        return (f"Exposure of {what}, in bits (0 = chance); ceiling {top:.1f} bits = log2 of {n} "
+        return (f"Exposure of {what}, in bits ({UNSEEN}); ceiling {top:.1f} bits = log2 of {n} "
                 "candidate secrets, reached when the canary ranks first.")  # fmt: skip
-    return f"Exposure of {what}, in bits (0 = chance); ceiling log2(number of candidate secrets)."
+    return f"Exposure of {what}, in bits ({UNSEEN}); ceiling log2(number of candidate secrets)."
 
 
 def friendly(path: str) -> str:
