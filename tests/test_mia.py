@@ -195,6 +195,23 @@ def test_post_processed_logits_fall_back_to_full_logits(lm):
     assert chunked_head(Capped(lm.model), probe) is None
 
 
+def test_the_head_check_runs_once_per_model(lm):
+    """The chunked-head check (two extra forward passes) is a property of the architecture: it runs the
+    first time a model is scored, not on every call, and pruning in place does not re-run it."""
+    import copy
+
+    model = copy.deepcopy(lm.model)  # a model object the cache has not seen
+    full_passes = []
+    model.register_forward_hook(lambda *_: full_passes.append(1))  # the whole model's forward: the check
+    first = compute_token_stats(model, lm.tokenizer, TEXTS, batch_size=2)
+    assert len(full_passes) == 1
+    with torch.no_grad():
+        next(model.parameters()).mul_(0.5)  # weights edited in place, as a pruning point does
+    second = compute_token_stats(model, lm.tokenizer, TEXTS, batch_size=2)
+    assert len(full_passes) == 1  # no second check
+    assert any(np.abs(x - y).max() > 1e-6 for x, y in zip(first.logprob, second.logprob, strict=True))
+
+
 def test_zlib_is_carlini_mean_loglik_over_zlib_bytes_by_hand():
     """Carlini et al. 2021: mean NLL over zlib entropy; a total-NLL ratio orders these two texts the other way."""
     from auditor.lm.tokenstats import TokenStats

@@ -7,7 +7,9 @@ positions we score, and apply the LM head to ``chunk`` of them at a time: only (
 logits are ever alive, on the model's device, in float32.
 
 This equals the model's own logits only when the model applies its head and nothing else. That is
-checked once per call on a short probe (:func:`chunked_head`); models that post-process their logits
+checked once per model on a short probe (:func:`chunked_head`; it is a property of the architecture, so
+pruning or training the weights in place does not change it, and the answer is kept while the model
+lives); models that post-process their logits
 (soft-capping, scaling) fail the check and fall back to their full logits, from which the selected
 rows are still reduced in chunks (so only the model's own logits tensor is vocabulary-sized).
 
@@ -19,6 +21,7 @@ log p(x) = z_x - log S, mu = E_p[log p] = E_p[z] - log S and sigma2 = Var_p[log 
 from __future__ import annotations
 
 from collections.abc import Callable
+from weakref import WeakKeyDictionary
 
 import torch
 from torch import nn
@@ -26,12 +29,19 @@ from torch import nn
 # logits_at(a, b) -> the (b - a, vocabulary) logits of selected rows a..b-1
 LogitsAt = Callable[[int, int], torch.Tensor]
 Path = tuple[nn.Module, nn.Module] | None
+_CHECKED: WeakKeyDictionary[nn.Module, Path] = WeakKeyDictionary()  # model -> its checked path
+
+
+def chunked_head(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, nn.Module] | None:
+    """(base model, LM head) if the head on the base model's hidden states gives the model's own logits
+    (checked on ``probe``, a (1, T) id tensor on the input device, the first time a model is seen), else None."""
+    if model not in _CHECKED:
+        _CHECKED[model] = _check_head(model, probe)
+    return _CHECKED[model]
 
 
 @torch.no_grad()
-def chunked_head(model: nn.Module, probe: torch.Tensor) -> tuple[nn.Module, nn.Module] | None:
-    """(base model, LM head) if the head on the base model's hidden states gives the model's own logits
-    (checked on ``probe``, a (1, T) id tensor on the input device), else None."""
+def _check_head(model: nn.Module, probe: torch.Tensor) -> Path:
     base = getattr(model, "base_model", None)
     get_head = getattr(model, "get_output_embeddings", None)
     head = get_head() if get_head is not None else None

@@ -119,8 +119,8 @@ def _exposure(run: Path, figs: dict[str, dict]) -> list:
     blocks: list = [
         Paragraph(
             "Canary exposure (Carlini et al. 2019), in bits: how far up the model ranks each planted canary "
-            "among all candidates. 0 = no better than chance; the ceiling, max_possible = log2(number of "
-            "candidate secrets), means the canary ranks first (lower is better)."
+            "among all candidates. About 1 bit for a canary it never saw (ranked mid-way); the ceiling, "
+            "max_possible = log2(number of candidate secrets), means the canary ranks first (lower is better)."
         ),
         side_by_side("figure", exp, keys),
     ]

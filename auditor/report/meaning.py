@@ -9,7 +9,7 @@ LOWER, HIGHER = "lower is better", "higher is better"
 TPR = re.compile(r"tpr@([\d.]+)%fpr$")
 
 
-UNSEEN = "about 1 = a secret the model never saw, ranked mid-way"
+UNSEEN = "about 1 for a canary the model never saw: it ranks mid-way"
 
 
 def lookup(tree: dict, path: str) -> tuple[dict, str] | None:
