@@ -143,7 +143,11 @@ def check_report(html_path: Path, tmp_path: Path, name: str) -> dict[int, Path]:
 
 def _gate(run: Path) -> None:
     """A failing gate.json, so the first screen shows a verdict with PASS and FAIL badges."""
-    rules = [("mia.loss.auc", "<=", 0.9, 0.6, False), ("exposure.max", "<=", 13.3, 20.0, True)]
+    rules = [
+        ("mia.loss.auc", "<=", 0.9, 0.6, False),
+        ("exposure.max", "<=", 13.3, 20.0, True),
+        ("extraction_canaries.by_repeats.64.exact_extraction_rate", "<=", 1.0, 0.01, False),
+    ]  # a long path
     results = [{"rule": f"{p} {op} {t}", "path": p, "op": op, "value": v, "threshold": t, "baseline": None,
                 "passed": ok} for p, op, v, t, ok in rules]  # fmt: skip
     (run / "gate.json").write_text(json.dumps({"passed": False, "rules": results, "warnings": []}))

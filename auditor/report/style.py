@@ -1,7 +1,8 @@
 """The report page's stylesheet: readable from a phone (390 px) to a desktop.
 
 Wide tables sit in a horizontally scrolling box (``.scroll``) so they never widen the page; the first
-screen's figure cards stack into one column under 600 px, and images shrink to the screen's width.
+screen's figure cards stack into one column under 600 px (long gate paths wrap anywhere inside a card),
+and images shrink to the screen's width.
 """
 
 STYLE = (
@@ -17,7 +18,8 @@ STYLE = (
     ".verdict .status{font-size:1.5em;margin:0 0 .3em}.facts{margin:0;color:#333;font-weight:normal}"
     ".facts span{display:inline-block;margin-right:1.2em}.facts code{word-break:break-all}"
     ".cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(250px,1fr));gap:.8em;margin:.6em 0 1.2em}"
-    ".card{border:1px solid #ccc;border-radius:8px;padding:.6em .8em;background:#fff}"
+    ".card{border:1px solid #ccc;border-radius:8px;padding:.6em .8em;background:#fff;min-width:0;"
+    "overflow-wrap:anywhere}"
     ".card.fail{border-color:#b00020;font-weight:normal}.card.pass{border-color:#0a6b0a;font-weight:normal}"
     ".card .badge{font-weight:bold;font-size:.85em}.card .name{font-weight:600}.card .value{font-size:1.6em;"
     "font-weight:600;color:#222}.card .line{font-size:.9em;color:#444}.card .meaning{font-size:.9em;color:#555;"
