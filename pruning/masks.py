@@ -72,10 +72,13 @@ def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
 
 
 class RankedScores:
-    """Scores ranked once (stable sort, indices kept on the CPU as int32/int64), sliced per sparsity.
+    """Scores ranked once (stable sort), sliced per sparsity by comparing each weight's rank with k.
 
-    ``masks(sparsity)`` for layer or row granularity costs one scatter per layer instead of a sort,
-    which is what makes a 10-point sweep cheap on a large model.
+    Each layer keeps, on the CPU, the rank of every weight among its comparison group (the whole layer,
+    or its row) as int32 (int64 past 2**31 weights). ``masks(sparsity)`` is then one comparison per
+    layer, ``rank >= k``: no sort, no scatter and no int64 copy of the order, which is what makes every
+    point of a sweep after the first cheap on a large model. The pruned set ``rank < k`` is exactly the
+    first k of the stable order, so masks are nested across sparsities.
     """
 
     def __init__(self, scores: dict[str, torch.Tensor], granularity: str) -> None:
@@ -84,26 +87,27 @@ class RankedScores:
         self.granularity = granularity
         self.shapes = {n: s.shape for n, s in scores.items()}
         self.devices = {n: s.device for n, s in scores.items()}
-        self.order: dict[str, torch.Tensor] = {}
-        for n, s in scores.items():
-            idx = torch.sort(s.reshape(-1) if granularity == "layer" else s, dim=-1, stable=True).indices
-            self.order[n] = idx.to("cpu", torch.int32 if idx.numel() < 2**31 else torch.int64)
+        self.rank: dict[str, torch.Tensor] = {n: _ranks(s, granularity) for n, s in scores.items()}
 
     def masks(self, sparsity: float) -> dict[str, torch.Tensor]:
         check_sparsity(sparsity)
         out = {}
-        for n, order in self.order.items():
+        for n, rank in self.rank.items():
             shape = self.shapes[n]
-            if self.granularity == "layer":
-                k = n_pruned(order.numel(), sparsity)
-                keep = torch.ones(order.numel(), dtype=torch.bool)
-                keep[order[:k].long()] = False
-            else:
-                k = n_pruned(shape[1], sparsity)
-                keep = torch.ones(shape, dtype=torch.bool)
-                keep.scatter_(1, order[:, :k].long(), False)
-            out[n] = keep.view(shape).to(self.devices[n])
+            k = n_pruned(rank.numel() if self.granularity == "layer" else shape[1], sparsity)
+            out[n] = rank.ge(k).view(shape).to(self.devices[n])
         return out
+
+
+def _ranks(scores: torch.Tensor, granularity: str) -> torch.Tensor:
+    """Each score's 0-based position in the stable ascending order of its group (layer: all; row: its row)."""
+    flat = scores.reshape(-1) if granularity == "layer" else scores
+    order = torch.sort(flat, dim=-1, stable=True).indices.cpu()
+    dtype = torch.int32 if order.numel() < 2**31 else torch.int64
+    positions = torch.arange(order.shape[-1], dtype=dtype).expand_as(order)
+    rank = torch.empty(order.shape, dtype=dtype)
+    rank.scatter_(-1, order, positions)
+    return rank
 
 
 def global_masks(scores: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
