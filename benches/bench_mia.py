@@ -4,8 +4,10 @@ Variants, all computing every attack that needs only the target's pass (loss, zl
 
 * ``ours``: ``auditor.lm.tokenstats.compute_token_stats`` (length-sorted batches, chunked float32
   log-softmax on the device) and the attack functions;
-* ``batch-1 loop``: one forward pass per text, every attack from it (the Min-K%++ reference
-  script's way);
+* ``batch-1 loop``: one forward pass per text through our own statistics, every attack from it;
+* ``min-k++ repo loop``: a transcription of the scoring loop of the Min-K%++ repository
+  (zjysteven/mink-plus-plus ``run.py``): ``model(ids, labels=ids)`` per text, full softmax and
+  log-softmax over the vocabulary, and its k grids of 10 ratios for Min-K% and Min-K%++;
 * ``pass per attack``: one forward pass per text per attack (open-unlearning's way).
 
 It also measures this machine's float32 matmul GFLOP/s, and reports each variant's share of the
@@ -13,7 +15,11 @@ matmul bound (2 x non-embedding-parameters FLOP per token, plus the LM head), an
 each variant, measured in a fresh subprocess.
 
     python benches/bench_mia.py --model lab --texts 400
-    python benches/bench_mia.py --model smollm2-135m --texts 48 --tokens 128
+    python benches/bench_mia.py --model smollm2-135m --texts 48 --tokens 128 --reps 3
+
+With ``--reps R`` every variant runs R times, in an order that alternates between repetitions, and the
+table shows the min and median of its throughput. The LOSS scores of ours and the repository's loop are
+compared (they must agree within 1e-4) so the two sides are known to compute the same thing.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
+import zlib
 
 import numpy as np
 import torch
@@ -58,6 +66,34 @@ def load_texts(model_name: str, n: int, tokens: int | None, tok) -> list[str]:
     return out
 
 
+def minkpp_repo_loop(model, tokenizer, texts: list[str]) -> list[float]:
+    """Our transcription of the Min-K%++ repository's per-text scoring (run.py): returns its LOSS scores."""
+    import torch.nn.functional as F
+
+    ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    losses = []
+    for text in texts:
+        input_ids = torch.tensor(tokenizer.encode(text)).unsqueeze(0)
+        with torch.no_grad():
+            outputs = model(input_ids, labels=input_ids)
+        loss, logits = outputs[:2]
+        ll = -loss.item()
+        losses.append(ll)
+        _ = ll / len(zlib.compress(bytes(text, "utf-8")))
+        targets = input_ids[0][1:].unsqueeze(-1)
+        probs = F.softmax(logits[0, :-1], dim=-1)
+        log_probs = F.log_softmax(logits[0, :-1], dim=-1)
+        token_log_probs = log_probs.gather(dim=-1, index=targets).squeeze(-1)
+        mu = (probs * log_probs).sum(-1)
+        sigma = (probs * torch.square(log_probs)).sum(-1) - torch.square(mu)
+        mink_plus = (token_log_probs - mu) / sigma.sqrt()
+        for values in (token_log_probs, mink_plus):
+            for ratio in ratios:
+                k_length = int(len(values) * ratio)
+                np.mean(np.sort(values.cpu())[:k_length]).item()
+    return losses
+
+
 def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threads: int, batch: int) -> dict:
     from auditor.lm.tokenstats import compute_token_stats
     from auditor.models import ModelSpec, load_model
@@ -78,8 +114,11 @@ def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threa
     compute_token_stats(lm.model, lm.tokenizer, texts[:2], batch_size=2)  # warm-up
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
+    loss: list[float] = []
     if variant == "ours":
-        attacks(compute_token_stats(lm.model, lm.tokenizer, texts, batch_size=batch))
+        loss = [float(x) for x in attacks(compute_token_stats(lm.model, lm.tokenizer, texts, batch_size=batch))[0]]
+    elif variant == "min-k++ repo loop":
+        loss = minkpp_repo_loop(lm.model, lm.tokenizer, texts)
     elif variant == "batch-1 loop":
         for t in texts:
             attacks(compute_token_stats(lm.model, lm.tokenizer, [t], batch_size=1))
@@ -99,6 +138,7 @@ def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threa
         "gflops": flop_per_token * n_tok / sec / 1e9,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "rss_before_mb": rss0 / 1024,
+        "loss": loss,
     }
 
 
@@ -109,40 +149,40 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, help="make texts of exactly this many tokens")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions per variant (sides alternate)")
+    ap.add_argument("--all", action="store_true", help="also our batch-1 loop and a pass per attack")
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.variant:
         print(json.dumps(run_variant(a.variant, a.model, a.texts, a.tokens, a.threads, a.batch)))
         return
     bound = matmul_gflops(a.threads)
-    rows = []
-    for v in ("ours", "batch-1 loop", "pass per attack"):
-        cmd = [
-            sys.executable,
-            __file__,
-            "--variant",
-            v,
-            "--model",
-            a.model,
-            "--texts",
-            str(a.texts),
-            "--threads",
-            str(a.threads),
-            "--batch",
-            str(a.batch),
-        ] + (["--tokens", str(a.tokens)] if a.tokens else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
-        rows.append(json.loads(out))
-    base = rows[1]["tokens_per_s"]
-    print(
-        f"model={a.model} texts={a.texts} tokens={rows[0]['tokens']} threads={a.threads} batch={a.batch} "
-        f"matmul bound={bound:.0f} GFLOP/s"
-    )
-    print(f"{'variant':<16} {'tokens/s':>9} {'vs batch-1':>10} {'GFLOP/s':>8} {'% bound':>8} {'peak RSS MB':>11}")
-    for r in rows:
+    variants = ["ours", "min-k++ repo loop", "batch-1 loop", "pass per attack"][: None if a.all else 2]
+    runs: dict[str, list[dict]] = {v: [] for v in variants}
+    for rep in range(a.reps):
+        for v in variants if rep % 2 == 0 else variants[::-1]:  # sides alternate between repetitions
+            cmd = [sys.executable, __file__, "--variant", v, "--model", a.model, "--texts", str(a.texts),
+                   "--threads", str(a.threads), "--batch", str(a.batch)]  # fmt: skip
+            cmd += ["--tokens", str(a.tokens)] if a.tokens else []
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            runs[v].append(json.loads(out))
+    ours, repo = runs["ours"][0]["loss"], runs["min-k++ repo loop"][0]["loss"]
+    diff = max(abs(x - y) for x, y in zip(ours, repo, strict=True))
+    if diff > 1e-4:
+        raise SystemExit(f"the two sides disagree: LOSS scores differ by up to {diff:.2e}")
+    base = statistics.median(r["tokens_per_s"] for r in runs["min-k++ repo loop"])
+    first = runs["ours"][0]
+    print(f"model={a.model} texts={a.texts} tokens={first['tokens']} threads={a.threads} batch={a.batch} "
+          f"reps={a.reps} matmul bound={bound:.0f} GFLOP/s; LOSS scores agree within {diff:.1e}")  # fmt: skip
+    head = ("variant", "tok/s min", "tok/s med", "vs repo (med)", "% bound (med)", "peak RSS MB")
+    print(f"{head[0]:<18} {head[1]:>9} {head[2]:>9} {head[3]:>13} {head[4]:>13} {head[5]:>11}")
+    for v, rs in runs.items():
+        tps = [r["tokens_per_s"] for r in rs]
+        med = statistics.median(tps)
+        gf = statistics.median(r["gflops"] for r in rs)
         print(
-            f"{r['variant']:<16} {r['tokens_per_s']:9.0f} {r['tokens_per_s'] / base:9.2f}x {r['gflops']:8.1f} "
-            f"{100 * r['gflops'] / bound:7.1f}% {r['peak_rss_mb']:11.0f}"
+            f"{v:<18} {min(tps):9.0f} {med:9.0f} {med / base:12.2f}x {100 * gf / bound:12.1f}% "
+            f"{max(r['peak_rss_mb'] for r in rs):11.0f}"
         )
 
 
