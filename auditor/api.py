@@ -110,10 +110,6 @@ def _sections_on(config: dict, data: dict) -> dict:
     return config
 
 
-def _records(run: Path) -> list[dict]:
-    return [r for r in log_rows(run / "records.jsonl") if not r.get("_empty")]
-
-
 def mia(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, members: Sequence[str] | TextSet,
         nonmembers: Sequence[str] | TextSet, *, attacks: Sequence[str] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2"),
         out: str | Path | None = None, **options: object) -> dict:  # fmt: skip
@@ -156,7 +152,8 @@ def sweep(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, familie
         cfg = build(SweepConfig, apply_overrides(base, list(overrides)))
         run = run_sweep(cfg, loaded=wrap(model, tokenizer, name))
         points = json.loads((run / "sweep.json").read_text(encoding="utf-8"))["points"]
-        return {"records": _records(run), "points": points, "out": str(run) if out is not None else None}
+        kept = str(run) if out is not None else None
+        return {"records": log_rows(run / "records.jsonl"), "points": points, "out": kept}
 
 
 def audit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: dict | None = None, *,
@@ -176,4 +173,4 @@ def audit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: di
         rules = list(policy or cfg.policy)
         gate = gate_summary(check(parse_rules(rules), figures, baseline)) if rules else None
         kept = str(run) if out is not None else None
-        return {"figures": figures, "gate": gate, "records": _records(run), "out": kept}
+        return {"figures": figures, "gate": gate, "records": log_rows(run / "records.jsonl"), "out": kept}

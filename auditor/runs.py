@@ -106,9 +106,10 @@ def parse_units(path: Path) -> tuple[list[dict], set[str], bool]:
 
 
 def log_rows(path: str | Path) -> list[dict]:
-    """A unit log's complete rows (``_unit`` fields dropped), for readers: no repair and no process-group
-    sync, so a report built on the main process alone can read records and samples."""
-    return [{k: v for k, v in r.items() if not k.startswith("_unit")} for r in parse_units(Path(path))[0]]
+    """A unit log's complete rows, for readers: the ``_unit`` fields and the markers of empty units dropped;
+    no repair and no process-group sync, so a report built on the main process alone can read it."""
+    rows = parse_units(Path(path))[0]
+    return [{k: v for k, v in r.items() if not k.startswith("_unit")} for r in rows if not r.get("_empty")]
 
 
 class UnitLog:

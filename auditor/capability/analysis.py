@@ -149,7 +149,7 @@ def plot_curves(cap: dict, path: str | Path) -> Path:
 def write_capability(run_dir: str | Path) -> dict:
     """Rebuild ``RUN/capability.json`` and ``RUN/curves.png`` from ``RUN/records.jsonl``; returns the JSON."""
     run_dir = Path(run_dir)
-    rows = [r for r in log_rows(run_dir / RECORDS) if not r.get("_empty")]
+    rows = log_rows(run_dir / RECORDS)
     notes: list[str] = []
     manifest = run_dir / MANIFEST
     if manifest.exists():

@@ -56,5 +56,5 @@ def print_run_table(run: Path) -> None:
     path = Path(run) / "records.jsonl"
     if not path.is_file():
         return
-    print(records_table([r for r in log_rows(path) if not r.get("_empty")]))
+    print(records_table(log_rows(path)))
     print(f"records: {path}")

@@ -39,6 +39,32 @@ def _by(figs: dict[str, dict], family: str, key: str) -> dict[str, dict]:
     return {lb: f[family][key] for lb, f in figs.items() if f.get(family, {}).get(key)}
 
 
+EXPOSURE_INTRO = (
+    "Canary exposure (Carlini et al. 2019), in bits: how far up the model ranks each planted canary among all "
+    "candidates. About 1 bit for a canary it never saw (ranked mid-way); the ceiling, max_possible = "
+    "log2(number of candidate secrets), means the canary ranks first (lower is better)."
+)
+
+
+def _figure_table(figs: dict[str, dict], family: str, intro: str, bits: tuple[str, ...] = ()) -> list:
+    """The intro and the side-by-side table of a family's scalar figures, or [] when no checkpoint has them."""
+    per = {lb: _scalars(f[family], bits) for lb, f in figs.items() if f.get(family)}
+    if not per:
+        return []
+    keys = list(dict.fromkeys(k for d in per.values() for k in d))
+    return [Paragraph(intro), side_by_side("figure", per, keys)]
+
+
+def _breakdown(figs: dict[str, dict], family: str, key: str, columns: tuple[str, ...] = EXTRACTION_COLUMNS,
+               bits: tuple[str, ...] = ()) -> Table | None:  # fmt: skip
+    """One row per ``key`` value (prefix length, repeats) and checkpoint, or None when no checkpoint has it."""
+    by = _by(figs, family, key)
+    if not by:
+        return None
+    rows = {lb: _keyed_rows(d, columns, bits) for lb, d in by.items()}
+    return with_checkpoint([key.removeprefix("by_"), *columns], rows)
+
+
 def _curve(by_repeats: dict, metric: str) -> list[tuple[float, float]]:
     pts = [(_order(k), v.get(metric)) for k, v in by_repeats.items()]
     return [(x, float(y)) for x, y in pts if x != float("inf") and isinstance(y, int | float)]
@@ -60,28 +86,14 @@ def _examples(found: list[View], salt: bytes | None, top: int) -> list:
 
 
 def _discoverable(run: Path, figs: dict[str, dict]) -> list:
-    ext = {lb: _scalars(f["extraction"]) for lb, f in figs.items() if f.get("extraction")}
-    if not ext:
+    intro = ("Discoverable extraction: a k-token prefix of a training text, greedy m-token suffix; exact rate = "
+             "share reproduced verbatim (lower is better).")  # fmt: skip
+    blocks = _figure_table(figs, "extraction", intro)
+    if not blocks:
         return []
-    keys = list(dict.fromkeys(k for d in ext.values() for k in d))
-    blocks: list = [
-        Paragraph(
-            "Discoverable extraction: a k-token prefix of a training text, greedy m-token suffix; exact rate = "
-            "share reproduced verbatim (lower is better)."
-        ),
-        side_by_side("figure", ext, keys),
-    ]
-    by_prefix = _by(figs, "extraction", "by_prefix_len")
-    if by_prefix:
-        rows = {lb: _keyed_rows(d, EXTRACTION_COLUMNS) for lb, d in by_prefix.items()}
-        blocks += [Paragraph("By prefix length:"), with_checkpoint(["prefix_len", *EXTRACTION_COLUMNS], rows)]
-    by_rep = _by(figs, "extraction", "by_repeats")
-    if by_rep:
-        rows = {lb: _keyed_rows(d, EXTRACTION_COLUMNS) for lb, d in by_rep.items()}
-        blocks += [
-            Paragraph("By number of repeats in training:"),
-            with_checkpoint(["repeats", *EXTRACTION_COLUMNS], rows),
-        ]
+    for key, title in (("by_prefix_len", "By prefix length:"), ("by_repeats", "By number of repeats in training:")):
+        table = _breakdown(figs, "extraction", key)
+        blocks += [Paragraph(title), table] if table else []
     return blocks
 
 
@@ -96,39 +108,18 @@ def _rate_plot(run: Path, figs: dict[str, dict]) -> list:
 
 
 def _canaries(figs: dict[str, dict]) -> list:
-    can = {lb: _scalars(f["extraction_canaries"]) for lb, f in figs.items() if f.get("extraction_canaries")}
-    if not can:
-        return []
-    keys = list(dict.fromkeys(k for d in can.values() for k in d))
-    blocks: list = [
-        Paragraph("Canary extraction: planted secrets greedily decoded from their prefixes (lower is better)."),
-        side_by_side("figure", can, keys),
-    ]
-    by_rep = _by(figs, "extraction_canaries", "by_repeats")
-    if by_rep:
-        rows = {lb: _keyed_rows(d, EXTRACTION_COLUMNS) for lb, d in by_rep.items()}
-        blocks.append(with_checkpoint(["repeats", *EXTRACTION_COLUMNS], rows))
-    return blocks
+    blocks = _figure_table(figs, "extraction_canaries", "Canary extraction: planted secrets greedily decoded "
+                           "from their prefixes (lower is better).")  # fmt: skip
+    table = _breakdown(figs, "extraction_canaries", "by_repeats") if blocks else None
+    return blocks + ([table] if table else [])
 
 
 def _exposure(run: Path, figs: dict[str, dict]) -> list:
-    exp = {lb: _scalars(f["exposure"], BITS_KEYS) for lb, f in figs.items() if f.get("exposure")}
-    if not exp:
-        return []
-    keys = list(dict.fromkeys(k for d in exp.values() for k in d))
-    blocks: list = [
-        Paragraph(
-            "Canary exposure (Carlini et al. 2019), in bits: how far up the model ranks each planted canary "
-            "among all candidates. About 1 bit for a canary it never saw (ranked mid-way); the ceiling, "
-            "max_possible = log2(number of candidate secrets), means the canary ranks first (lower is better)."
-        ),
-        side_by_side("figure", exp, keys),
-    ]
-    by_rep = _by(figs, "exposure", "by_repeats")
-    if by_rep:
-        rows = {lb: _keyed_rows(d, ("n", "mean", "max"), BITS_KEYS) for lb, d in by_rep.items()}
-        blocks += [Paragraph("Exposure by number of repeats in training (bits):"),
-                   with_checkpoint(["repeats", "n", "mean", "max"], rows)]  # fmt: skip
+    blocks = _figure_table(figs, "exposure", EXPOSURE_INTRO, BITS_KEYS)
+    table = _breakdown(figs, "exposure", "by_repeats", ("n", "mean", "max"), BITS_KEYS) if blocks else None
+    if table:
+        blocks += [Paragraph("Exposure by number of repeats in training (bits):"), table]
+        by_rep = _by(figs, "exposure", "by_repeats")
         lines = {
             (m if len(figs) == 1 else f"{lb}, {m}"): _curve(d, m) for lb, d in by_rep.items() for m in ("mean", "max")
         }

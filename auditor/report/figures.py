@@ -60,6 +60,12 @@ FIGURE_RANGES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+def longest_key(node: dict, rest: str) -> str | None:
+    """The key of ``node`` that ``rest`` starts with as a whole path step (keys may hold dots, as in
+    ``min_k_pp@0.2``: the longest that fits wins), or None."""
+    return next((k for k in sorted(node, key=len, reverse=True) if rest == k or rest.startswith(k + ".")), None)
+
+
 def capability_curves(rows: list[dict]) -> dict[str, dict[str, dict]]:
     """``{family: {method: {"sparsity": [...], "accuracy": [...], "threshold_5pct"}}}``; dense at sparsity 0."""
     acc = [r for r in rows if is_capability(r) and r["metric"] == "accuracy" and r.get("value") is not None]

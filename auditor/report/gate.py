@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from auditor.errors import ConfigError, InputError
-from auditor.report.figures import figure_range
+from auditor.report.figures import figure_range, longest_key
 
 OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -139,11 +139,7 @@ def resolve(figures: dict, path: str) -> float:
         if not isinstance(node, dict):
             hint = _did_you_mean(rest, list(CI_BOUNDS))
             raise InputError(f"{path}: {'.'.join(walked)} is a value, not a group; drop '.{rest}'{hint}")
-        match = None
-        for key in sorted(node, key=len, reverse=True):
-            if rest == key or rest.startswith(key + "."):
-                match = key
-                break
+        match = longest_key(node, rest)
         if match is None:
             keys = ", ".join(sorted(map(str, node))[:30])
             where = ".".join(walked) or "the run"

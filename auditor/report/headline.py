@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from auditor.report.doc import Card, Cards, Paragraph, Table, Verdict
+from auditor.report.gate import CI_BOUNDS
 from auditor.report.meaning import direction, friendly, is_bits, lookup, meaning
 from auditor.report.numbers import Bits, BitsCI, delta, fmt, low_n_fpr
 from auditor.report.records import View
@@ -36,13 +37,10 @@ def _gate(run: Path) -> dict:
         return {}
 
 
-CI_BOUNDS = {".ci_low": 0, ".ci_high": 1}  # a rule on one end of a figure's 95% interval (auditor gate)
-
-
 def _value(figs: dict, path: str) -> tuple[object, object, dict]:
     """``(value, CI, the mapping holding it)`` of ``path``: bits wrapped, a TPR at too low an FPR n/a; for
     ``<figure>.ci_low`` / ``.ci_high`` the value is that end of the figure's interval."""
-    bound = next((i for end, i in CI_BOUNDS.items() if path.endswith(end)), None)
+    bound = next((i for end, i in CI_BOUNDS.items() if path.endswith("." + end)), None)
     target = path.rsplit(".", 1)[0] if bound is not None else path
     found = lookup(figs, target)
     if not found:

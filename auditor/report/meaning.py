@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from auditor.report.figures import longest_key
+
 LOWER, HIGHER = "lower is better", "higher is better"
 TPR = re.compile(r"tpr@([\d.]+)%fpr$")
 
@@ -16,7 +18,7 @@ def lookup(tree: dict, path: str) -> tuple[dict, str] | None:
     """``(parent mapping, key)`` of the figure at ``path`` (keys may hold dots: the longest that fits wins)."""
     node, rest = tree, path
     while True:
-        key = next((k for k in sorted(node, key=len, reverse=True) if rest == k or rest.startswith(k + ".")), None)
+        key = longest_key(node, rest)
         if key is None:
             return None
         if rest == key:

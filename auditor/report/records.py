@@ -42,7 +42,7 @@ def load_rows(path: Path, name: str = RECORDS) -> list[dict]:
     f = path / name
     if not f.exists():
         return []
-    return [r for r in log_rows(f) if not r.get("_empty")]
+    return log_rows(f)
 
 
 def is_dense(row: dict) -> bool:

@@ -20,6 +20,7 @@ from typing import Any
 from auditor.atomic import atomic_write_json
 from auditor.report.figures import view_figures
 from auditor.report.records import View, read_json, views
+from auditor.report.sections import read_manifest
 from auditor.runs import package_versions
 
 SCHEMA_VERSION = 1
@@ -66,16 +67,10 @@ def flatten_figures(tree: dict, prefix: str = "") -> dict[str, dict]:
 
 def checkpoint_info(view: View) -> dict:
     """``{label, source, path, fingerprint, architecture}`` of a view's checkpoint, from its run's manifest."""
-    manifest = _manifest(view.path)
+    manifest = read_manifest(view.path)
     ck = manifest.get("checkpoint") or {}
     return {"label": view.checkpoint or view.label, "source": ck.get("source"), "path": ck.get("resolved"),
             "fingerprint": ck.get("fingerprint"), "architecture": ck.get("architecture")}  # fmt: skip
-
-
-def _manifest(folder: Path) -> dict:
-    f = folder / "manifest.json"
-    data = read_json(f) if f.exists() else {}
-    return data if isinstance(data, dict) else {}
 
 
 def _versions(manifest: dict) -> dict[str, str | None]:
@@ -100,7 +95,7 @@ def build_summary(
     """The ``summary.json`` object of a run or audit directory (see ``docs/summary-schema.md``)."""
     run = Path(run_dir)
     found, primary, baseline = views(run)
-    top = _manifest(run)
+    top = read_manifest(run)
     by_label = {v.label: v for v in found}
     main = by_label[primary]
     info = checkpoint_info(main)
@@ -112,7 +107,7 @@ def build_summary(
         "argv": list(argv) if argv is not None else None,
         "checkpoint": info,
         "weights_fingerprint": info["fingerprint"],
-        "versions": _versions(_manifest(main.path) or top),
+        "versions": _versions(read_manifest(main.path) or top),
         "figures": flatten_figures(view_figures(main)),
         "baseline": baseline,
         "compare": {
