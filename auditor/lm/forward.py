@@ -62,7 +62,7 @@ def batch_pass(
     pad_id: int,
     reduce: Reduce,
     side: str = "right",
-    chunk: int = 128,
+    chunk: int = heads.CHUNK,
 ) -> list[tuple[torch.Tensor, ...]]:
     """One batch: per sequence, the reduced statistics (CPU tensors) at its scored positions."""
     ids, mask = pad_batch(seqs, pad_id, input_device(model), side)
@@ -92,7 +92,7 @@ def teacher_forced(
     reduce: Reduce = "logprob",
     batch_size: int | None = None,
     padding_side: str = "right",
-    chunk: int = 128,
+    chunk: int = heads.CHUNK,
     use_chunked_head: bool = True,
 ) -> list[tuple[torch.Tensor, ...]]:
     """Per sequence, in input order: the statistics ``reduce`` asks for at its scored positions (CPU).

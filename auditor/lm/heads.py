@@ -29,6 +29,9 @@ from torch import nn
 # logits_at(a, b) -> the (b - a, vocabulary) logits of selected rows a..b-1
 LogitsAt = Callable[[int, int], torch.Tensor]
 Path = tuple[nn.Module, nn.Module] | None
+# rows of logits alive at once: a chunk holds two (CHUNK x vocabulary) float32 tensors (the logits and one
+# buffer), 64 x 49k x 4 B x 2 = 25 MB for SmolLM2, small against a full (batch x length x vocabulary) tensor
+CHUNK = 64
 _CHECKED: WeakKeyDictionary[nn.Module, Path] = WeakKeyDictionary()  # model -> its checked path
 
 
@@ -76,7 +79,7 @@ def _shifted(logits_at: LogitsAt, a: int, b: int) -> torch.Tensor:
     return z.sub_(z.amax(-1, keepdim=True))
 
 
-def chunk_logprob(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+def chunk_logprob(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
     """log p(target) at each selected row, (N,) float32 on ``targets``' device."""
     n = targets.shape[0]
     out = torch.empty(n, device=targets.device)
@@ -87,7 +90,7 @@ def chunk_logprob(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = 128) 
     return out
 
 
-def chunk_argmax(logits_at: LogitsAt, n: int, device: torch.device, chunk: int = 128) -> torch.Tensor:
+def chunk_argmax(logits_at: LogitsAt, n: int, device: torch.device, chunk: int = CHUNK) -> torch.Tensor:
     """The argmax token (first on ties) at each of ``n`` selected rows, (N,) long on ``device``."""
     out = torch.empty(n, dtype=torch.long, device=device)
     for a in range(0, n, chunk):
@@ -96,7 +99,7 @@ def chunk_argmax(logits_at: LogitsAt, n: int, device: torch.device, chunk: int =
     return out
 
 
-def chunk_stats(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = 128) -> tuple[torch.Tensor, ...]:
+def chunk_stats(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = CHUNK) -> tuple[torch.Tensor, ...]:
     """(logprob, mu, sigma2) at each selected row, each (N,) float32 on ``targets``' device.
 
     After the logits, everything is in place in one reused buffer, so per chunk only the logits and
