@@ -32,7 +32,7 @@ from auditor.parallel import shard_map
 
 log = logging.getLogger(__name__)
 
-Reduce = Literal["logprob", "argmax", "stats"]
+Reduce = Literal["logprob", "argmax", "stats", "el2n"]
 
 
 def _rows(lengths: list[int], first: list[int], offsets: list[int], width: int) -> torch.Tensor:
@@ -47,6 +47,8 @@ def _reduce(
     targets = targets.to(device)
     if reduce == "stats":
         return heads.chunk_stats(logits_at, targets, chunk)
+    if reduce == "el2n":
+        return (heads.chunk_el2n(logits_at, targets, chunk),)
     if reduce == "argmax":
         return (heads.chunk_argmax(logits_at, targets.shape[0], device, chunk),)
     return (heads.chunk_logprob(logits_at, targets, chunk),)
@@ -98,7 +100,8 @@ def teacher_forced(
     """Per sequence, in input order: the statistics ``reduce`` asks for at its scored positions (CPU).
 
     ``logprob``: (log p of each scored token,); ``argmax``: (the argmax token at each scored position,);
-    ``stats``: (logprob, mu, sigma2) (see ``heads``). ``first`` defaults to 1 (every token after the first).
+    ``stats``: (logprob, mu, sigma2) (see ``heads``); ``el2n``: (EL2N of each scored position,).
+    ``first`` defaults to 1 (every token after the first).
     """
     if padding_side not in ("left", "right"):
         raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")

@@ -64,6 +64,22 @@ def mean_nll(
     return [float(-lp.mean()) for lp in token_logprobs(model, seqs, tokenizer.pad_token_id, batch_size)]
 
 
+def mean_el2n(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    batch_size: int | None = None,
+) -> list[float]:
+    """LM-EL2N of each text: the mean over its predicted tokens of ||p(.|x_<t) - onehot(x_t)||_2, the EL2N
+    score of Paul et al. 2021 ("Deep Learning on a Data Diet") applied to next-token prediction. It ranges
+    over [0, sqrt(2)]; high = hard. The LM head runs in chunks, as for every token statistic."""
+    seqs = tokenizer(list(texts), add_special_tokens=True)["input_ids"]
+    if any(len(s) < 2 for s in seqs):
+        raise InputError("every text needs at least 2 tokens to be scored; drop empty texts")
+    res = teacher_forced(model, seqs, pad_id=tokenizer.pad_token_id, reduce="el2n", batch_size=batch_size)
+    return [float(r[0].double().mean()) for r in res]
+
+
 def greedy_answer_match(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
