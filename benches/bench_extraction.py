@@ -9,6 +9,11 @@ counted) of ``--texts`` lab member texts:
 * ``ours``: ``auditor.lm.decoding.decode`` (left-padded batches, KV cache, positions from
   the mask, only the last position's logits).
 
+``in forward`` is the share of each variant's time spent inside the model's own forward calls: the rest
+is the loop's overhead, and at equal batch the most a faster loop can gain over ``generate`` is that
+overhead (a 95% share caps the speed-up at 1/0.95 = 1.05x). With ``--reps R`` the variants run R times in
+alternating order; min and median seconds are printed.
+
 The token ids of every variant are compared with the reference (``ours`` must match exactly; the run
 fails otherwise). It also times the exposure scorer on one lab canary (10^4 candidates).
 
@@ -59,7 +64,27 @@ def timed(fn: Callable[[], T]) -> tuple[T, float]:
     return res, time.perf_counter() - t0
 
 
+class ForwardClock:
+    """Seconds spent inside the model's own forward (every decoding step's matmuls, attention and cache
+    update): what is left of a variant's time is its loop's overhead, the only part a decoder can remove."""
+
+    def __init__(self, model) -> None:
+        self.seconds = 0.0
+        inner = model.forward
+
+        def timed_forward(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return inner(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - t0
+
+        model.forward = timed_forward
+
+
 def main() -> None:
+    import statistics
+
     from auditor.lm.decoding import decode, generate_one_by_one
     from auditor.models import ModelSpec, load_model
 
@@ -70,6 +95,7 @@ def main() -> None:
     ap.add_argument("--suffix-len", type=int, default=16)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions (the order of the variants alternates)")
     ap.add_argument("--no-exposure", action="store_true", help="skip timing the exposure scorer")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -78,25 +104,37 @@ def main() -> None:
     prompts = prompts_for(tok, a.texts, a.prefix_len, a.suffix_len)
     m, pad = a.suffix_len, tok.pad_token_id
     decode(model, prompts[:2], 2, pad_id=pad)  # warm-up
-    ref, t_ref = timed(lambda: generate_one_by_one(model, prompts, m))
-    gen_b, t_gen_b = timed(lambda: generate_batched(model, prompts, m, pad, a.batch))
-    ours, t_ours = timed(lambda: decode(model, prompts, m, pad_id=pad, batch_size=a.batch).tokens)
-    assert ours == ref, "batched cached decoding differs from per-sample generate()"
+    clock = ForwardClock(model)
+    variants = {
+        "generate, one at a time": lambda: generate_one_by_one(model, prompts, m),
+        "generate, batched": lambda: generate_batched(model, prompts, m, pad, a.batch),
+        "ours (decode)": lambda: decode(model, prompts, m, pad_id=pad, batch_size=a.batch).tokens,
+    }
+    secs: dict[str, list[float]] = {v: [] for v in variants}
+    fwd: dict[str, list[float]] = {v: [] for v in variants}
+    outs: dict[str, list] = {}
+    names = list(variants)
+    for rep in range(a.reps):
+        for name in names if rep % 2 == 0 else names[::-1]:  # sides alternate between repetitions
+            clock.seconds = 0.0
+            outs[name], t = timed(variants[name])
+            secs[name].append(t)
+            fwd[name].append(clock.seconds)
+    ref = outs["generate, one at a time"]
+    assert outs["ours (decode)"] == ref, "batched cached decoding differs from per-sample generate()"
     print(
         f"model={a.model} texts={a.texts} prefix_len={a.prefix_len} suffix_len={m} batch={a.batch} "
-        f"threads={a.threads} torch={torch.__version__}"
+        f"threads={a.threads} reps={a.reps} torch={torch.__version__}"
     )
-    print(f"{'variant':<26} {'seconds':>8} {'texts/s':>8} {'tokens/s':>9} {'vs one-at-a-time':>16} {'same ids':>9}")
-    for name, res, t in (
-        ("generate, one at a time", ref, t_ref),
-        ("generate, batched", gen_b, t_gen_b),
-        ("ours (decode)", ours, t_ours),
-    ):
-        same = sum(x == y for x, y in zip(res, ref, strict=True))
-        print(
-            f"{name:<26} {t:8.2f} {len(prompts) / t:8.1f} {len(prompts) * m / t:9.0f} {t_ref / t:15.2f}x "
-            f"{same:>4}/{len(ref)}"
-        )
+    base = statistics.median(secs["generate, batched"])
+    print(f"{'variant':<24} {'s min':>7} {'s med':>7} {'tok/s med':>9} {'vs generate@batch':>17} "
+          f"{'in forward':>10} {'same ids':>9}")  # fmt: skip
+    for name in names:
+        med = statistics.median(secs[name])
+        share = statistics.median(f / s for f, s in zip(fwd[name], secs[name], strict=True))
+        same = sum(x == y for x, y in zip(outs[name], ref, strict=True))
+        print(f"{name:<24} {min(secs[name]):7.2f} {med:7.2f} {len(prompts) * m / med:9.0f} {base / med:16.2f}x "
+              f"{100 * share:9.1f}% {same:>4}/{len(ref)}")  # fmt: skip
     if not a.no_exposure:
         import itertools
         import json

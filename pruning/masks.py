@@ -10,6 +10,8 @@ along the input dimension. Callers transpose GPT-2's ``Conv1D`` weights first.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 
 from auditor.errors import ConfigError
@@ -81,13 +83,17 @@ class RankedScores:
     first k of the stable order, so masks are nested across sparsities.
     """
 
-    def __init__(self, scores: dict[str, torch.Tensor], granularity: str) -> None:
+    def __init__(self, scores: Mapping[str, torch.Tensor], granularity: str) -> None:
         if granularity not in ("layer", "row"):
             raise ConfigError(f"ranking is for layer or row granularity, got {granularity!r}")
         self.granularity = granularity
-        self.shapes = {n: s.shape for n, s in scores.items()}
-        self.devices = {n: s.device for n, s in scores.items()}
-        self.rank: dict[str, torch.Tensor] = {n: _ranks(s, granularity) for n, s in scores.items()}
+        self.shapes: dict[str, torch.Size] = {}
+        self.devices: dict[str, torch.device] = {}
+        self.rank: dict[str, torch.Tensor] = {}
+        for n in scores:  # one read per layer: scores may be computed on read (``WeightScores``)
+            s = scores[n]
+            self.shapes[n], self.devices[n], self.rank[n] = s.shape, s.device, _ranks(s, granularity)
+            del s
 
     def masks(self, sparsity: float) -> dict[str, torch.Tensor]:
         check_sparsity(sparsity)
@@ -110,25 +116,31 @@ def _ranks(scores: torch.Tensor, granularity: str) -> torch.Tensor:
     return rank
 
 
-def global_masks(scores: dict[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
+def global_masks(scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
     """Prune the round(sparsity * total) lowest scores across all layers together."""
     check_sparsity(sparsity)
-    names = list(scores)
-    flat = torch.cat([scores[n].reshape(-1).float().cpu() for n in names])
+    names, parts, shapes, devices = list(scores), [], [], []
+    for n in names:  # one read per layer: scores may be computed on read (``WeightScores``)
+        s = scores[n]
+        parts.append(s.reshape(-1).float().cpu())
+        shapes.append(s.shape)
+        devices.append(s.device)
+    flat = torch.cat(parts)
+    del parts
     k = n_pruned(flat.numel(), sparsity)
     keep = torch.ones_like(flat, dtype=torch.bool)
     if k:
         keep[torch.sort(flat, stable=True).indices[:k]] = False
     out, start = {}, 0
-    for n in names:
-        size = scores[n].numel()
-        out[n] = keep[start : start + size].view_as(scores[n]).to(scores[n].device)
+    for n, shape, device in zip(names, shapes, devices, strict=True):
+        size = shape.numel()
+        out[n] = keep[start : start + size].view(shape).to(device)
         start += size
     return out
 
 
 def make_masks(
-    scores: dict[str, torch.Tensor], sparsity: float, structure: str = "unstructured", granularity: str = "layer"
+    scores: Mapping[str, torch.Tensor], sparsity: float, structure: str = "unstructured", granularity: str = "layer"
 ) -> dict[str, torch.Tensor]:
     """Masks for every layer from its scores. N:M ignores ``sparsity`` (it is 1 - N/M by definition)."""
     nm = parse_structure(structure)

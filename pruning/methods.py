@@ -5,6 +5,7 @@ The spec, the registry and magnitude pruning live here; Wanda and SparseGPT have
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -36,8 +37,11 @@ class Pruner(Protocol):
     name: str
     default_granularity: str
 
-    def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
-        """Scores per layer (shaped like ``weight_2d``), computed once."""
+    def prepare(
+        self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None
+    ) -> Mapping[str, torch.Tensor]:
+        """Scores per layer (shaped like ``weight_2d``): what is expensive (calibration) is done once; the
+        mapping may compute each layer's scores from its weight when read (``WeightScores``)."""
         ...
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]: ...
@@ -54,6 +58,24 @@ def describe(method: str) -> str:
     return " ".join(doc.split("\n\n")[0].split())
 
 
+class WeightScores(Mapping[str, torch.Tensor]):
+    """Scores computed from each layer's current weight when read, never stored: a sweep keeps only the
+    ranking (``RankedScores``), not a weight-sized score tensor per layer beside it. Read them while the
+    weights are the dense ones (``Pruning`` restores them after every point; masks are made before applying)."""
+
+    def __init__(self, modules: dict[str, nn.Module], score: Callable[[str, torch.Tensor], torch.Tensor]) -> None:
+        self._modules, self._score = modules, score
+
+    def __getitem__(self, name: str) -> torch.Tensor:
+        return self._score(name, weight_2d(self._modules[name]).detach())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
 @PRUNERS.register("magnitude")
 class Magnitude:
     """Magnitude pruning: score = |W|, compared per layer by default; one ranking serves every sparsity
@@ -63,8 +85,8 @@ class Magnitude:
     default_granularity = "layer"
     needs_calibration = False
 
-    def prepare(self, modules: dict[str, nn.Module], model: nn.Module | None = None, calibration=None) -> dict:
-        return {name: weight_2d(m).detach().abs() for name, m in modules.items()}
+    def prepare(self, modules: dict[str, nn.Module], model: nn.Module | None = None, calibration=None) -> WeightScores:
+        return WeightScores(modules, lambda name, w: w.abs())
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
         return ranked_masks(self, scores, spec)

@@ -21,7 +21,7 @@ from auditor.pruning.apply import apply_masks, restore, weight_2d
 from auditor.pruning.blockwise import Update, prune_sequentially
 from auditor.pruning.calibration import collect_inputs
 from auditor.pruning.masks import make_masks
-from auditor.pruning.methods import PRUNERS, PruneSpec, ranked_masks
+from auditor.pruning.methods import PRUNERS, PruneSpec, WeightScores, ranked_masks
 
 
 def wanda_scores(weight: torch.Tensor, sq_norm: torch.Tensor) -> torch.Tensor:
@@ -49,12 +49,14 @@ class WandaNested:
     default_granularity = "row"
     needs_calibration = True
 
-    def prepare(self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None) -> dict:
+    def prepare(
+        self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None
+    ) -> WeightScores:
         if not calibration:
             raise InputError(f"{self.name} needs calibration texts (--calibration)")
         sq, update = _sq_norms()
         collect_inputs(model, modules, calibration, update)
-        return {name: wanda_scores(weight_2d(m).detach(), sq[name]) for name, m in modules.items()}
+        return WeightScores(modules, lambda name, w: wanda_scores(w, sq[name]))
 
     def masks(self, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
         return ranked_masks(self, scores, spec)
