@@ -279,5 +279,5 @@ def test_cli_layout_small_modules_no_cycles():
     from auditor.cli.main import GROUPS
 
     assert [g.__name__.rsplit(".", 1)[1] for g in GROUPS] == [
-        "audit", "lab", "mia", "prune", "extract", "dupcount", "capability", "unlearn"
+        "audit", "lab", "mia", "prune", "extract", "forecast", "dupcount", "capability", "unlearn"
     ]  # fmt: skip

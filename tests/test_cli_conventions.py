@@ -24,6 +24,7 @@ LOADS_A_MODEL = {  # command -> the flags it has beyond MODEL_FLAGS (why some la
     ("sweep",): {"--model", "--revision", "--batch-size", "--limit"},
     ("extract",): {"--model", "--revision", "--batch-size", "--limit"},
     ("exposure",): {"--model", "--revision", "--batch-size", "--limit"},
+    ("forecast",): {"--revision", "--batch-size", "--limit"},
     ("generate-extract",): {"--model", "--revision", "--batch-size"},
     ("capability",): {"--model", "--revision", "--batch-size", "--limit"},
     ("unlearn",): {"--model", "--revision"},

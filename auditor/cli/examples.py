@@ -28,6 +28,8 @@ EXAMPLES: dict[str, str] = {
     "exposure": "auditor exposure --model lab --canaries LAB/canaries.jsonl --out reports/exposure",
     "generate-extract": "auditor generate-extract --model lab --corpus LAB/members.jsonl --samples 200 "
     "--out reports/untargeted",
+    "forecast": "auditor forecast --early lab:retrain --final lab --data LAB/members.jsonl --data LAB/canaries.jsonl "
+    "--prefix-len 16 --suffix-len 16 --out reports/forecast   # see docs/forecast.md for lab checkpoints",
     "dupcount": "auditor dupcount --data LAB/canaries.jsonl --corpus LAB/members.jsonl --out /tmp/dup.jsonl",
     "tasks": "auditor tasks build --source real --out /tmp/tasks",
     "tasks build": "auditor tasks build --source lab --limit 20 --out /tmp/tasks",

@@ -20,6 +20,7 @@ import auditor.cli.audit as audit
 import auditor.cli.capability as capability
 import auditor.cli.dupcount as dupcount
 import auditor.cli.extract as extract
+import auditor.cli.forecast as forecast
 import auditor.cli.lab as lab
 import auditor.cli.mia as mia
 import auditor.cli.prune as prune
@@ -28,7 +29,7 @@ from auditor.cli.common import HelpFormatter, Parser, UsageError
 from auditor.errors import AuditorError
 
 # Each group module adds its subcommands with ``add_parsers(sub)``; the order here is the order in --help.
-GROUPS = (audit, lab, mia, prune, extract, dupcount, capability, unlearn)  # audit, demo, report, gate first
+GROUPS = (audit, lab, mia, prune, extract, forecast, dupcount, capability, unlearn)  # audit, demo, report, gate first
 
 
 def _version() -> str:

@@ -56,5 +56,25 @@ def print_run_table(run: Path) -> None:
     path = Path(run) / "records.jsonl"
     if not path.is_file():
         return
-    print(records_table(log_rows(path)))
+    records = log_rows(path)
+    print(records_table(records))
     print(f"records: {path}")
+    difficulty_lines(Path(run), records)
+
+
+def difficulty_lines(run: Path, records: list[dict]) -> None:
+    """After an unlearning comparison's table: per method, the median steps to unextractable per bin
+    (per-instance difficulty, :mod:`auditor.unlearning.difficulty_table`), and where the table is."""
+    from auditor.unlearning.difficulty_table import FAMILY, difficulty_table, summary_lines  # imports torch
+
+    if not any(r.get("family") == FAMILY for r in records):
+        return
+    table = difficulty_table(records)
+    if not table["methods"]:
+        return
+    print("unlearning difficulty (median steps to unextractable per bin):")
+    print("\n".join(summary_lines(table)))
+    for f in table["findings"]:
+        if f["criterion"] == "steps_to_unextractable":  # the oracle-loss findings: in the report and the .md
+            print(f"  {f['text']}")
+    print(f"difficulty: {run / 'unlearning_difficulty.md'}")

@@ -13,6 +13,11 @@ forget quality (:func:`auditor.report.tree.forget_quality`, the KS-test p-value 
 the checkpoint and of the retrain model); against the base: the onion check (Carlini et al. 2022, "The privacy onion
 effect"): a retain text became more exposed when its MIA percentile among the holdout scores rose by more
 than ``onion_margin`` from the base model, or its VerbMem ROUGE-L did.
+
+Per-instance unlearning difficulty (Baluta et al. 2024; Sepahvand et al. 2025): each built-in gradient
+method's training is tracked every ``difficulty_every`` steps (:mod:`auditor.unlearning.difficulty_tracker`),
+per forget example records go to ``records.jsonl`` (:mod:`auditor.unlearning.difficulty_records`), and the
+table binned by repeats and EL2N tercile is written as ``unlearning_difficulty.md`` / ``.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import numpy as np
 import auditor.parallel as parallel
 from auditor.capability.builders import CapabilityConfig
 from auditor.config import build, load_config
+from auditor.data import load_texts, read_rows
 from auditor.errors import ConfigError, InputError
 from auditor.family import DENSE
 from auditor.metrics import onion_counts, percentiles, privleak
@@ -37,8 +43,12 @@ from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_l
 from auditor.pruning import PRUNERS
 from auditor.report.summary import write_summary
 from auditor.report.tree import unlearning_tree
+from auditor.report.unlearning import write_difficulty_files
 from auditor.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
+from auditor.unlearning.difficulty import DifficultySettings
+from auditor.unlearning.difficulty_records import DifficultyPlan, finish, make_plan, measure_references, tracked
+from auditor.unlearning.difficulty_tracker import DifficultyTracker
 from auditor.unlearning.measures import UnlearningSection, check_disjoint
 
 log = logging.getLogger(__name__)
@@ -78,6 +88,8 @@ class UnlearnCompareConfig:
     suffix_len: int = 16  # VerbMem: tokens generated and compared
     knowmem_max_new_tokens: int = 32  # KnowMem: tokens generated per answer (MUSE: 32)
     onion_margin: float = 0.1
+    difficulty_every: int = 1  # per-instance difficulty: measure each gradient method every N steps (0: off)
+    difficulty_model: str | None = None  # LM-EL2N scored with this checkpoint (same tokenizer); None: the base
     resurfacing_methods: tuple[str, ...] = ("magnitude",)  # any pruning method; wanda/sparsegpt calibrate
     resurfacing_sparsities: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
@@ -113,6 +125,8 @@ class UnlearnCompareConfig:
                 raise ConfigError(f"resurfacing_sparsities: {s} is outside [0, 1)")
         for m in self.resurfacing_methods:
             PRUNERS.get(m)
+        if self.difficulty_every < 0:
+            raise ConfigError(f"difficulty_every: must be >= 0 (0 turns tracking off), got {self.difficulty_every}")
 
     def sections(self) -> Sections:
         keys = ("forget", "retain", "holdout", "forget_qa", "retain_qa", "mia_attack", "prefix_len", "suffix_len",
@@ -136,9 +150,21 @@ def check_same_tokenizer(base_vocab: dict, other: LoadedModel, label: str) -> No
         )
 
 
-def _checkpoints(cfg: UnlearnCompareConfig, out: Path) -> list[tuple[str, str]]:
+def difficulty_plan(cfg: UnlearnCompareConfig) -> DifficultyPlan | None:
+    """What per-instance difficulty tracks in this run (None: no gradient method, or difficulty_every = 0)."""
+    methods = tracked(cfg.methods, cfg.difficulty_every)
+    if not methods:
+        return None
+    settings = DifficultySettings(cfg.difficulty_every, cfg.prefix_len, cfg.suffix_len, cfg.batch_size)
+    forget = load_texts(cfg.forget, cfg.text_column, cfg.id_column)
+    return make_plan(methods, settings, forget, read_rows(cfg.forget), has_retrain=cfg.retrain is not None,
+                     difficulty_model=cfg.difficulty_model)  # fmt: skip
+
+
+def _checkpoints(cfg: UnlearnCompareConfig, out: Path, tracking: DifficultyPlan | None) -> list[tuple[str, str]]:
     """(label, model) in order: base, retrain, the given unlearned checkpoints, then built-in methods
-    (each run on the base first, once; its checkpoint is kept under RUN/unlearned/<method>)."""
+    (each run on the base first, once; its checkpoint is kept under RUN/unlearned/<method>, with the
+    difficulty tracker's trajectory beside it for the methods ``tracking`` tracks)."""
     refs = [("base", cfg.base)]
     if cfg.retrain:
         refs.append(("retrain", cfg.retrain))
@@ -149,9 +175,10 @@ def _checkpoints(cfg: UnlearnCompareConfig, out: Path) -> list[tuple[str, str]]:
         if parallel.gather_objects(not (folder / "unlearning.json").exists())[0]:
             log.info("unlearning with %s", method)
             if parallel.is_main():
-                unlearn_checkpoint(
-                    cfg.spec(cfg.base), method, cfg.forget, cfg.retain, folder, build(UnlearnConfig, cfg.method_config)
-                )
+                tracker = DifficultyTracker(tracking.settings) if tracking and method in tracking.methods else None
+                unlearn_checkpoint(cfg.spec(cfg.base), method, cfg.forget, cfg.retain, folder,
+                                   build(UnlearnConfig, cfg.method_config), text_column=cfg.text_column,
+                                   id_column=cfg.id_column, observer=tracker)  # fmt: skip
             parallel.barrier()
         refs.append((method, str(folder)))
     return refs
@@ -164,10 +191,12 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
     config = asdict(cfg)
     specs = {"base": cfg.spec(cfg.base)} | ({"retrain": cfg.spec(cfg.retrain)} if cfg.retrain else {})
     specs |= {u.label: cfg.spec(u.model) for u in cfg.unlearned}
+    specs |= {"difficulty_model": cfg.spec(cfg.difficulty_model)} if cfg.difficulty_model else {}
     identity, sources = run_identity(config, specs, lab)
     run = RunDir(cfg.out, config, overwrite=overwrite, extra_manifest={"kind": "unlearn-compare"},
                  identity=identity, sources=sources)  # fmt: skip
-    refs = _checkpoints(cfg, run.path)
+    tracking = difficulty_plan(cfg)
+    refs = _checkpoints(cfg, run.path, tracking)
     steps = plan(cfg.families(), cfg.resurfacing_methods, cfg.resurfacing_sparsities, ["unlearning"])
     base_vocab = None
     try:
@@ -181,15 +210,37 @@ def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:
                 check_same_tokenizer(base_vocab, lm, label)
             pruners = Pruners(lm, lambda lm=lm: calibration_loader(cfg.calibration, lab, lm))
             run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
+            if tracking:
+                measure_references(run, tracking, lm, label, cfg.batch_size)
             run.write(f"checkpoint/{label}", [])
             del lm
     finally:
         close_data(data)
+    if tracking:
+        _difficulty(cfg, run, tracking, dict(refs), base_vocab)
     result = comparison(run, [lb for lb, _ in refs], cfg)
     result["models"] = dict(refs)
     atomic_write_json(run.path / "unlearning.json", result)
+    write_difficulty_files(run.path)
     write_summary(run.path, command="unlearn-compare")
     return run.path
+
+
+def _difficulty(
+    cfg: UnlearnCompareConfig, run: RunDir, tracking: DifficultyPlan, models: dict[str, str], vocab: dict | None
+) -> None:
+    """The difficulty units not yet written; a reference checkpoint not loaded in the loop (the
+    ``difficulty_model``, or any on a resumed run) is loaded here, its tokenizer checked against the base's."""
+    models = models | ({"difficulty_model": cfg.difficulty_model} if cfg.difficulty_model else {})
+
+    def load(label: str) -> LoadedModel:
+        lm = load_model(cfg.spec(models[label]))
+        base = vocab if vocab is not None or label == "base" else load_model(cfg.spec(cfg.base)).tokenizer.get_vocab()
+        if base is not None:
+            check_same_tokenizer(base, lm, label)
+        return lm
+
+    finish(run, tracking, load, {m: run.path / "unlearned" / m for m in tracking.methods}, cfg.batch_size)
 
 
 def _per_text(rows: list[dict], label: str) -> dict:

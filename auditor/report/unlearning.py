@@ -3,15 +3,18 @@
 Table and bar chart per metric (``unlearning.<label>`` of the figures; MUSE's VerbMem, KnowMem and PrivLeak,
 TOFU's truth ratio, forget quality and model utility: :mod:`auditor.unlearning.measures`), the onion check (Carlini et
 al. 2022: retain texts more exposed than on the base model, from the per-text samples) and the
-resurfacing check (forget-set VerbMem / KnowMem at the pruned points of every checkpoint).
+resurfacing check (forget-set VerbMem / KnowMem at the pruned points of every checkpoint), and the per-instance
+unlearning difficulty table (Baluta et al. 2024; Sepahvand et al. 2025: :mod:`auditor.unlearning.difficulty_table`,
+from the ``unlearning_difficulty`` records), also written as ``unlearning_difficulty.md`` / ``.json``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from auditor.atomic import atomic_write_json, atomic_write_text
 from auditor.metrics import onion_counts, percentiles
-from auditor.report.doc import Paragraph, Section, Table
+from auditor.report.doc import Document, Paragraph, Section, Table, render_markdown
 from auditor.report.plots import plot_bars, plot_lines, plot_path
 from auditor.report.records import is_dense, load_rows
 from auditor.report.sections import image
@@ -127,7 +130,85 @@ def unlearning_section(run: Path, figs: dict, config: dict) -> Section | None:
         )
         sec.blocks.append(Table(ONION_HEADERS, onion))
     sec.blocks += _resurfacing_blocks(run, figs, table)
+    sec.blocks += difficulty_blocks(_difficulty_table(run))
     return sec
+
+
+DIFFICULTY = "unlearning_difficulty"
+_STEP_COLUMNS = (("median_steps_to_unextractable", "median steps to unextractable"),
+                 ("mean_steps_to_unextractable", "mean steps to unextractable"))  # fmt: skip
+_DIFFICULTY_INTRO = (
+    "Per-instance unlearning difficulty (Baluta et al. 2024; Sepahvand et al. 2025): during each gradient method's "
+    "training ({every}) every forget example was checked for extractability (greedy decoding of its suffix after its "
+    "prefix, VerbMem's split, reproduces it exactly) and its loss. Steps to unextractable: the first measured step "
+    "from which on it stays unextractable (0 if never extractable); not reached = still extractable at the end "
+    "(counted as more than the last step: a median there reads '> N', a mean is then a lower bound '> x'). Bins: "
+    "each repeats value (or quartiles) and terciles of LM-EL2N (Paul et al. 2021)."
+)
+_NO_ORACLE = (
+    "No retrain checkpoint: steps to oracle loss (the first step from which an example's loss stays at or above "
+    "the retrain oracle's loss on it) needs one."
+)
+_BASE_EL2N = (
+    "EL2N was scored with the base checkpoint before unlearning (difficulty_model not set): it measures how well "
+    "the trained model fits each example, not early-training difficulty; set difficulty_model to an early "
+    "checkpoint for that."
+)
+
+
+def _difficulty_table(run: Path) -> dict:
+    """:func:`auditor.unlearning.difficulty_table.difficulty_table` of the run's records (imported here, when
+    used: the ``auditor.unlearning`` package imports torch, which ``auditor --help`` must not)."""
+    from auditor.unlearning.difficulty_table import difficulty_table
+
+    return difficulty_table(load_rows(run))
+
+
+def _difficulty_notes(table: dict) -> list[Paragraph]:
+    from auditor.unlearning.difficulty_table import BASE_NOTE
+
+    every = ", ".join(f"{m} every {i['every']} of {i['max_step']} steps" for m, i in table["methods"].items())
+    out = [Paragraph(_DIFFICULTY_INTRO.format(every=every))]
+    if not table["oracle"]:
+        out.append(Paragraph(_NO_ORACLE, "muted"))
+    model = table["el2n_model"]
+    out.append(Paragraph(_BASE_EL2N if model == BASE_NOTE else f"EL2N was scored with difficulty_model {model}.",
+                         "muted"))  # fmt: skip
+    return out
+
+
+def difficulty_blocks(table: dict) -> list:
+    """The per-instance difficulty table (a paragraph of definitions, notes, the binned table, the findings)."""
+    from auditor.unlearning.difficulty_table import steps_cell
+
+    if not table["methods"]:
+        return []
+    blocks: list = _difficulty_notes(table)
+    oracle = [("median_steps_to_oracle_loss", "median steps to oracle loss")] if table["oracle"] else []
+    heads = ["method", "bin", "n", "ever extractable", *[t for _, t in _STEP_COLUMNS], "not reached",
+             *[t for _, t in oracle]]  # fmt: skip
+    rows = []
+    for r in table["rows"]:
+        top = table["methods"][r["method"]]["max_step"]
+        cells = [steps_cell(r, k, top) for k, _ in _STEP_COLUMNS]
+        rows.append([r["method"], r["bin"], r["n"], r["ever_extractable"], *cells, r["not_reached"],
+                     *[steps_cell(r, k, top) for k, _ in oracle]])  # fmt: skip
+    blocks.append(Table(heads, rows))
+    blocks += [Paragraph(x) for x in table["sentences"]]
+    return blocks
+
+
+def write_difficulty_files(run: Path) -> Path | None:
+    """``unlearning_difficulty.json`` (the table, correlations and sentences) and ``.md`` (as in the report) in the
+    run folder, from its records; None (nothing written) when the run tracked no method."""
+    table = _difficulty_table(run)
+    if not table["methods"]:
+        return None
+    atomic_write_json(run / f"{DIFFICULTY}.json", table)
+    doc = Document("memaudit per-instance unlearning difficulty", [Section("Unlearning difficulty",
+                   difficulty_blocks(table))])  # fmt: skip
+    atomic_write_text(run / f"{DIFFICULTY}.md", render_markdown(doc))
+    return run / f"{DIFFICULTY}.md"
 
 
 def _definitions(run: Path, config: dict) -> list[Paragraph]:

@@ -74,11 +74,35 @@ class UnlearnConfig:
                 raise ConfigError(msg)
 
 
+class StepObserver(Protocol):
+    """Watches an iterative method's training (per-example difficulty: :mod:`auditor.unlearning.difficulty_tracker`).
+
+    ``start`` once before the first step; ``observe`` at step 0 and after every step ``due`` says; it must
+    leave the weights, the RNG state and the training mode as it found them. ``seconds``: time spent observing
+    (left out of the method's own ``seconds``)."""
+
+    seconds: float
+
+    def start(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, forget: TextSet, steps: int
+    ) -> None: ...
+
+    def due(self, step: int) -> bool: ...
+
+    def observe(self, model: PreTrainedModel, step: int) -> None: ...
+
+    def trajectory(self) -> dict: ...
+
+
 class Unlearner(Protocol):
-    """A method: edits ``model`` in place; returns JSON-serializable figures (steps, seconds, losses)."""
+    """A method: edits ``model`` in place; returns JSON-serializable figures (steps, seconds, losses).
+
+    ``iterative`` methods take optimizer steps and accept an ``observer`` (a :class:`StepObserver`); a
+    one-shot method (``iterative = False``) has no steps to observe and is never given one."""
 
     name: str
     needs_retain: bool  # True: the method cannot run without a retain set
+    iterative: bool  # True: optimizer steps, observable by a StepObserver
 
     def run(
         self,

@@ -84,6 +84,7 @@ class PruneUnlearn:
 
     name = "prune_unlearn"
     needs_retain = True
+    iterative = False  # one shot: no steps to observe
 
     @torch.no_grad()
     def run(

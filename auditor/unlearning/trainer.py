@@ -26,7 +26,7 @@ import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.batching import input_device, pad_batch
-from auditor.unlearning.base import UnlearnConfig
+from auditor.unlearning.base import StepObserver, UnlearnConfig
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class GradientUnlearner:
 
     name = ""
     needs_retain = False
+    iterative = True
 
     def uses_retain(self, retain: TextSet | None, config: UnlearnConfig) -> bool:
         return retain is not None and len(retain) > 0 and config.retain_weight > 0
@@ -150,8 +151,11 @@ class GradientUnlearner:
         forget: TextSet,
         retain: TextSet | None,
         config: UnlearnConfig,
+        observer: StepObserver | None = None,
     ) -> dict:
-        """Run the loop in place; return steps, seconds, tokens and the first and final loss parts."""
+        """Run the loop in place; return steps, seconds, tokens and the first and final loss parts.
+
+        ``observer`` (optional) is started, then called at step 0 and after each step it says is due."""
         device = input_device(model)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
         f_seqs = encode(tokenizer, forget, config.max_len)
@@ -169,6 +173,9 @@ class GradientUnlearner:
             model.eval()
             with torch.no_grad():
                 self.prepare(model, f_seqs, pad, config)
+            if observer is not None:
+                observer.start(model, tokenizer, forget, steps)
+                observer.observe(model, 0)
             opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
             model.train()
             with progress.bar(steps, f"unlearning ({self.name})", unit="step", logger=log) as p:
@@ -178,6 +185,8 @@ class GradientUnlearner:
                     history.append(self._step(model, opt, params, fb, rb, config, step))
                     tokens += int(fb.attention_mask.sum()) + (int(rb.attention_mask.sum()) if rb is not None else 0)
                     p.update(1, **{k: round(v, 4) for k, v in history[-1].items()})
+                    if observer is not None and observer.due(step + 1):
+                        observer.observe(model, step + 1)
             del opt
         tail = history[-min(per_epoch, len(history)) :]
         return {
