@@ -5,26 +5,36 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.cli.common import add_command, add_model_args, model_spec, nonneg_int, positive_int
 from auditor.errors import ConfigError
 
+if TYPE_CHECKING:
+    from auditor.lab.checkpoints import CheckpointSpec
+
 
 def cmd_lab_build(a: argparse.Namespace) -> int:
     from auditor.lab.build import SHIPPED_DIR, build_lab, materialize_standard
+    from auditor.lab.checkpoints import CheckpointSpec, parse_fractions
     from auditor.lab.presets import PRESETS, get_preset
     from auditor.lab.smollm2 import PRESETS as REAL_PRESETS
 
+    ckpt = CheckpointSpec(parse_fractions(a.checkpoints))
     if a.preset in REAL_PRESETS:
-        return _build_smollm2(a)
+        return _build_smollm2(a, ckpt)
     if a.preset not in PRESETS:
         raise ConfigError(f"unknown lab preset {a.preset!r}; choose one of: {', '.join([*PRESETS, *REAL_PRESETS])}")
     if a.device:
         raise ConfigError("--device applies to the smollm2 presets; the synthetic lab trains on the CPU")
     get_preset(a.preset)
     if a.without_forget:
+        if ckpt.fractions:
+            raise ConfigError("--checkpoints is not available with --without-forget for the synthetic lab; drop it")
         return _build_retrain(a)
     if a.preset == "standard" and not a.retrain:
+        if ckpt.fractions:
+            raise ConfigError("--checkpoints needs training: add --retrain to train the standard lab (15-45 minutes)")
         if a.seed != 0:
             raise ConfigError(
                 f"the shipped standard lab has seed 0; pass --retrain to train seed {a.seed} (about 15-45 minutes)"
@@ -39,7 +49,7 @@ def cmd_lab_build(a: argparse.Namespace) -> int:
             out = SHIPPED_DIR
         else:
             out = Path(f"lab-{a.preset}-seed{a.seed}")
-        info = build_lab(a.preset, a.seed, out, threads=a.threads, overwrite=a.overwrite)
+        info = build_lab(a.preset, a.seed, out, threads=a.threads, overwrite=a.overwrite, checkpoints=ckpt)
         print(f"built the {a.preset} lab (seed {a.seed}) in {out} in {info['build_seconds']:.0f} s")
     print(json.dumps(info["figures"], indent=2))
     return 0
@@ -57,13 +67,13 @@ def _build_retrain(a: argparse.Namespace) -> int:
     return 0
 
 
-def _build_smollm2(a: argparse.Namespace) -> int:
+def _build_smollm2(a: argparse.Namespace, ckpt: CheckpointSpec) -> int:
     from auditor.lab.smollm2 import build_smollm2, default_dir
 
     if a.retrain:
         raise ConfigError(f"--retrain is for the standard preset; {a.preset} always trains (--overwrite rebuilds)")
     info = build_smollm2(a.preset, a.seed, a.out, without_forget=a.without_forget, threads=a.threads,
-                         device=a.device, overwrite=a.overwrite)  # fmt: skip
+                         device=a.device, overwrite=a.overwrite, checkpoints=ckpt)  # fmt: skip
     where = a.out or default_dir(a.preset, a.seed, a.without_forget)
     if info.get("cached"):
         print(f"the {a.preset} lab (seed {a.seed}) is already built in {where}; --overwrite rebuilds it")
@@ -124,6 +134,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="train the unlearning oracle (the lab minus its forget set, same seed and recipe): with --retrain "
         "for standard (default out: the shipped auditor/lab/standard_retrain); for smollm2 (lab:smollm2-retrain)",
+    )
+    b.add_argument(
+        "--checkpoints",
+        metavar="FRACTIONS",
+        help="also save intermediate checkpoints after these fractions of the training steps, e.g. "
+        "0.05,0.1,0.25,0.5 (each in (0,1)), in OUT/checkpoints/ with index.json and seen.jsonl: how often each "
+        "member and canary was trained on up to each checkpoint (Biderman et al. 2023). Default: none",
     )
     b.add_argument("--device", help="smollm2 presets: cpu (float32) or cuda (bf16); default: cuda if available")
 

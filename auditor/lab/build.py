@@ -7,6 +7,7 @@ A lab directory::
     open_book.jsonl overriding.jsonl icl_classification.jsonl
     calibration.jsonl           held-out texts for pruning calibration
     lab.json                    preset, seed, sizes, training time and losses, figures
+    checkpoints/                only with --checkpoints: intermediate checkpoints, index.json, seen.jsonl
     SHA256SUMS                  sha256 of every file above (shipped lab only is checked)
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import auditor.outdir as outdir
 from auditor.data import write_jsonl
 from auditor.errors import ConfigError, InputError
+from auditor.lab.checkpoints import CheckpointSaver, CheckpointSpec
 from auditor.lab.evaluate import STANDARD_TARGETS, check_targets, lab_figures
 from auditor.lab.presets import get_preset
 from auditor.lab.train import build_model, train_model, train_tokenizer
@@ -96,10 +98,20 @@ def load_lab_files(folder: str | Path) -> dict[str, list[dict]]:
     return files
 
 
-def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = None, overwrite: bool = False) -> dict:
+def build_lab(
+    preset: str,
+    seed: int,
+    out: str | Path,
+    *,
+    threads: int | None = None,
+    overwrite: bool = False,
+    checkpoints: CheckpointSpec | None = None,
+) -> dict:
     """Generate the world, train the tokenizer and model, evaluate, and write the lab to ``out``.
 
     ``out`` must be new, empty, or (with ``overwrite``) a lab memaudit wrote: checked before training.
+    ``checkpoints``: also save intermediate checkpoints and what each has seen (Biderman et al. 2023), in
+    ``checkpoints/`` (see :mod:`auditor.lab.checkpoints`); the final model is the same as without.
     """
     p = get_preset(preset)
     tspec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
@@ -108,30 +120,30 @@ def build_lab(preset: str, seed: int, out: str | Path, *, threads: int | None = 
     world = generate_world(p.world, seed)
     tok = train_tokenizer(world.train_docs, tspec.vocab_size)
     model = build_model(tspec, tok, seed)
-    log.info(
-        "lab %s seed %d: %d documents, %d parameters",
-        preset,
-        seed,
-        len(world.train_docs),
-        sum(x.numel() for x in model.parameters()),
-    )
-    train_info = train_model(model, tok, world.train_docs, tspec, seed, warmup_docs=world.warmup_docs)
-    figs = lab_figures(model, tok, world.files())
-    info = {
-        "preset": preset,
-        "seed": seed,
-        "world": dataclasses.asdict(p.world),
-        "train": dataclasses.asdict(tspec),
-        "sizes": {k: len(v) for k, v in world.files().items()} | {"train_documents": len(world.train_docs)},
-        "parameters": sum(x.numel() for x in model.parameters()),
-        **train_info,
-        "build_seconds": round(time.time() - t0, 1),
-        "figures": figs,
-    }
-    if preset == "standard":
-        info["targets"] = {k: f"{op} {v}" for k, (op, v) in STANDARD_TARGETS.items()}
-        info["targets_met"] = check_targets(figs)
-    with outdir.staged(out, "lab") as tmp:
+    n_params = sum(x.numel() for x in model.parameters())
+    log.info("lab %s seed %d: %d documents, %d parameters", preset, seed, len(world.train_docs), n_params)
+    with outdir.staged(out, "lab") as tmp:  # checkpoints are written here during training
+        saver = CheckpointSaver(tmp, checkpoints, preset, tok) if checkpoints and checkpoints.fractions else None
+        train_info = train_model(
+            model, tok, world.train_docs, tspec, seed, warmup_docs=world.warmup_docs, checkpoints=saver
+        )
+        figs = lab_figures(model, tok, world.files())
+        info = {
+            "preset": preset,
+            "seed": seed,
+            "world": dataclasses.asdict(p.world),
+            "train": dataclasses.asdict(tspec),
+            "sizes": {k: len(v) for k, v in world.files().items()} | {"train_documents": len(world.train_docs)},
+            "parameters": n_params,
+            **train_info,
+            "build_seconds": round(time.time() - t0, 1),
+            "figures": figs,
+        }
+        if preset == "standard":
+            info["targets"] = {k: f"{op} {v}" for k, (op, v) in STANDARD_TARGETS.items()}
+            info["targets_met"] = check_targets(figs)
+        if saver is not None:
+            info["checkpoints"] = saver.finish(world.files(), world.train_docs)
         write_world_files(world, tmp)
         model.save_pretrained(tmp / "model", safe_serialization=True)
         tok.save_pretrained(tmp / "model")

@@ -20,6 +20,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import auditor.progress as progress
+from auditor.lab.checkpoints import CheckpointSaver
 from auditor.lab.train import padded_batch, train_step
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,11 @@ def finetune(
     spec: FinetuneSpec,
     seed: int,
     device: str = "cpu",
+    checkpoints: CheckpointSaver | None = None,
 ) -> dict:
-    """Train every parameter of ``model`` on ``docs`` in order (one step per planned batch); returns figures."""
+    """Train every parameter of ``model`` on ``docs`` in order (one step per planned batch); returns figures.
+
+    ``checkpoints`` saves intermediate checkpoints (Biderman et al. 2023) without changing the run."""
     torch.set_num_threads(spec.threads)
     torch.manual_seed(seed)
     eos = tokenizer.eos_token_id
@@ -80,6 +84,8 @@ def finetune(
     plan = step_plan([len(x) for x in ids], spec.batch_size, seed)
     if spec.max_steps:
         plan = plan[: spec.max_steps]
+    if checkpoints is not None:
+        checkpoints.plan(plan)  # a batch of stream indices is the documents that step trains on
     model.to(device)
     model.requires_grad_(True)
     model.train()
@@ -93,6 +99,8 @@ def finetune(
             loss, n_tok = train_step(model, opt, batch, lr_at(step, len(plan), spec), autocast)
             tokens += n_tok
             losses.append(loss)
+            if checkpoints is not None:
+                checkpoints.after_step(step + 1, model)
             p.update(1, loss=round(loss, 4), **{"tok/s": round(tokens / max(time.time() - t0, 1e-9))})
     model.eval()
     model.requires_grad_(False)

@@ -13,6 +13,7 @@ Layout of a built folder (the standard lab's names where they exist)::
     calibration.jsonl                   pool texts in neither set (pruning calibration)
     forget.jsonl retain.jsonl           the unlearning split of the members
     lab.json                            recipe, pool sha256, sizes, losses, timings, ground-truth figures and checks
+    checkpoints/                        only with --checkpoints: intermediate checkpoints (auditor.lab.checkpoints)
     SHA256SUMS
 """
 
@@ -26,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from transformers import PreTrainedTokenizerBase
 
 import auditor.outdir as outdir
 from auditor.data import write_jsonl
 from auditor.errors import ConfigError
+from auditor.lab.checkpoints import CheckpointSaver, CheckpointSpec
 from auditor.lab.finetune import FinetuneSpec, finetune
 from auditor.lab.pool import CanarySpec, PoolSpec, forget_retain, load_pool, make_canaries, split_pool, training_stream
 from auditor.lab.truth import TruthSpec, ground_truth
@@ -80,16 +83,29 @@ def default_dir(preset: str, seed: int, without_forget: bool, cache_dir: str | N
     return cache_root(cache_dir) / f"lab-{preset}-seed{seed}{'-retrain' if without_forget else ''}"
 
 
-def recipe(p: SmolLM2Preset, spec: FinetuneSpec, seed: int, without_forget: bool, pool_sha: str) -> dict:
-    """What a build depends on (as lab.json stores it): a cached build is reused only if all of it matches."""
-    return json.loads(json.dumps({
+def recipe(
+    p: SmolLM2Preset,
+    spec: FinetuneSpec,
+    seed: int,
+    without_forget: bool,
+    pool_sha: str,
+    checkpoints: CheckpointSpec | None = None,
+) -> dict:
+    """What a build depends on (as lab.json stores it): a cached build is reused only if all of it matches.
+
+    Checkpoint fractions are part of it when some are asked for (so a build without them is not reused);
+    left out otherwise, so builds made before checkpoints existed still match."""
+    want = {
         "preset": p.name,
         "seed": seed,
         "without_forget": without_forget,
         "pool": {"sha256": pool_sha} | dataclasses.asdict(p.pool),
         "canary_spec": dataclasses.asdict(p.canaries),
         "train": dataclasses.asdict(spec),
-    }))  # fmt: skip
+    }
+    if checkpoints and checkpoints.fractions:
+        want["checkpoint_fractions"] = list(checkpoints.fractions)
+    return json.loads(json.dumps(want))
 
 
 def cached_info(out: Path, want: dict) -> dict | None:
@@ -132,17 +148,18 @@ def build_smollm2(
     threads: int | None = None,
     device: str | None = None,
     overwrite: bool = False,
+    checkpoints: CheckpointSpec | None = None,
 ) -> dict:
     """Fine-tune SmolLM2-135M on the members (minus the forget set with ``without_forget``) and the canaries,
     check the ground truth, and write the lab to ``out`` (default: the cache). A finished build of the same
-    recipe at ``out`` is reused (``info["cached"]``) unless ``overwrite``."""
-    from auditor.lab.build import write_hashes
-
+    recipe at ``out`` is reused (``info["cached"]``) unless ``overwrite``. ``checkpoints``: also save
+    intermediate checkpoints and what each has seen (Biderman et al. 2023; :mod:`auditor.lab.checkpoints`)."""
     p = get_smollm2_preset(preset)
     spec = p.train if threads is None else dataclasses.replace(p.train, threads=threads)
+    ckpt = checkpoints or CheckpointSpec()
     out = Path(out) if out else default_dir(preset, seed, without_forget)
     files, sha = lab_data(p, seed)
-    want = recipe(p, spec, seed, without_forget, sha)
+    want = recipe(p, spec, seed, without_forget, sha, ckpt)
     if not overwrite and (info := cached_info(out, want)):
         return info | {"cached": True}
     out = outdir.check(out, "lab", resume=False, overwrite=overwrite)
@@ -152,29 +169,41 @@ def build_smollm2(
     docs = training_stream(train_members, files["canaries"], spec.epochs, seed)
     model, tok, base_fp = _load_base()
     log.info("smollm2 lab %s seed %d: %d documents on %s", preset, seed, len(docs), dev)
-    train_info = finetune(model, tok, docs, spec, seed, dev)
-    t1 = time.time()
-    figs = ground_truth(model, tok, files, p.truth, seed)
-    info = {
-        **want,
-        "variant": "retrain_without_forget" if without_forget else "fine_tuned",
-        "base_model": {"source": BASE_MODEL, "fingerprint": base_fp},
-        "sizes": {k: len(v) for k, v in files.items()},
-        "forget_ids": [r["id"] for r in files["forget"]],
-        "parameters": sum(x.numel() for x in model.parameters()),
-        **train_info,
-        "eval_seconds": round(time.time() - t1, 1),
-        "build_seconds": round(time.time() - t0, 1),
-        "build_cpu_seconds": round(time.process_time() - c0, 1),
-        "torch_threads": torch.get_num_threads(),
-        "figures": figs,
-        "checks_passed": all(figs["checks"].values()),
-    }
-    with outdir.staged(out, "lab") as tmp:
-        for name, rows in files.items():
-            write_jsonl(tmp / f"{name}.jsonl", rows)
-        model.to("cpu").save_pretrained(tmp / "model", safe_serialization=True)
-        tok.save_pretrained(tmp / "model")
-        atomic_write_json(tmp / "lab.json", info)
-        write_hashes(tmp)
+    with outdir.staged(out, "lab") as tmp:  # checkpoints are written here during training
+        saver = CheckpointSaver(tmp, ckpt, preset, tok) if ckpt.fractions else None
+        train_info = finetune(model, tok, docs, spec, seed, dev, checkpoints=saver)
+        t1 = time.time()
+        figs = ground_truth(model, tok, files, p.truth, seed)
+        info = {
+            **want,
+            "variant": "retrain_without_forget" if without_forget else "fine_tuned",
+            "base_model": {"source": BASE_MODEL, "fingerprint": base_fp},
+            "sizes": {k: len(v) for k, v in files.items()},
+            "forget_ids": [r["id"] for r in files["forget"]],
+            "parameters": sum(x.numel() for x in model.parameters()),
+            **train_info,
+            "eval_seconds": round(time.time() - t1, 1),
+            "build_seconds": round(time.time() - t0, 1),
+            "build_cpu_seconds": round(time.process_time() - c0, 1),
+            "torch_threads": torch.get_num_threads(),
+            "figures": figs,
+            "checks_passed": all(figs["checks"].values()),
+        }
+        if saver is not None:
+            info["checkpoints"] = saver.finish(files, docs)
+        _write(tmp, files, model, tok, info)
     return info
+
+
+def _write(
+    tmp: Path, files: dict[str, list[dict]], model: torch.nn.Module, tok: PreTrainedTokenizerBase, info: dict
+) -> None:
+    """The lab's data files, final model, lab.json and SHA256SUMS into the staging folder ``tmp``."""
+    from auditor.lab.build import write_hashes
+
+    for name, rows in files.items():
+        write_jsonl(tmp / f"{name}.jsonl", rows)
+    model.to("cpu").save_pretrained(tmp / "model", safe_serialization=True)
+    tok.save_pretrained(tmp / "model")
+    atomic_write_json(tmp / "lab.json", info)
+    write_hashes(tmp)

@@ -21,6 +21,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, 
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 import auditor.progress as progress
+from auditor.lab.checkpoints import CheckpointSaver
 
 log = logging.getLogger(__name__)
 
@@ -111,35 +112,48 @@ def _batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[li
     return batches
 
 
-def _packed(ids: list[list[int]], spec: TrainSpec, rng: random.Random) -> list[list[list[int]]]:
-    """Shuffle documents, concatenate, cut into rows of ``pack_len``; as many tokens per step as unpacked."""
+def _packed(ids: list[list[int]], spec: TrainSpec, rng: random.Random) -> tuple[list[list[list[int]]], list[list[int]]]:
+    """Shuffle documents, concatenate, cut into rows of ``pack_len``; as many tokens per step as unpacked.
+
+    Also returns, per step, the (local) indices of the documents whose last token that step trains on."""
     if not ids:
-        return []
+        return [], []
     order = list(range(len(ids)))
     rng.shuffle(order)
     stream = [t for i in order for t in ids[i]]
     rows = [stream[i : i + spec.pack_len] for i in range(0, len(stream), spec.pack_len)]
     mean_len = len(stream) / len(ids)
     per_step = max(1, round(spec.batch_size * mean_len / spec.pack_len))
-    return [rows[i : i + per_step] for i in range(0, len(rows), per_step)]
+    steps = [rows[i : i + per_step] for i in range(0, len(rows), per_step)]
+    done: list[list[int]] = [[] for _ in steps]
+    end = 0
+    for i in order:
+        end += len(ids[i])
+        done[(end - 1) // spec.pack_len // per_step].append(i)
+    return steps, done
 
 
 def _batch_plan(
     tokenizer: PreTrainedTokenizerFast, docs: list[str], spec: TrainSpec, rng: random.Random, warmup_docs: int
-) -> list[list[list[int]]]:
-    """Every step's rows of token ids, epoch by epoch (warm-up documents first in each epoch)."""
+) -> tuple[list[list[list[int]]], list[list[int]]]:
+    """Every step's rows of token ids, epoch by epoch (warm-up documents first in each epoch), and every
+    step's finished documents (indices into ``docs`` whose last token the step trains on)."""
     enc = tokenizer(docs, add_special_tokens=True)["input_ids"]
     eos = tokenizer.eos_token_id
     ids = [e + [eos] for e in enc]
     lengths = [len(x) for x in ids]
     plan: list[list[list[int]]] = []
+    step_docs: list[list[int]] = []
     for _ in range(spec.epochs):
         for lo, hi in ((0, warmup_docs), (warmup_docs, len(ids))):
             if spec.pack_len:
-                plan += _packed(ids[lo:hi], spec, rng)
+                steps, done = _packed(ids[lo:hi], spec, rng)
             else:
-                plan += [[ids[lo + i] for i in b] for b in _batches(lengths[lo:hi], spec.batch_size, rng)]
-    return plan
+                done = _batches(lengths[lo:hi], spec.batch_size, rng)
+                steps = [[ids[lo + i] for i in b] for b in done]
+            plan += steps
+            step_docs += [[lo + i for i in d] for d in done]
+    return plan, step_docs
 
 
 def _optimizer(model: LlamaForCausalLM, spec: TrainSpec) -> torch.optim.AdamW:
@@ -158,18 +172,22 @@ def train_model(
     spec: TrainSpec,
     seed: int,
     warmup_docs: int = 0,
+    checkpoints: CheckpointSaver | None = None,
 ) -> dict:
     """Train on ``docs`` (EOS appended to each); returns training figures.
 
     With ``spec.pack_len`` documents are shuffled and packed back to back into rows of that many tokens
     (as LLM pre-training does; the repeated templates across documents in one row are what lets
     induction heads, and so in-context copying, form within this budget), else one document per row.
-    The first ``warmup_docs`` documents are trained on first, then the rest.
+    The first ``warmup_docs`` documents are trained on first, then the rest. ``checkpoints`` saves
+    intermediate checkpoints (Biderman et al. 2023) without changing the run.
     """
     torch.set_num_threads(spec.threads)
     torch.manual_seed(seed)
-    plan = _batch_plan(tokenizer, docs, spec, random.Random(f"{seed}-batches"), warmup_docs)
+    plan, step_docs = _batch_plan(tokenizer, docs, spec, random.Random(f"{seed}-batches"), warmup_docs)
     total = len(plan)
+    if checkpoints is not None:
+        checkpoints.plan(step_docs)
     opt = _optimizer(model, spec)
     warm = max(1, int(spec.warmup_frac * total))
 
@@ -186,6 +204,8 @@ def train_model(
         for step, batch in enumerate(plan):
             loss, n_tok = train_step(model, opt, padded_batch(batch, pad), lr_at(step))
             tokens += n_tok
+            if checkpoints is not None:
+                checkpoints.after_step(step + 1, model)
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
             p.update(1, loss=round(ema, 4), **{"tok/s": round(tokens / max(time.time() - t0, 1e-9))})
     model.eval()
