@@ -21,7 +21,7 @@ from auditor.data import TextSet
 from auditor.family import FamilyContext, Point
 from auditor.metrics import auc, privleak
 from auditor.models import load_model
-from auditor.report.tree import unlearning_tree
+from auditor.record_tree import unlearning_tree
 from auditor.unlearning import tofu
 from auditor.unlearning.measures import Sets, UnlearningFamily, UnlearningSection
 from auditor.unlearning.rouge import MUSE_F1, TOFU_RECALL, cut_at_stops, rouge_l

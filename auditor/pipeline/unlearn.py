@@ -9,7 +9,7 @@ one run directory, tagged with each checkpoint's label.
 
 Derived at the end from the records and samples (``unlearning.json``), against the ``retrain`` checkpoint:
 PrivLeak as MUSE defines it (:func:`auditor.metrics.privleak`, percent, 0 = the retrain model) and TOFU's
-forget quality (:func:`auditor.report.tree.forget_quality`, the KS-test p-value between the truth ratios of
+forget quality (:func:`auditor.record_tree.forget_quality`, the KS-test p-value between the truth ratios of
 the checkpoint and of the retrain model); against the base: the onion check (Carlini et al. 2022, "The privacy onion
 effect"): a retain text became more exposed when its MIA percentile among the holdout scores rose by more
 than ``onion_margin`` from the base model, or its VerbMem ROUGE-L did.
@@ -41,8 +41,8 @@ from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, r
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
 from auditor.pruning import PRUNERS
+from auditor.record_tree import unlearning_tree
 from auditor.report.summary import write_summary
-from auditor.report.tree import unlearning_tree
 from auditor.report.unlearning import write_difficulty_files
 from auditor.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint

@@ -64,7 +64,8 @@ def by_repeats(rows: Rows) -> list[tuple[str, Rows]]:
         part = [r for r in have if lo <= r["repeats"] < hi]
         if part:
             seen = [r["repeats"] for r in part]
-            out.append((f"repeats {min(seen)}-{max(seen)}", part))
+            lo_seen, hi_seen = min(seen), max(seen)
+            out.append((f"repeats {lo_seen}" if lo_seen == hi_seen else f"repeats {lo_seen}-{hi_seen}", part))
     return out
 
 
@@ -194,7 +195,9 @@ def steps_cell(row: dict, key: str, max_step: int) -> str:
     value = row.get(key)
     if value is None:
         return "-"
-    return f"> {value:.1f}" if key.startswith("mean") and row.get("mean_is_lower_bound") else f"{value:g}"
+    if key.startswith("mean"):  # a mean of step counts: one decimal (a median is a step or a half-step)
+        return f"> {value:.1f}" if row.get("mean_is_lower_bound") else f"{value:.1f}"
+    return f"{value:g}"
 
 
 def summary_lines(table: dict) -> list[str]:

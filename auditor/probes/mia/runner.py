@@ -29,7 +29,7 @@ from auditor.parallel import shard_map
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs, metric_records
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
-from auditor.report.tree import mia_tree
+from auditor.record_tree import mia_tree
 from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
