@@ -84,10 +84,14 @@ def _figures_from_counts(c_m: np.ndarray, c_n: np.ndarray, max_fprs: Sequence[fl
     below_n -= c_n  # non-members strictly below each code
     two_u = 2 * np.einsum("ij,ij->i", c_m, below_n) + np.einsum("ij,ij->i", c_m, c_n)
     tprs = np.empty((len(max_fprs), c_m.shape[0]))
+    if max_fprs:  # members at or above each code, with a 0 column past the last code
+        at_or_above = np.zeros((c_m.shape[0], c_m.shape[1] + 1), dtype=np.int64)
+        at_or_above[:, :-1] = c_m[:, ::-1].cumsum(axis=1)[:, ::-1]
+        rows = np.arange(c_m.shape[0])
     for f_i, f in enumerate(max_fprs):
         need = n_n - max_false_positives(n_n, f)  # non-members a threshold must leave below it
-        for i, row in enumerate(below_n):
-            tprs[f_i, i] = c_m[i, np.searchsorted(row, need, side="left") :].sum() / n_m
+        lowest = (below_n < need).sum(axis=1)  # per row: the first code leaving `need` below (rows ascend)
+        tprs[f_i] = at_or_above[rows, lowest] / n_m
     return two_u / (2.0 * n_m * n_n), tprs
 
 
@@ -134,16 +138,24 @@ def bootstrap_figures(
         return np.full(n_boot, np.nan), np.full((len(max_fprs), n_boot), np.nan)
     code_m, code_n, k = _dense_codes(m, n)
     rng = np.random.default_rng(seed)
-    batch = max(1, min(n_boot, CHUNK_ELEMENTS // k))
+    batch = max(1, min(n_boot, CHUNK_ELEMENTS // max(k, m.size, n.size)))
     aucs, tprs = np.empty(n_boot), np.empty((len(max_fprs), n_boot))
-    c_m, c_n = np.empty((batch, k), dtype=np.int64), np.empty((batch, k), dtype=np.int64)
+    draw_m, draw_n = np.empty((batch, m.size), dtype=np.int64), np.empty((batch, n.size), dtype=np.int64)
     for start in range(0, n_boot, batch):
         b = min(batch, n_boot - start)
         for i in range(b):  # one resample's two draws, in the loop's order
-            c_m[i] = np.bincount(code_m[rng.integers(0, m.size, m.size)], minlength=k)
-            c_n[i] = np.bincount(code_n[rng.integers(0, n.size, n.size)], minlength=k)
-        aucs[start : start + b], tprs[:, start : start + b] = _figures_from_counts(c_m[:b], c_n[:b], max_fprs)
+            draw_m[i] = rng.integers(0, m.size, m.size)
+            draw_n[i] = rng.integers(0, n.size, n.size)
+        c_m, c_n = _batch_counts(code_m, draw_m[:b], k), _batch_counts(code_n, draw_n[:b], k)
+        aucs[start : start + b], tprs[:, start : start + b] = _figures_from_counts(c_m, c_n, max_fprs)
     return aucs, tprs
+
+
+def _batch_counts(codes: np.ndarray, draws: np.ndarray, k: int) -> np.ndarray:
+    """(b, k) counts of each code in each row of drawn indices: one ``bincount`` with a per-row offset."""
+    b = draws.shape[0]
+    flat = (codes[draws] + (np.arange(b, dtype=np.int64) * k)[:, None]).ravel()
+    return np.bincount(flat, minlength=b * k).reshape(b, k)
 
 
 def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
