@@ -77,52 +77,9 @@ def load_texts(model_name: str, n: int, tokens: int | None, tok) -> list[str]:
     return out
 
 
-def minkpp_repo_loop(model, tokenizer, texts: list[str]) -> list[float]:
-    """Our transcription of the Min-K%++ repository's per-text scoring (run.py): returns its LOSS scores."""
-    import torch.nn.functional as F
-
-    ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    losses = []
-    for text in texts:
-        input_ids = torch.tensor(tokenizer.encode(text)).unsqueeze(0)
-        with torch.no_grad():
-            outputs = model(input_ids, labels=input_ids)
-        loss, logits = outputs[:2]
-        ll = -loss.item()
-        losses.append(ll)
-        _ = ll / len(zlib.compress(bytes(text, "utf-8")))
-        targets = input_ids[0][1:].unsqueeze(-1)
-        probs = F.softmax(logits[0, :-1], dim=-1)
-        log_probs = F.log_softmax(logits[0, :-1], dim=-1)
-        token_log_probs = log_probs.gather(dim=-1, index=targets).squeeze(-1)
-        mu = (probs * log_probs).sum(-1)
-        sigma = (probs * torch.square(log_probs)).sum(-1) - torch.square(mu)
-        mink_plus = (token_log_probs - mu) / sigma.sqrt()
-        for values in (token_log_probs, mink_plus):
-            for ratio in ratios:
-                k_length = int(len(values) * ratio)
-                np.mean(np.sort(values.cpu())[:k_length]).item()
-    return losses
-
-
-def repo_metrics(scores: dict[str, list[float]], labels: list[int]) -> object:
-    """The repository's ``get_metrics`` per score and its results table (run.py, after the loop)."""
-    import pandas as pd
-    from sklearn.metrics import auc, roc_curve
-
-    results: dict[str, list] = {"method": [], "auroc": [], "fpr95": [], "tpr05": []}
-    for method, values in scores.items():
-        fpr_list, tpr_list, _ = roc_curve(labels, values)
-        auroc = auc(fpr_list, tpr_list)
-        fpr95 = fpr_list[np.where(tpr_list >= 0.95)[0][0]]
-        tpr05 = tpr_list[np.where(fpr_list <= 0.05)[0][-1]]
-        for key, value in zip(results, (method, f"{auroc:.1%}", f"{fpr95:.1%}", f"{tpr05:.1%}"), strict=True):
-            results[key].append(value)
-    return pd.DataFrame(results)
-
-
-def repo_end_to_end(model, tokenizer, texts: list[str]) -> list[float]:
-    """run.py after loading: the per-text loop (scores of 22 methods), then the metrics of each."""
+def minkpp_repo_loop(model, tokenizer, texts: list[str]) -> dict[str, list[float]]:
+    """Our transcription of the Min-K%++ repository's per-text scoring loop (run.py): its scores per method
+    (loss, zlib, mink_<ratio>, mink++_<ratio>), appended per text as the repository does."""
     import torch.nn.functional as F
 
     ratios = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
@@ -146,6 +103,28 @@ def repo_end_to_end(model, tokenizer, texts: list[str]) -> list[float]:
             for ratio in ratios:
                 k_length = int(len(values) * ratio)
                 scores.setdefault(f"{name}_{ratio}", []).append(np.mean(np.sort(values.cpu())[:k_length]).item())
+    return scores
+
+
+def repo_metrics(scores: dict[str, list[float]], labels: list[int]) -> object:
+    """The repository's ``get_metrics`` per score and its results table (run.py, after the loop)."""
+    import pandas as pd
+    from sklearn.metrics import auc, roc_curve
+
+    results: dict[str, list] = {"method": [], "auroc": [], "fpr95": [], "tpr05": []}
+    for method, values in scores.items():
+        fpr_list, tpr_list, _ = roc_curve(labels, values)
+        auroc = auc(fpr_list, tpr_list)
+        fpr95 = fpr_list[np.where(tpr_list >= 0.95)[0][0]]
+        tpr05 = tpr_list[np.where(fpr_list <= 0.05)[0][-1]]
+        for key, value in zip(results, (method, f"{auroc:.1%}", f"{fpr95:.1%}", f"{tpr05:.1%}"), strict=True):
+            results[key].append(value)
+    return pd.DataFrame(results)
+
+
+def repo_end_to_end(model, tokenizer, texts: list[str]) -> list[float]:
+    """run.py after loading: the per-text loop (scores of 22 methods), then the metrics of each."""
+    scores = minkpp_repo_loop(model, tokenizer, texts)
     half = len(texts) // 2
     labels = [1] * half + [0] * (len(texts) - half)
     repo_metrics(scores, labels)
@@ -198,7 +177,7 @@ def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threa
     elif variant == "ours":
         loss = [float(x) for x in attacks(compute_token_stats(lm.model, lm.tokenizer, texts, batch_size=batch))[0]]
     elif variant == "min-k++ repo loop":
-        loss = minkpp_repo_loop(lm.model, lm.tokenizer, texts)
+        loss = minkpp_repo_loop(lm.model, lm.tokenizer, texts)["loss"]
     elif variant == "batch-1 loop":
         for t in texts:
             attacks(compute_token_stats(lm.model, lm.tokenizer, [t], batch_size=1))
