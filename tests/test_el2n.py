@@ -16,13 +16,14 @@ def test_chunk_el2n_matches_the_definition() -> None:
     torch.manual_seed(0)
     logits = torch.randn(10, 7) * 4
     targets = torch.randint(0, 7, (10,))
-    got = heads.chunk_el2n(lambda a, b: logits[a:b].clone(), targets, chunk=3)
+    logprob, got = heads.chunk_el2n(lambda a, b: logits[a:b].clone(), targets, chunk=3)
     p = logits.softmax(-1)
     want = (p - torch.nn.functional.one_hot(targets, 7).float()).norm(dim=-1)
     assert torch.allclose(got, want, atol=1e-6)
+    assert torch.allclose(logprob, logits.log_softmax(-1).gather(1, targets[:, None]).squeeze(1), atol=1e-5)
     # a certain correct prediction scores 0, a certain wrong one sqrt(2)
     sure = torch.tensor([[50.0, 0.0, 0.0], [50.0, 0.0, 0.0]])
-    ends = heads.chunk_el2n(lambda a, b: sure[a:b].clone(), torch.tensor([0, 1]))
+    _, ends = heads.chunk_el2n(lambda a, b: sure[a:b].clone(), torch.tensor([0, 1]))
     assert ends[0].item() == pytest.approx(0.0, abs=1e-6)
     assert ends[1].item() == pytest.approx(math.sqrt(2), abs=1e-6)
 

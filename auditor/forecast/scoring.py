@@ -7,10 +7,9 @@ extract``), giving
 * ``score``: the memorization score of Biderman et al. 2023 (arXiv:2304.11158), the fraction of the suffix
   tokens reproduced at their position; ``exact``: score == 1, i.e. the example is k-extractable (Carlini
   et al. 2023) with k = the prompt length: "memorized";
-* ``nll``: the mean per-token negative log-likelihood of the example's sequence (``auditor.lm.scoring``'s
-  ``token_logprobs``, the pass under ``mean_nll``), and ``el2n``: its mean per-token LM-EL2N (Paul et al.
-  2021; the chunked ``reduce="el2n"`` of ``auditor.lm.forward.teacher_forced``, as ``mean_el2n``), over
-  token ids already cut to the model's context;
+* ``nll``: the mean per-token negative log-likelihood of the example's sequence and ``el2n``: its mean
+  per-token LM-EL2N (Paul et al. 2021), both from ONE teacher-forced pass (the chunked ``reduce="el2n"`` of
+  ``auditor.lm.forward.teacher_forced``, as ``mean_el2n``), over token ids already cut to the model's context;
 * what the example's kind adds (a canary's ``exposure``).
 """
 
@@ -23,7 +22,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from auditor.forecast.config import ForecastConfig
 from auditor.forecast.kinds import KINDS, Tokenized
 from auditor.lm.forward import teacher_forced
-from auditor.lm.scoring import token_logprobs
 from auditor.lm.tokenstats import model_context
 from auditor.probes.extraction.discoverable import score_items
 from auditor.probes.extraction.items import check_context
@@ -35,10 +33,8 @@ def sequence_stats(
     """(mean NLL, mean LM-EL2N) of each sequence, each cut to the model's context."""
     ctx = model_context(model)
     cut = [list(s[:ctx] if ctx else s) for s in seqs]
-    nll = [float(-lp.double().mean()) for lp in token_logprobs(model, cut, pad_id, batch_size)]
-    el2n = [float(r[0].double().mean()) for r in teacher_forced(model, cut, pad_id=pad_id, reduce="el2n",
-                                                                 batch_size=batch_size)]  # fmt: skip
-    return nll, el2n
+    res = teacher_forced(model, cut, pad_id=pad_id, reduce="el2n", batch_size=batch_size)  # one pass, both
+    return [float(-lp.double().mean()) for lp, _ in res], [float(e.double().mean()) for _, e in res]
 
 
 def score_kind(

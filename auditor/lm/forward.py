@@ -48,7 +48,7 @@ def _reduce(
     if reduce == "stats":
         return heads.chunk_stats(logits_at, targets, chunk)
     if reduce == "el2n":
-        return (heads.chunk_el2n(logits_at, targets, chunk),)
+        return heads.chunk_el2n(logits_at, targets, chunk)
     if reduce == "argmax":
         return (heads.chunk_argmax(logits_at, targets.shape[0], device, chunk),)
     return (heads.chunk_logprob(logits_at, targets, chunk),)
@@ -100,7 +100,7 @@ def teacher_forced(
     """Per sequence, in input order: the statistics ``reduce`` asks for at its scored positions (CPU).
 
     ``logprob``: (log p of each scored token,); ``argmax``: (the argmax token at each scored position,);
-    ``stats``: (logprob, mu, sigma2) (see ``heads``); ``el2n``: (EL2N of each scored position,).
+    ``stats``: (logprob, mu, sigma2) (see ``heads``); ``el2n``: (logprob, EL2N) of each scored position.
     ``first`` defaults to 1 (every token after the first).
     """
     if padding_side not in ("left", "right"):

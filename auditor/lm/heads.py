@@ -125,18 +125,22 @@ def chunk_stats(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = CHUNK) 
     return tuple(out)
 
 
-def chunk_el2n(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
-    """||p - onehot(target)||_2 at each selected row, (N,) float32 on ``targets``' device: the EL2N score of
-    Paul et al. 2021 ("Deep Learning on a Data Diet", NeurIPS) for one next-token prediction.
+def chunk_el2n(logits_at: LogitsAt, targets: torch.Tensor, chunk: int = CHUNK) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p(target), ||p - onehot(target)||_2) at each selected row, each (N,) float32 on ``targets``' device,
+    from one pass over the logits. The second is the EL2N score of Paul et al. 2021 ("Deep Learning on a Data
+    Diet", NeurIPS) for one next-token prediction.
 
     With p = e / S: ||p - 1_y||^2 = sum_v p_v^2 - 2 p_y + 1 = sum e^2 / S^2 - 2 e_y / S + 1."""
     n = targets.shape[0]
-    out = torch.empty(n, device=targets.device)
+    logprob, el2n = torch.empty(n, device=targets.device), torch.empty(n, device=targets.device)
     for a in range(0, n, chunk):
         b = min(a + chunk, n)
-        e = _shifted(logits_at, a, b).exp_()
+        z = _shifted(logits_at, a, b)
+        z_y = z.gather(1, targets[a:b, None]).squeeze(1)
+        e = z.exp_()
         total = e.sum(-1)
-        p_y = e.gather(1, targets[a:b, None]).squeeze(1) / total
+        logprob[a:b] = z_y - total.log()
+        p_y = z_y.exp() / total
         sq = e.square_().sum(-1) / total.square()
-        out[a:b] = (sq - 2.0 * p_y + 1.0).clamp_min(0.0).sqrt()
-    return out
+        el2n[a:b] = (sq - 2.0 * p_y + 1.0).clamp_min(0.0).sqrt()
+    return logprob, el2n

@@ -77,7 +77,7 @@ def mean_el2n(
     if any(len(s) < 2 for s in seqs):
         raise InputError("every text needs at least 2 tokens to be scored; drop empty texts")
     res = teacher_forced(model, seqs, pad_id=tokenizer.pad_token_id, reduce="el2n", batch_size=batch_size)
-    return [float(r[0].double().mean()) for r in res]
+    return [float(r[1].double().mean()) for r in res]
 
 
 def greedy_answer_match(
