@@ -25,7 +25,8 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from auditor.metrics import auc, bootstrap_figures
+from auditor.bootstrap import bootstrap_figures
+from auditor.metrics import auc
 
 N_BOOT = 1000
 

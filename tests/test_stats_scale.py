@@ -12,16 +12,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-import auditor.metrics as metrics
-from auditor.metrics import (
-    auc,
-    bootstrap_ci,
-    bootstrap_figures,
-    membership_metrics,
-    resample_figures,
-    tpr_at_fpr,
-    zero_fp_only,
-)
+import auditor.bootstrap as bootstrap
+from auditor.bootstrap import bootstrap_figures, bootstrap_figures_many, resample_figures
+from auditor.errors import InputError
+from auditor.metrics import auc, bootstrap_ci, membership_metrics, membership_metrics_many, tpr_at_fpr, zero_fp_only
 from auditor.probes.mia.runner import MIAConfig, mia_records
 from auditor.report.build import write_report
 from auditor.runs import RunDir
@@ -66,13 +60,28 @@ def test_bootstrap_is_the_loop_stream_in_any_batch_size(monkeypatch: pytest.Monk
     m, n = np.round(rng.normal(0.3, 1, 150), 1), np.round(rng.normal(0, 1, 400), 1)
     loop_aucs, loop_tprs = _loop_bootstrap(m, n, 60, seed=3)
     whole = bootstrap_figures(m, n, 60, 3, FPRS)
-    monkeypatch.setattr(metrics, "CHUNK_ELEMENTS", 7 * 60)  # batches of 7 resamples (60 distinct scores or so)
+    monkeypatch.setattr(bootstrap, "CHUNK_ELEMENTS", 7 * 60)  # batches of 7 resamples (60 distinct scores or so)
     batched = bootstrap_figures(m, n, 60, 3, FPRS)
     for aucs, tprs in (whole, batched):
         assert np.abs(aucs - loop_aucs).max() <= 1e-12
         assert np.array_equal(tprs, np.array(loop_tprs).T)
     lo, hi = np.quantile(loop_aucs, [0.025, 0.975])
     assert bootstrap_ci(m, n, n_boot=60, seed=3) == pytest.approx((lo, hi), abs=1e-12)
+
+
+def test_scores_of_one_split_share_the_draws_and_equal_their_own_bootstrap(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(2)
+    m, n = rng.normal(0.4, 1, 90), rng.normal(0, 1, 70)
+    splits = [(m, n), (np.round(m, 1), np.round(n, 1)), (-m, -n), (np.r_[m[:-1], np.nan], n)]
+    monkeypatch.setattr(bootstrap, "CHUNK_ELEMENTS", 9 * 160)  # several batches of shared draws
+    together = bootstrap_figures_many(splits, 50, 4, FPRS)
+    for (mm, nn), (aucs, tprs) in zip(splits, together, strict=True):
+        alone_aucs, alone_tprs = bootstrap_figures(mm, nn, 50, 4, FPRS)
+        assert np.array_equal(aucs, alone_aucs, equal_nan=True) and np.array_equal(tprs, alone_tprs, equal_nan=True)
+    assert np.isnan(together[3][0]).all() and not np.isnan(together[0][0]).any()
+    assert membership_metrics_many(splits[:3], 50, 4) == [membership_metrics(a, b, 50, 4) for a, b in splits[:3]]
+    with pytest.raises(InputError, match="same members and non-members"):
+        bootstrap_figures_many([(m, n), (m[:-1], n)], 10, 0)
 
 
 def test_bootstrap_ci_of_another_statistic_keeps_the_loop() -> None:

@@ -26,6 +26,7 @@ from auditor.probes.mia import DEFAULT_ATTACKS
 
 if TYPE_CHECKING:
     from auditor.probes.mia.runner import MIAConfig
+    from auditor.runs import RunDir
 
 
 def _mia_config(a: argparse.Namespace) -> MIAConfig:
@@ -81,6 +82,7 @@ def cmd_mia(a: argparse.Namespace) -> int:
         blind=a.blind,
     )
     print_table(result, cfg.attacks)
+    _draw_roc(run, list(result))
     blind = result.get("blind_baseline")
     if blind and blind.get("shifted"):
         print(f"SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
@@ -89,6 +91,15 @@ def cmd_mia(a: argparse.Namespace) -> int:
     write_summary(run.path, command="mia")
     print(f"wrote {run.path / 'mia.json'}")
     return 0
+
+
+def _draw_roc(run: RunDir, attacks: list[str]) -> None:
+    """``RUN/mia_roc.png``: every scored attack's ROC (log-log), from the saved scores, by the report's plotter."""
+    from auditor.probes.mia.blind import BLIND
+    from auditor.report.plots import plot_roc
+
+    rows = run.samples("mia_scores").rows()
+    plot_roc(rows, [a for a in attacks if a != BLIND], run.path / "mia_roc.png", "Membership inference ROC")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

@@ -64,7 +64,7 @@ def batch_pass(
     pad_id: int,
     reduce: Reduce,
     side: str = "right",
-    chunk: int = heads.CHUNK,
+    chunk: int | None = None,
 ) -> list[tuple[torch.Tensor, ...]]:
     """One batch: per sequence, the reduced statistics (CPU tensors) at its scored positions."""
     ids, mask = pad_batch(seqs, pad_id, input_device(model), side)
@@ -79,7 +79,8 @@ def batch_pass(
     rows = _rows(lengths, first, offsets, width)
     targets = ids.reshape(-1).index_select(0, (rows + 1).to(ids.device))
     logits_at, device = heads.selected_logits(model, path, inputs, rows)
-    out = [x.cpu() for x in _reduce(logits_at, targets, device, reduce, chunk)]
+    rows_per = chunk or heads.rows_per_chunk(getattr(getattr(model, "config", None), "vocab_size", None))
+    out = [x.cpu() for x in _reduce(logits_at, targets, device, reduce, rows_per)]
     counts = [n - f for n, f in zip(lengths, first, strict=True)]
     split = [x.split(counts) for x in out]
     return [tuple(s[r] for s in split) for r in range(len(seqs))]
@@ -94,10 +95,12 @@ def teacher_forced(
     reduce: Reduce = "logprob",
     batch_size: int | None = None,
     padding_side: str = "right",
-    chunk: int = heads.CHUNK,
+    chunk: int | None = None,
     use_chunked_head: bool = True,
 ) -> list[tuple[torch.Tensor, ...]]:
     """Per sequence, in input order: the statistics ``reduce`` asks for at its scored positions (CPU).
+
+    ``chunk``: rows of logits reduced at once (default: :func:`heads.rows_per_chunk` of the vocabulary).
 
     ``logprob``: (log p of each scored token,); ``argmax``: (the argmax token at each scored position,);
     ``stats``: (logprob, mu, sigma2) (see ``heads``); ``el2n``: (logprob, EL2N) of each scored position.
@@ -123,7 +126,7 @@ def _local(
     reduce: Reduce,
     batch_size: int | None,
     padding_side: str,
-    chunk: int,
+    chunk: int | None,
     use_chunked_head: bool,
 ) -> list[tuple[torch.Tensor, ...]]:
     """:func:`teacher_forced` on this process's sequences."""

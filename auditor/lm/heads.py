@@ -29,9 +29,19 @@ from torch import nn
 # logits_at(a, b) -> the (b - a, vocabulary) logits of selected rows a..b-1
 LogitsAt = Callable[[int, int], torch.Tensor]
 Path = tuple[nn.Module, nn.Module] | None
-# rows of logits alive at once: a chunk holds two (CHUNK x vocabulary) float32 tensors (the logits and one
-# buffer), 64 x 49k x 4 B x 2 = 25 MB for SmolLM2, small against a full (batch x length x vocabulary) tensor
+# rows of logits alive at once: a chunk holds two (rows x vocabulary) float32 tensors (the logits and one
+# buffer), at most CHUNK_ELEMENTS each: 64 x 49k x 4 B x 2 = 25 MB for SmolLM2, small against a full
+# (batch x length x vocabulary) tensor. A smaller vocabulary gets more rows per chunk (2048 -> 1536 rows), so a
+# small model's reductions are not a thousand tiny kernel launches.
 CHUNK = 64
+CHUNK_ELEMENTS = CHUNK * 49152
+
+
+def rows_per_chunk(vocab_size: int | None) -> int:
+    """Rows of logits per chunk for a vocabulary: ``CHUNK_ELEMENTS`` logits, and at least ``CHUNK`` rows."""
+    return max(CHUNK, CHUNK_ELEMENTS // vocab_size) if vocab_size else CHUNK
+
+
 _CHECKED: WeakKeyDictionary[nn.Module, Path] = WeakKeyDictionary()  # model -> its checked path
 
 

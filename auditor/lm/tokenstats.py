@@ -28,7 +28,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError, InputError
 from auditor.lm.forward import teacher_forced
-from auditor.lm.heads import CHUNK, chunked_head
+from auditor.lm.heads import chunked_head
 
 __all__ = ["TokenStats", "chunked_head", "compute_token_stats", "encode", "model_context"]
 
@@ -88,7 +88,7 @@ def compute_token_stats(
     *,
     batch_size: int | None = None,
     max_tokens: int | None = None,
-    chunk: int = CHUNK,
+    chunk: int | None = None,
     padding_side: str = "right",
     prefix_ids: list[int] | None = None,
     use_chunked_head: bool = True,

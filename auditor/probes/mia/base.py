@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,13 @@ class AttackInputs:
     lowercase: TokenStats | None = None  # the target model on the lowercased texts
     reference: TokenStats | None = None  # a reference model on the same texts
     recall: TokenStats | None = None  # the target model on the texts after a non-member prefix
+    _lowest: dict[str, LowestKMeans] = field(default_factory=dict, repr=False, compare=False)
+
+    def lowest_k(self, key: str, per_text: Callable[[], list[np.ndarray]]) -> LowestKMeans:
+        """The lowest-k means of the per-text values ``per_text()`` makes, sorted once for every k (memoized by key)."""
+        if key not in self._lowest:
+            self._lowest[key] = LowestKMeans(per_text())
+        return self._lowest[key]
 
 
 @dataclass(frozen=True)
@@ -48,10 +55,19 @@ def mean_logprob(stats: TokenStats) -> np.ndarray:
     return np.array([a.mean() for a in stats.logprob])
 
 
-def lowest_k_mean(values: np.ndarray, k: float) -> float:
-    """Mean of the lowest ``k`` fraction of ``values`` (at least one value)."""
-    n = max(1, int(len(values) * k))
-    return float(np.sort(values)[:n].mean())
+class LowestKMeans:
+    """Per text, the mean of the lowest ``k`` fraction of its values (at least one), for any ``k``: the texts'
+    values are sorted once into a padded matrix with running sums, so a k grid costs one gather per k."""
+
+    def __init__(self, per_text: list[np.ndarray]) -> None:
+        self.lengths = np.array([a.size for a in per_text], dtype=np.int64)
+        padded = np.full((len(per_text), int(self.lengths.max(initial=1))), np.inf)
+        padded[np.arange(padded.shape[1]) < self.lengths[:, None]] = np.concatenate(per_text) if per_text else []
+        self.sums = np.cumsum(np.sort(padded, axis=1), axis=1)  # the padding (inf) sorts last, after every value
+
+    def __call__(self, k: float) -> np.ndarray:
+        n = np.maximum(1, (self.lengths * k).astype(np.int64))  # int(len * k) values, at least one (Shi et al.'s k%)
+        return self.sums[np.arange(n.size), n - 1] / n
 
 
 FIGURES = ("auc", *TPR_FPRS, "accuracy")  # the figures of membership_metrics recorded per attack

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from auditor.probes.mia.base import ATTACKS, Attack, AttackInputs, lowest_k_mean
+from auditor.probes.mia.base import ATTACKS, Attack, AttackInputs
 from auditor.probes.mia.min_k import GRID
 
 EPS = 1e-12
@@ -21,9 +21,8 @@ def token_scores(logprob: np.ndarray, mu: np.ndarray, sigma2: np.ndarray) -> np.
 
 def score(inputs: AttackInputs, k: float) -> np.ndarray:
     t = inputs.target
-    return np.array(
-        [lowest_k_mean(token_scores(a, m, s), k) for a, m, s in zip(t.logprob, t.mu, t.sigma2, strict=True)]
-    )
+    per_text = lambda: [token_scores(a, m, s) for a, m, s in zip(t.logprob, t.mu, t.sigma2, strict=True)]  # noqa: E731
+    return inputs.lowest_k("min_k_pp", per_text)(k)
 
 
 ATTACKS.register("min_k_pp")(

@@ -12,17 +12,15 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.parallel as parallel
 import auditor.progress as progress
 from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
 from auditor.lm.tokenstats import compute_token_stats
-from auditor.metrics import auc, membership_metrics, roc_curve
+from auditor.metrics import membership_metrics_many
 from auditor.parallel import shard_map
 
 # Importing the attack modules registers them.
@@ -182,12 +180,12 @@ def mia_records(
 ) -> tuple[dict[str, dict], list[Record]]:
     """Metrics per attack from the scored rows, and their records (family ``mia``)."""
     labels = np.array([r["label"] for r in rows])
+    scores = [np.array([r["scores"][attack] for r in rows]) for attack, _, _ in variants]
+    # one split, one set of bootstrap resamples for every attack, and a low-n TPR@FPR warning once
+    figures = membership_metrics_many([(s[labels == 1], s[labels == 0]) for s in scores], config.n_boot, config.seed)
     result: dict[str, dict] = {}
     records = []
-    for i, (attack, _, _) in enumerate(variants):
-        s = np.array([r["scores"][attack] for r in rows])
-        # one split for every attack: a low-n TPR@FPR warning once, with the first attack
-        res = membership_metrics(s[labels == 1], s[labels == 0], config.n_boot, config.seed, warn=i == 0)
+    for (attack, _, _), res in zip(variants, figures, strict=True):
         result[attack] = res
         records += metric_records(attack, res, {}, tags)
     return result, records
@@ -208,7 +206,9 @@ def run_mia(
     blind: bool = False,
     blind_threshold: float = 0.6,
 ) -> dict:
-    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl``, records and ``mia_roc.png``.
+    """Score, evaluate and write ``mia.json``, ``samples/mia_scores.jsonl`` and the records. The ROC figure is
+    drawn by the caller that wants one (``auditor mia`` and the report, :func:`auditor.report.plots.plot_roc`),
+    so a library call spends its time on the scores.
 
     ``blind``: also the model-free blind baseline (:mod:`auditor.probes.mia.blind`) beside the attacks."""
     rows, variants, truncated = score_members(
@@ -230,39 +230,4 @@ def run_mia(
     atomic_write_json(run.path / f"{name}.json", result)
     if truncated or "mia_truncated_texts" in run.manifest:
         run.update_manifest(mia_truncated_texts=truncated)
-    plot_roc(rows, [v for v, _, _ in variants], run.path / f"{name}_roc.png")
     return result
-
-
-def plot_roc(rows: list[dict], names: list[str], path: Path) -> None:
-    """ROC curves on log-log axes (the low-FPR regime is what matters; Carlini et al. 2022, LiRA)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    labels = np.array([r["label"] for r in rows])
-    fig, ax = plt.subplots(figsize=(5.5, 5))
-    for name in names:
-        s = np.array([r["scores"][name] for r in rows])
-        fpr, tpr = roc_curve(s[labels == 1], s[labels == 0])
-        ax.plot(
-            np.maximum(fpr, 1e-4),
-            np.maximum(tpr, 1e-4),
-            label=f"{name} (AUC {auc(s[labels == 1], s[labels == 0]):.3f})",
-        )
-    ax.plot([1e-4, 1], [1e-4, 1], "k:", lw=0.8)
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="false positive rate",
-        ylabel="true positive rate",
-        xlim=(1e-3, 1),
-        ylim=(1e-3, 1.05),
-        title="Membership inference ROC",
-    )
-    ax.legend(fontsize=6, loc="lower right")
-    fig.tight_layout()
-    if parallel.is_main():  # data parallel: one writer
-        fig.savefig(path, dpi=110)
-    plt.close(fig)
