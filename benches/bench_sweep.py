@@ -4,8 +4,9 @@ Every side runs the same probe at each of ``--points`` sparsities 0, 1/P, ..., (
 statistics (``compute_token_stats``, every attack's input) of ``--texts`` lab texts of ``--tokens`` tokens.
 
 * ``probes alone``: the probe at every point on the dense model (the floor: no pruning at all);
-* ``sweep (ours)``: ``Pruning(model, "magnitude")`` (ranking included in the time), then per point
-  ``with pruning.at(spec): probe`` (masks from the stored ranks, applied and restored in place);
+* ``sweep (ours)``: ``Pruning(model, "magnitude")`` (ranking included in the time), then, in one
+  ``pruning.session()`` as the pipeline's loop runs a method, per point ``with pruning.at(spec): probe``
+  (each point zeroes only the weights it adds to the one before; one restore at the end, included);
 * ``reload per point (wanda repo)``: per point, the checkpoint loaded again and pruned with a
   transcription of the Wanda repository's ``prune_magnitude`` (locuslab/wanda ``lib/prune.py``: per
   layer, ``thresh = sort(|W|.flatten())[int(numel * sparsity)]``, ``W[|W| <= thresh] = 0``), then the
@@ -69,9 +70,10 @@ def run_side(side: str, model_name: str, n: int, tokens: int, points: int, threa
         out = [probe(lm.model) for _ in sparsities]
     elif side == "sweep (ours)":
         pruning = Pruning(lm.model, "magnitude")
-        for s in sparsities:
-            with pruning.at(PruneSpec(sparsity=s)):
-                out.append(probe(lm.model))
+        with pruning.session():  # as the loop runs a method's points
+            for s in sparsities:
+                with pruning.at(PruneSpec(sparsity=s)):
+                    out.append(probe(lm.model))
     else:
         for s in sparsities:
             model = load_model(spec).model

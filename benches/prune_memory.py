@@ -48,8 +48,8 @@ if method != "none":
     p = Pruning(lm.model, method, rows, PruneSpec(sparsity=0.0))
     if mode == "once":
         rep = p.apply_permanently(spec)
-    else:
-        with p.at(spec) as rep:
+    else:  # a sweep point, as the pipeline's loop runs it (in a pruning session)
+        with p.session(), p.at(spec) as rep:
             pass
     out["sparsity"] = rep["overall"]
 out["peak"] = hwm()

@@ -1,10 +1,16 @@
 """Prune a model at one or many sparsities without reloading it.
 
 ``Pruning(model, method, calibration).at(spec)`` is a context manager: inside it the model is pruned
-at ``spec``; on exit the original weights are back, bit-exactly. Magnitude and Wanda compute their
-scores once (``prepare``) and slice a mask per sparsity, so masks are nested; ``wanda`` calibrates
-block by block at each sparsity. SparseGPT changes the kept weights, so it runs from an in-memory copy
-of the original weights at every sparsity (held on the CPU, so an accelerator holds no second copy).
+at ``spec``; on exit the original weights are back, bit-exactly. Magnitude and ``wanda_nested`` rank
+their scores once (``prepare``) and take the first k of the ranking per sparsity, so masks are nested;
+``wanda`` calibrates block by block at each sparsity. SparseGPT changes the kept weights, so it runs from
+an in-memory copy of the original weights at every sparsity (held on the CPU, so an accelerator holds no
+second copy).
+
+A sweep runs its points inside ``with pruning.session():``. There, ``at`` leaves a ranked method's
+pruning in place on exit, and the next point at a higher sparsity zeroes only the weights it adds
+(:mod:`auditor.pruning.nested`); the weights come back once, bit-exactly, when the session ends, at a
+dense point, or before anything that needs the dense weights (another granularity, structure or method).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from torch import nn
 
 from auditor.errors import ConfigError, InputError
 from auditor.pruning.apply import masked, sparsity_report, weight_2d
-from auditor.pruning.methods import PRUNERS, PruneSpec
+from auditor.pruning.methods import PRUNERS, PruneSpec, ranking
+from auditor.pruning.nested import HeldPruning
 from auditor.pruning.targets import find_targets
 
 
@@ -66,13 +73,46 @@ class Pruning:
         if getattr(self.pruner, "needs_calibration", False) and not calibration:
             raise InputError(f"{method} needs calibration texts; pass --calibration FILE")
         self.scores = self.pruner.prepare(self.modules, model, calibration)
+        self._in_session = False
+        self._held: HeldPruning | None = None
+
+    @contextmanager
+    def session(self) -> Iterator[Pruning]:
+        """Points inside keep a ranked method's pruning between them (see the module docstring); on exit,
+        even on error, the original weights are back."""
+        self._in_session = True
+        try:
+            yield self
+        finally:
+            self._in_session = False
+            self.release()
+
+    def release(self) -> None:
+        """Write back what a session holds pruned (nothing if it holds nothing)."""
+        if self._held is not None:
+            held, self._held = self._held, None
+            held.release()
 
     @contextmanager
     def at(self, spec: PruneSpec) -> Iterator[dict]:
-        """The model pruned at ``spec`` inside the block; yields the actual-sparsity report."""
+        """The model pruned at ``spec`` inside the block; yields the actual-sparsity report. Outside a
+        session the weights are restored on exit; inside one, a ranked method's stay pruned until needed."""
+        if self._in_session and self._held is not None:
+            granularity = spec.granularity or self.pruner.default_granularity
+            if spec.structure != "unstructured" or granularity != self._held.ranked.granularity:
+                self.release()  # rank (or mask) only dense weights
         if spec.sparsity == 0.0 and spec.structure == "unstructured":
+            self.release()
             yield sparsity_report(self.modules)
             return
+        ranked = ranking(self.pruner, self.scores, spec) if self._in_session else None
+        if ranked is not None:
+            if self._held is None or not self._held.reaches(ranked, spec.sparsity):
+                self.release()
+                self._held = HeldPruning(self.modules, ranked, self.share)
+            yield self._held.advance(spec.sparsity)
+            return
+        self.release()
         if getattr(self.pruner, "updates_weights", False):
             with self._updated(spec) as rep:
                 yield rep

@@ -39,6 +39,23 @@ def n_pruned(count: int, sparsity: float) -> int:
     return round(sparsity * count)
 
 
+def sort_keys(scores: torch.Tensor) -> torch.Tensor:
+    """int32 keys in the scores' float order, equal where the scores are equal: the float32 bit pattern, with
+    the magnitude bits of negatives flipped, -0.0 made +0.0 and every NaN last (as ``torch.sort`` places them).
+    A stable sort of integers runs as a radix sort, several times faster than a stable float sort."""
+    s = scores.float() + 0.0  # a fresh tensor, with -0.0 (equal to +0.0 as a float) made +0.0
+    bits = s.view(torch.int32)
+    keys = bits ^ ((bits >> 31) & 0x7FFFFFFF)  # negatives: larger magnitude, smaller key
+    return keys.masked_fill_(torch.isnan(s), torch.iinfo(torch.int32).max)
+
+
+def stable_order(scores: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """Indices of ``scores`` sorted ascending along ``dim``, ties in position order (a stable sort)."""
+    if scores.dtype == torch.float64:  # float32 keys would merge distinct float64 scores
+        return torch.sort(scores, dim=dim, stable=True).indices
+    return torch.sort(sort_keys(scores), dim=dim, stable=True).indices
+
+
 def layer_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     """Prune the round(sparsity * numel) lowest scores of the whole tensor."""
     check_sparsity(sparsity)
@@ -46,7 +63,7 @@ def layer_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     k = n_pruned(flat.numel(), sparsity)
     mask = torch.ones_like(flat, dtype=torch.bool)
     if k:
-        mask[torch.sort(flat, stable=True).indices[:k]] = False
+        mask[stable_order(flat)[:k]] = False
     return mask.view_as(scores)
 
 
@@ -56,7 +73,7 @@ def row_mask(scores: torch.Tensor, sparsity: float) -> torch.Tensor:
     k = n_pruned(scores.shape[1], sparsity)
     mask = torch.ones_like(scores, dtype=torch.bool)
     if k:
-        idx = torch.sort(scores, dim=1, stable=True).indices[:, :k]
+        idx = stable_order(scores, dim=1)[:, :k]
         mask.scatter_(1, idx, False)
     return mask
 
@@ -67,20 +84,20 @@ def nm_mask(scores: torch.Tensor, n: int, m: int) -> torch.Tensor:
     if cols % m:
         raise ConfigError(f"N:M {n}:{m} needs in_features divisible by {m}; this layer has {cols}")
     groups = scores.reshape(rows, cols // m, m)
-    idx = torch.sort(groups, dim=-1, stable=True).indices[..., : m - n]
+    idx = stable_order(groups)[..., : m - n]
     mask = torch.ones_like(groups, dtype=torch.bool)
     mask.scatter_(-1, idx, False)
     return mask.view(rows, cols)
 
 
 class RankedScores:
-    """Scores ranked once (stable sort), sliced per sparsity by comparing each weight's rank with k.
+    """Scores ranked once (stable sort), sliced per sparsity: the pruned set at k is the first k of the order.
 
-    Each layer keeps, on the CPU, the rank of every weight among its comparison group (the whole layer,
-    or its row) as int32 (int64 past 2**31 weights). ``masks(sparsity)`` is then one comparison per
-    layer, ``rank >= k``: no sort, no scatter and no int64 copy of the order, which is what makes every
-    point of a sweep after the first cheap on a large model. The pruned set ``rank < k`` is exactly the
-    first k of the stable order, so masks are nested across sparsities.
+    Each layer keeps, on the CPU, the stable ascending order of its comparison group (the whole layer, or each
+    row) as int32 (int64 past 2**31 weights): no score tensor is kept. ``masks(sparsity)`` marks the first k
+    of each order; ``between(name, k0, k1)`` gives the weights whose ranks lie in [k0, k1), which is all a sweep
+    over rising sparsities needs to zero at its next point (:mod:`auditor.pruning.nested`). The pruned sets
+    are nested across sparsities.
     """
 
     def __init__(self, scores: Mapping[str, torch.Tensor], granularity: str) -> None:
@@ -89,31 +106,42 @@ class RankedScores:
         self.granularity = granularity
         self.shapes: dict[str, torch.Size] = {}
         self.devices: dict[str, torch.device] = {}
-        self.rank: dict[str, torch.Tensor] = {}
+        self.order: dict[str, torch.Tensor] = {}
         for n in scores:  # one read per layer: scores may be computed on read (``WeightScores``)
             s = scores[n]
-            self.shapes[n], self.devices[n], self.rank[n] = s.shape, s.device, _ranks(s, granularity)
+            self.shapes[n], self.devices[n], self.order[n] = s.shape, s.device, _order(s, granularity)
             del s
+
+    def count(self, name: str, sparsity: float) -> int:
+        """How many weights of each comparison group (the layer, or each row) are pruned at ``sparsity``."""
+        shape = self.shapes[name]
+        return n_pruned(shape.numel() if self.granularity == "layer" else shape[1], sparsity)
+
+    def between(self, name: str, k0: int, k1: int) -> torch.Tensor:
+        """Indices of the weights ranked k0..k1-1 (int64, on the CPU): flat positions in the (out, in) weight
+        for a layer ranking, (rows, k1 - k0) column positions for a row ranking."""
+        order = self.order[name]
+        return (order[k0:k1] if self.granularity == "layer" else order[:, k0:k1]).long()
 
     def masks(self, sparsity: float) -> dict[str, torch.Tensor]:
         check_sparsity(sparsity)
         out = {}
-        for n, rank in self.rank.items():
-            shape = self.shapes[n]
-            k = n_pruned(rank.numel() if self.granularity == "layer" else shape[1], sparsity)
-            out[n] = rank.ge(k).view(shape).to(self.devices[n])
+        for n, shape in self.shapes.items():
+            pruned = self.between(n, 0, self.count(n, sparsity))
+            mask = torch.ones(shape, dtype=torch.bool)
+            if self.granularity == "layer":
+                mask.view(-1)[pruned] = False
+            else:
+                mask.scatter_(1, pruned, False)
+            out[n] = mask.to(self.devices[n])
         return out
 
 
-def _ranks(scores: torch.Tensor, granularity: str) -> torch.Tensor:
-    """Each score's 0-based position in the stable ascending order of its group (layer: all; row: its row)."""
+def _order(scores: torch.Tensor, granularity: str) -> torch.Tensor:
+    """The stable ascending order of each group's scores (layer: all; row: each row), compact on the CPU."""
     flat = scores.reshape(-1) if granularity == "layer" else scores
-    order = torch.sort(flat, dim=-1, stable=True).indices.cpu()
-    dtype = torch.int32 if order.numel() < 2**31 else torch.int64
-    positions = torch.arange(order.shape[-1], dtype=dtype).expand_as(order)
-    rank = torch.empty(order.shape, dtype=dtype)
-    rank.scatter_(-1, order, positions)
-    return rank
+    order = stable_order(flat)
+    return order.to("cpu", torch.int32 if order.shape[-1] < 2**31 else torch.int64)
 
 
 def global_masks(scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[str, torch.Tensor]:
@@ -130,7 +158,7 @@ def global_masks(scores: Mapping[str, torch.Tensor], sparsity: float) -> dict[st
     k = n_pruned(flat.numel(), sparsity)
     keep = torch.ones_like(flat, dtype=torch.bool)
     if k:
-        keep[torch.sort(flat, stable=True).indices[:k]] = False
+        keep[stable_order(flat)[:k]] = False
     out, start = {}, 0
     for n, shape, device in zip(names, shapes, devices, strict=True):
         size = shape.numel()

@@ -61,7 +61,8 @@ def describe(method: str) -> str:
 class WeightScores(Mapping[str, torch.Tensor]):
     """Scores computed from each layer's current weight when read, never stored: a sweep keeps only the
     ranking (``RankedScores``), not a weight-sized score tensor per layer beside it. Read them while the
-    weights are the dense ones (``Pruning`` restores them after every point; masks are made before applying)."""
+    weights are the dense ones (``Pruning`` ranks before it prunes, and restores the weights before another
+    method or granularity is ranked)."""
 
     def __init__(self, modules: dict[str, nn.Module], score: Callable[[str, torch.Tensor], torch.Tensor]) -> None:
         self._modules, self._score = modules, score
@@ -84,6 +85,7 @@ class Magnitude:
     name = "magnitude"
     default_granularity = "layer"
     needs_calibration = False
+    ranked = True  # one stable ranking of the scores serves every sparsity (nested masks)
 
     def prepare(self, modules: dict[str, nn.Module], model: nn.Module | None = None, calibration=None) -> WeightScores:
         return WeightScores(modules, lambda name, w: w.abs())
@@ -92,14 +94,24 @@ class Magnitude:
         return ranked_masks(self, scores, spec)
 
 
-def ranked_masks(pruner: object, scores: dict[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
-    """Masks for ``spec``; unstructured layer/row masks come from a ranking cached on the pruner."""
+def ranking(pruner: object, scores: Mapping[str, torch.Tensor], spec: PruneSpec) -> RankedScores | None:
+    """The ranking of a ranked pruner (``ranked = True``) for unstructured layer or row masks, made on first
+    use and cached on the pruner (read the scores while the weights are dense); None for other specs."""
     granularity = spec.granularity or pruner.default_granularity  # type: ignore[attr-defined]
-    if spec.structure != "unstructured" or granularity == "global":
-        return make_masks(scores, spec.sparsity, spec.structure, granularity)
+    if not getattr(pruner, "ranked", False) or spec.structure != "unstructured" or granularity == "global":
+        return None
     cache = pruner.__dict__.setdefault("_ranked", {})
     key = (id(scores), granularity)
     if key not in cache:
         cache.clear()
         cache[key] = RankedScores(scores, granularity)
-    return cache[key].masks(spec.sparsity)
+    return cache[key]
+
+
+def ranked_masks(pruner: object, scores: Mapping[str, torch.Tensor], spec: PruneSpec) -> dict[str, torch.Tensor]:
+    """Masks for ``spec``; unstructured layer/row masks come from a ranking cached on the pruner."""
+    ranked = ranking(pruner, scores, spec)
+    if ranked is None:
+        granularity = spec.granularity or pruner.default_granularity  # type: ignore[attr-defined]
+        return make_masks(scores, spec.sparsity, spec.structure, granularity)
+    return ranked.masks(spec.sparsity)

@@ -25,7 +25,7 @@ from auditor.errors import InputError
 from auditor.pruning.apply import weight_2d
 from auditor.pruning.blockwise import Update, prune_sequentially
 from auditor.pruning.calibration import collect_inputs
-from auditor.pruning.masks import check_sparsity, parse_structure
+from auditor.pruning.masks import check_sparsity, parse_structure, stable_order
 from auditor.pruning.methods import PRUNERS, PruneSpec
 
 
@@ -60,7 +60,7 @@ def sparsegpt_layer(
             k = round(sal.numel() * sparsity)
             prune = torch.zeros_like(Wb, dtype=torch.bool)
             if k:
-                prune.view(-1)[torch.sort(sal.reshape(-1), stable=True).indices[:k]] = True
+                prune.view(-1)[stable_order(sal.reshape(-1))[:k]] = True
         else:
             prune = torch.zeros_like(Wb, dtype=torch.bool)
         for j in range(b1 - b0):
@@ -69,7 +69,7 @@ def sparsegpt_layer(
             if nm is not None and j % nm[1] == 0:
                 n, m = nm
                 sal = Wb[:, j : j + m].square() / diag[j : j + m][None, :].square()
-                idx = torch.sort(sal, dim=1, stable=True).indices[:, : m - n]
+                idx = stable_order(sal, dim=1)[:, : m - n]
                 prune[:, j : j + m].scatter_(1, idx, True)
             q = w.clone()
             q[prune[:, j]] = 0

@@ -48,6 +48,7 @@ class WandaNested:
     name = "wanda_nested"
     default_granularity = "row"
     needs_calibration = True
+    ranked = True  # one stable ranking of the scores serves every sparsity (nested masks)
 
     def prepare(
         self, modules: dict[str, nn.Module], model: nn.Module, calibration: list[list[int]] | None

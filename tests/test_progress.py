@@ -278,6 +278,9 @@ class _Pruners:
     def at(self, method: str, sparsity: float):
         return nullcontext({"overall": sparsity})
 
+    def release(self) -> None:
+        pass
+
 
 class _Family:
     def run(self, ctx, data) -> list:

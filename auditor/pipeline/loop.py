@@ -1,18 +1,20 @@
 """The one loop: for each point (dense first, then each method and sparsity), prune in memory, run the
-families not yet recorded there, record, restore.
+families not yet recorded there, record; the weights are restored when a method's points end.
 
 ``sweep``, ``audit`` and ``unlearn-compare`` all call :func:`run_points`. Each (point, family) is one
 resumable unit of the run directory (its records in one fsync'd append); a family's per-example rows
 are appended in its own smaller units through ``ctx.samples``, so a killed run resumes inside a family.
-Pruning masks come from :class:`auditor.pruning.engine.Pruning`: scores are computed once per method and the
-weights restored bit-exactly after each point.
+Pruning comes from :class:`auditor.pruning.engine.Pruning`: scores are ranked once per method, and a method's
+points run in one pruning session, so each point of a ranked method (magnitude, ``wanda_nested``) zeroes only
+the weights it adds to the one before; the weights are restored bit-exactly before the next method, and at
+the end (even after an error).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,8 +78,18 @@ class Pruners:
     def __post_init__(self) -> None:
         self._by_method: dict[str, Pruning] = {}
         self._rows: list | None = None
+        self._session: tuple[str, ExitStack] | None = None  # the method whose pruning session is open
+
+    def release(self) -> None:
+        """End the open pruning session: the model's original weights are back."""
+        if self._session is not None:
+            _, stack = self._session
+            self._session = None
+            stack.close()
 
     def at(self, method: str, sparsity: float) -> AbstractContextManager[dict]:
+        if self._session is not None and self._session[0] != method:
+            self.release()  # the dense point and every method start from the original weights
         if method == DENSE:
             return nullcontext(sparsity_report(select_targets(self.lm.model, PruneSpec(sparsity=0.0))))
         if method not in self._by_method:
@@ -88,6 +100,10 @@ class Pruners:
             log.info("[%s] preparing scores", method)
             self._by_method[method] = Pruning(self.lm.model, method, rows, PruneSpec(sparsity=0.0),
                                               share=parallel.broadcast_tensors)  # fmt: skip
+        if self._session is None:
+            stack = ExitStack()
+            stack.enter_context(self._by_method[method].session())
+            self._session = (method, stack)
         spec = PruneSpec(sparsity=sparsity, structure=self.structure, granularity=self.granularity)
         return self._by_method[method].at(spec)
 
@@ -109,20 +125,23 @@ def run_points(
     starts; k counts the recorded ones too, so a resumed run shows where it is in the whole plan."""
     done, first, total, t0 = 0, 0, sum(len(s.families) for s in steps), progress.clock()
     logs: dict[str, UnitLog] = {}  # samples files, read once for the whole loop
-    for step in steps:
-        point = Point(checkpoint, step.method, step.sparsity, pruners.structure)
-        todo = [f for f in step.families if not run.done(unit(point, f))]
-        with pruners.at(step.method, step.sparsity) if todo else nullcontext({}) as rep:
-            for name in todo:
-                k = first + step.families.index(name) + 1
-                elapsed = progress.format_seconds(progress.clock() - t0)
-                log.info("step %d/%d: [%s %s %.2f (actual %.4f)] %s, elapsed %s", k, total, checkpoint, step.method,
-                         step.sparsity, rep["overall"], name, elapsed)  # fmt: skip
-                ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
-                                    batch_size=batch_size, seed=seed, logs=logs)  # fmt: skip
-                run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
-                done += 1
-        first += len(step.families)
+    try:
+        for step in steps:
+            point = Point(checkpoint, step.method, step.sparsity, pruners.structure)
+            todo = [f for f in step.families if not run.done(unit(point, f))]
+            with pruners.at(step.method, step.sparsity) if todo else nullcontext({}) as rep:
+                for name in todo:
+                    k = first + step.families.index(name) + 1
+                    elapsed = progress.format_seconds(progress.clock() - t0)
+                    log.info("step %d/%d: [%s %s %.2f (actual %.4f)] %s, elapsed %s", k, total, checkpoint,
+                             step.method, step.sparsity, rep["overall"], name, elapsed)  # fmt: skip
+                    ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
+                                        batch_size=batch_size, seed=seed, logs=logs)  # fmt: skip
+                    run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
+                    done += 1
+            first += len(step.families)
+    finally:
+        pruners.release()  # the original weights back, whatever happened
     return done
 
 
