@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -108,6 +108,18 @@ def shard_map(items: Sequence[T], fn: Callable[[list[T]], list[R]]) -> list[R]:
         raise RuntimeError(f"shard_map: {len(mine)} results for {len(share)} items")
     parts = gather_objects(mine)
     return [parts[i % n][i // n] for i in range(len(items))]
+
+
+@contextmanager
+def run_locally() -> Iterator[None]:
+    """Inside the block, :func:`shard_map` runs on this process's items alone, with no collective (as inside
+    another ``shard_map``): for work one process does while the others wait elsewhere."""
+    before = getattr(_local, "inside", False)
+    _local.inside = True
+    try:
+        yield
+    finally:
+        _local.inside = before
 
 
 @contextmanager

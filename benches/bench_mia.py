@@ -21,7 +21,8 @@ each variant, measured in a fresh subprocess.
 
 * ``run_mia (ours)``: ``auditor.api.mia`` with loss, zlib and the full Min-K% and Min-K%++ k grids (16
   scores), each with its AUC and TPR at 1% and 0.1% FPR and their 1,000-resample bootstrap CIs, the
-  records, ``mia.json`` and the ROC plot written to a temporary run folder;
+  scores, records and ``mia.json`` written to a temporary run folder (a library call draws no figure, as
+  run.py draws none; ``auditor mia`` draws the ROC);
 * ``repo run.py``: the repository's whole ``run.py`` after loading: the scoring loop above, then its
   ``get_metrics`` per score (scikit-learn ``roc_curve`` + ``auc``, FPR@95% TPR, TPR@5% FPR; 22 scores,
   no CIs) and its results DataFrame.

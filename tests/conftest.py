@@ -79,3 +79,13 @@ def audit_run(tmp_path: Path) -> Path:
     from test_report_records import make_audit_run
 
     return make_audit_run(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models: one thread is as fast, and immune to a busy second core (the count is restored after).
+    Modules opt in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

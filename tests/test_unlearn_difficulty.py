@@ -29,13 +29,7 @@ SECRETS = [731, 158, 402, 966, 245, 873, 519, 364]
 REPEATS = [1, 1, 2, 2, 3, 3, 4, 4]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is as fast, and immune to a busy second core (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (conftest.py)
 
 
 # ---- pure: steps to criterion -------------------------------------------------------------------------------

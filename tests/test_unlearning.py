@@ -25,13 +25,7 @@ METHODS = ("gradient_ascent", "gradient_difference", "npo", "prune_unlearn")
 FAST = UnlearnConfig(lr=1e-3, steps=6, batch_size=4, prune_fraction=0.05)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These models are tiny: one thread is as fast, and immune to a busy second core (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (conftest.py)
 
 
 def _set(rows: list[dict], name: str) -> TextSet:

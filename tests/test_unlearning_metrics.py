@@ -132,13 +132,7 @@ QA = [
 ]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The models are tiny: one thread is as fast, and immune to a busy second core (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (conftest.py)
 
 
 FORGET = [f"The {w} of item {i} is {i * 7 % 13}. Q: What is it? A: yes. The size is {i}." for w, i in

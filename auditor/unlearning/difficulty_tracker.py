@@ -38,19 +38,6 @@ from auditor.unlearning.difficulty import DifficultySettings, measured_steps
 
 
 @contextmanager
-def _local_passes() -> Iterator[None]:
-    """Run :func:`auditor.parallel.shard_map` locally (as inside another one): the other processes of a
-    data-parallel run wait at a barrier while the main process unlearns, so no collective may run here."""
-    state = parallel._local
-    before = getattr(state, "inside", False)
-    state.inside = True
-    try:
-        yield
-    finally:
-        state.inside = before
-
-
-@contextmanager
 def _measuring(model: PreTrainedModel) -> Iterator[None]:
     """Eval mode and no_grad for the block; then the model's mode and every RNG state as they were."""
     was_training = model.training
@@ -59,7 +46,8 @@ def _measuring(model: PreTrainedModel) -> Iterator[None]:
     cuda_state = torch.cuda.get_rng_state_all() if cuda else None
     model.eval()
     try:
-        with torch.no_grad(), _local_passes():
+        # the other processes of a data-parallel run wait at a barrier while the main one unlearns
+        with torch.no_grad(), parallel.run_locally():
             yield
     finally:
         model.train(was_training)
