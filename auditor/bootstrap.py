@@ -9,7 +9,7 @@ draws each batch once, so every attack's figures are those of :func:`bootstrap_f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,14 +23,6 @@ def _dense_codes(m: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
     values, inverse = np.unique(np.concatenate([m, n]), return_inverse=True)
     inverse = inverse.reshape(-1)
     return inverse[: m.size], inverse[m.size :], int(values.size)
-
-
-def _counts(codes: Iterable[np.ndarray], k: int, b: int) -> np.ndarray:
-    """(b, k) counts of each code in each of ``b`` arrays of codes."""
-    out = np.empty((b, k), dtype=np.int64)
-    for i, row in enumerate(codes):
-        out[i] = np.bincount(row, minlength=k)
-    return out
 
 
 def max_false_positives(n_nonmembers: int, max_fpr: float) -> int:
@@ -79,9 +71,8 @@ def resample_figures(
     m = np.asarray(member_scores, dtype=np.float64)
     n = np.asarray(nonmember_scores, dtype=np.float64)
     code_m, code_n, k = _dense_codes(m, n)
-    idx_m, idx_n = np.atleast_2d(member_idx), np.atleast_2d(nonmember_idx)
-    c_m = _counts((code_m[r] for r in idx_m), k, idx_m.shape[0])
-    c_n = _counts((code_n[r] for r in idx_n), k, idx_n.shape[0])
+    c_m = _batch_counts(code_m, np.atleast_2d(member_idx), k)
+    c_n = _batch_counts(code_n, np.atleast_2d(nonmember_idx), k)
     return _figures_from_counts(c_m, c_n, max_fprs)
 
 

@@ -64,7 +64,7 @@ def batch_pass(
     pad_id: int,
     reduce: Reduce,
     side: str = "right",
-    chunk: int | None = None,
+    chunk: int = heads.CHUNK,
 ) -> list[tuple[torch.Tensor, ...]]:
     """One batch: per sequence, the reduced statistics (CPU tensors) at its scored positions."""
     ids, mask = pad_batch(seqs, pad_id, input_device(model), side)
@@ -79,8 +79,7 @@ def batch_pass(
     rows = _rows(lengths, first, offsets, width)
     targets = ids.reshape(-1).index_select(0, (rows + 1).to(ids.device))
     logits_at, device = heads.selected_logits(model, path, inputs, rows)
-    rows_per = chunk or heads.rows_per_chunk(getattr(getattr(model, "config", None), "vocab_size", None))
-    out = [x.cpu() for x in _reduce(logits_at, targets, device, reduce, rows_per)]
+    out = [x.cpu() for x in _reduce(logits_at, targets, device, reduce, chunk)]
     counts = [n - f for n, f in zip(lengths, first, strict=True)]
     split = [x.split(counts) for x in out]
     return [tuple(s[r] for s in split) for r in range(len(seqs))]
@@ -134,6 +133,7 @@ def _local(
         return []
     probe = torch.tensor([list(seqs[0][:8])], device=input_device(model))
     path = heads.chunked_head(model, probe) if use_chunked_head else None
+    chunk = chunk or heads.rows_per_chunk(getattr(getattr(model, "config", None), "vocab_size", None))
     out: list[tuple[torch.Tensor, ...] | None] = [None] * len(seqs)
 
     def step(batch: list[int]) -> None:
