@@ -27,9 +27,8 @@ from pathlib import Path
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.config import apply_overrides, build
-from auditor.data import TextSet
-from auditor.identity import texts_digest
-from auditor.models import LoadedModel, weights_fingerprint
+from auditor.inputs.data import TextSet
+from auditor.models.load import LoadedModel, weights_fingerprint
 from auditor.pipeline.audit import AuditConfig, run_audit
 from auditor.pipeline.runid import loaded_identity
 from auditor.pipeline.sweep import SweepConfig, run_sweep
@@ -37,7 +36,8 @@ from auditor.probes.extraction import ExtractionConfig, run_extraction
 from auditor.probes.mia.runner import MIAConfig, run_mia
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, gate_summary, parse_rules
-from auditor.runs import RunDir, atomic_write_text, log_rows
+from auditor.store.identity import texts_digest
+from auditor.store.runs import RunDir, atomic_write_text, log_rows
 
 
 def wrap(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "model") -> LoadedModel:

@@ -21,8 +21,8 @@ from typing import Any, TypeVar, Union
 
 import yaml
 
-from auditor.data import read_utf8
 from auditor.errors import ConfigError
+from auditor.inputs.data import read_utf8
 
 T = TypeVar("T")
 

@@ -6,7 +6,7 @@ which the pipeline owns (resumable units in ``samples/<name>.jsonl``, tagged wit
 writes no file and draws no plot. What it needs is declared as data on the family (``needs``), like
 lm-eval's ``output_type``, so no orchestrator checks family names.
 
-The registry of families is built explicitly in :mod:`auditor.pipeline.families`; the loop that runs
+The registry of families is built explicitly in :mod:`auditor.families`; the loop that runs
 them is :mod:`auditor.pipeline.loop`. Records and samples are documented in ``docs/records.md``.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError
-from auditor.runs import Record, UnitLog
+from auditor.store.runs import Record, UnitLog
 
 DENSE = "dense"
 

@@ -21,7 +21,7 @@ from auditor.capability.evaluate import evaluate_task
 from auditor.capability.lmeval import run_lm_eval, write_lm_eval_tasks
 from auditor.capability.schema import FAMILIES
 from auditor.lab.build import SHIPPED_DIR
-from auditor.models import ModelSpec, load_model
+from auditor.models.load import ModelSpec, load_model
 
 
 def main() -> None:

@@ -86,7 +86,7 @@ def main() -> None:
     import statistics
 
     from auditor.lm.decoding import decode, generate_one_by_one
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="lab")

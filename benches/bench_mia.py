@@ -146,7 +146,7 @@ def ours_end_to_end(model, tokenizer, texts: list[str], batch: int) -> list[floa
 
 def run_variant(variant: str, model_name: str, n: int, tokens: int | None, threads: int, batch: int) -> dict:
     from auditor.lm.tokenstats import compute_token_stats
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
     from auditor.probes.mia.base import AttackInputs
     from auditor.probes.mia.min_k import score as min_k
     from auditor.probes.mia.min_k_pp import score as min_k_pp

@@ -15,7 +15,7 @@ import torch
 
 from auditor.lab.build import SHIPPED_DIR, load_lab_files
 from auditor.lm.scoring import mean_nll
-from auditor.models import ModelSpec, load_model
+from auditor.models.load import ModelSpec, load_model
 
 
 def _timed(fn) -> float:

@@ -25,8 +25,8 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from auditor.bootstrap import bootstrap_figures
-from auditor.metrics import auc
+from auditor.stats.bootstrap import bootstrap_figures
+from auditor.stats.metrics import auc
 
 N_BOOT = 1000
 

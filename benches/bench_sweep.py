@@ -49,7 +49,7 @@ def run_side(side: str, model_name: str, n: int, tokens: int, points: int, threa
     from bench_mia import load_texts
 
     from auditor.lm.tokenstats import compute_token_stats
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
     from auditor.pruning import PruneSpec
     from auditor.pruning.engine import Pruning, select_targets
 

@@ -68,7 +68,7 @@ def models(small: bool, device: str, dtype: torch.dtype) -> list[tuple[str, obje
     """(name, model, tokenizer): SmolLM2-135M and the random ~1.1B Llama (``small``: two tiny stand-ins)."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from auditor.models import ModelSpec, ensure_pad_token, load_model, smollm2_folder
+    from auditor.models.load import ModelSpec, ensure_pad_token, load_model, smollm2_folder
 
     tok = AutoTokenizer.from_pretrained(str(smollm2_folder()))
     if small:
@@ -133,7 +133,7 @@ def gpu_equals_cpu(device: str) -> None:
     """SmolLM2's per-text mean log-likelihood and greedy tokens, CPU float32 vs ``device``."""
     from auditor.lm.decoding import decode
     from auditor.lm.tokenstats import compute_token_stats
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
 
     data = texts(16)
     cpu = load_model(ModelSpec("smollm2-135m", device="cpu", dtype="float32"))

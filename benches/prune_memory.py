@@ -23,7 +23,7 @@ import sys
 
 CHILD = r"""
 import json, sys, torch
-from auditor.models import load_model
+from auditor.models.load import load_model
 from auditor.pruning import PruneSpec
 from auditor.pruning.calibration import calibration_rows
 from auditor.pruning.engine import Pruning

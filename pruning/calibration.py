@@ -2,7 +2,7 @@
 
 Progress: :func:`collect_inputs` reports the rows of each batch it has run, to its ``on_batch`` callback
 if one is given, else to a tracker installed with :func:`set_tracker` (this package cannot import the
-auditor's progress module; the auditor installs ``auditor.progress.bar`` here), else to nobody.
+auditor's progress module; the auditor installs ``auditor.store.progress.bar`` here), else to nobody.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from auditor.errors import InputError
 
 class Tracker(Protocol):
     """``tracker(total, desc, unit=...)``: a context manager whose value has ``update(n)``, as
-    ``auditor.progress.bar``."""
+    ``auditor.store.progress.bar``."""
 
     def __call__(self, total: int | None, desc: str, unit: str = ...) -> AbstractContextManager[Any]: ...
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import auditor.models
+import auditor.models.load
 from auditor.cli.main import build_parser, main
 
 BAD_BYTES = b"\xff\xfe\x80 bad"
@@ -21,12 +21,12 @@ BAD_BYTES = b"\xff\xfe\x80 bad"
 @pytest.fixture(autouse=True)
 def _no_model_loads(monkeypatch):
     """Fail the test if any command gets as far as loading a model."""
-    original = auditor.models.load_model
+    original = auditor.models.load.load_model
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded: the bad input was not caught before loading")
 
-    monkeypatch.setattr(auditor.models, "load_model", refuse)
+    monkeypatch.setattr(auditor.models.load, "load_model", refuse)
     for mod in list(sys.modules.values()):
         if getattr(mod, "__name__", "").startswith("auditor.") and getattr(mod, "load_model", None) is original:
             monkeypatch.setattr(mod, "load_model", refuse)
@@ -236,7 +236,7 @@ def test_config_yaml_keeps_numbers_but_not_base_60():
 
 
 def test_bom_and_crlf_files_load(tmp_path):
-    from auditor.data import load_texts
+    from auditor.inputs.data import load_texts
 
     csv = tmp_path / "bom.csv"
     csv.write_bytes("\ufeffid,text\r\n1,é one\r\n2,two\r\n".encode())

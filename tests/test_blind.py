@@ -10,11 +10,11 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from auditor.data import TextSet
+from auditor.inputs.data import TextSet
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
 from auditor.probes.mia.family import MIASection
 from auditor.probes.mia.runner import MIAConfig, run_mia
-from auditor.runs import RunDir
+from auditor.store.runs import RunDir
 
 NOUNS = "river stone garden window teacher market letter harbor forest engine village painter".split()
 VERBS = "finds carries watches paints follows answers opens leaves builds remembers".split()

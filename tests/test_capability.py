@@ -17,7 +17,7 @@ from auditor.capability.normalize import answer_match, normalize_answer
 from auditor.capability.schema import FAMILIES, Task, TaskItem, fit_to_context
 from auditor.capability.userfile import load_user_task
 from auditor.errors import ConfigError, InputError
-from auditor.metrics import proportion_ci
+from auditor.stats.metrics import proportion_ci
 from auditor.tasks import tasks_dir
 
 
@@ -172,7 +172,7 @@ def test_shipped_task_files_are_current_and_packaged() -> None:
 def test_native_and_lm_eval_agree_per_item(micro_lab: Path, tmp_path: Path) -> None:
     from auditor.capability.evaluate import evaluate_task
     from auditor.capability.lmeval import run_lm_eval, write_lm_eval_tasks
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
 
     lm = load_model(ModelSpec(str(micro_lab / "model"), device="cpu"))
     cfg = CapabilityConfig(limit=40)

@@ -13,7 +13,7 @@ from auditor.cli.examples import EXAMPLES
 from auditor.cli.main import build_parser
 from auditor.errors import ConfigError
 from auditor.lab.build import SHIPPED_DIR
-from auditor.model_args import canonical, parse_model_args
+from auditor.models.args import canonical, parse_model_args
 
 MODEL_FLAGS = {"--device", "--dtype", "--trust-remote-code", "--allow-pickle", "--model-args",
                "--attn-implementation", "--offload"}  # fmt: skip
@@ -97,7 +97,7 @@ def test_peft_adapter_is_merged_into_the_loaded_weights(tiny_model_dir, tmp_path
     import peft  # a test dependency (pyproject [test])
     from transformers import AutoModelForCausalLM
 
-    from auditor.models import ModelSpec, load_model, model_identity
+    from auditor.models.load import ModelSpec, load_model, model_identity
 
     base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
     lora = peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))

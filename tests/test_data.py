@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from auditor.data import load_texts
 from auditor.errors import InputError
+from auditor.inputs.data import load_texts
 
 
 def _jsonl(path, rows):

@@ -74,7 +74,7 @@ def test_pruning_an_offloaded_layer_is_a_one_line_error(untied, tmp_path):
 
 @pytest.mark.parametrize("impl", ["eager", "sdpa"])
 def test_attn_implementation_reaches_from_pretrained(tiny_model_dir, impl):
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
 
     lm = load_model(ModelSpec(str(tiny_model_dir), device="cpu", attn_implementation=impl))
     assert lm.model.config._attn_implementation == impl

@@ -9,7 +9,7 @@ import torch
 
 from auditor.lm import heads
 from auditor.lm.scoring import mean_el2n
-from auditor.models import ModelSpec, load_model
+from auditor.models.load import ModelSpec, load_model
 
 
 def test_chunk_el2n_matches_the_definition() -> None:

@@ -14,7 +14,7 @@ import torch
 
 from auditor.errors import ConfigError, InputError
 from auditor.lm.decoding import decode, generate_one_by_one
-from auditor.models import ModelSpec, load_model, shipped_lab_dir
+from auditor.models.load import ModelSpec, load_model, shipped_lab_dir
 from auditor.probes.extraction import (
     ExposureConfig,
     ExtractionConfig,
@@ -32,7 +32,7 @@ from auditor.probes.extraction.match import bleu, levenshtein, longest_run, matc
 from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.sampling import Sampler, filter_logits
 from auditor.probes.extraction.untargeted import read_corpus
-from auditor.runs import RunDir
+from auditor.store.runs import RunDir
 
 TEXTS = [
     "The colour of item 3 is 8. Q: What is it? A: yes. The size of item 4 is 2.",

@@ -19,7 +19,7 @@ from auditor.forecast.entries import ModelEntry, checkpoint_fraction, labels, mo
 from auditor.forecast.predictors import PREDICTORS
 from auditor.forecast.stats import forecast_stats, precision_recall, predictor_auc
 from auditor.lab.build import SHIPPED_DIR
-from auditor.runs import log_rows
+from auditor.store.runs import log_rows
 
 # ---------------------------------------------------------------- the statistics, by hand
 
@@ -183,7 +183,7 @@ def _self_texts(model_dir: Path, texts: list[str], k: int = 8) -> list[dict]:
     (kept where decoding and re-tokenizing gives the same ids). The micro lab model memorizes no member at
     8 + 8 tokens, so these give the final model a memorized set to forecast."""
     from auditor.lm.decoding import decode
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
     from auditor.probes.extraction.items import split_special
 
     lm = load_model(ModelSpec(str(model_dir), device="cpu"))

@@ -11,7 +11,7 @@ from auditor.cli import main
 from auditor.errors import ConfigError, InputError
 from auditor.report.figures import figure_range
 from auditor.report.gate import check, format_results, gate_summary, parse_rule, resolve
-from auditor.runs import Record, RunDir
+from auditor.store.runs import Record, RunDir
 
 FIGS = {
     "mia": {"min_k_pp@0.2": {"auc": 0.55, "tpr@1%fpr": 0.02}, "loss": {"auc": 0.8, "auc_ci": [0.7, 0.9]}},

@@ -21,7 +21,7 @@ from auditor.lab.pool import canary_text
 from auditor.lab.presets import PRESETS
 from auditor.lab.smollm2 import PRESETS as REAL_PRESETS
 from auditor.lab.smollm2 import cached_info, lab_data, recipe
-from auditor.outdir import write_marker
+from auditor.store.outdir import write_marker
 
 FRACTIONS = (0.05, 0.1, 0.25, 0.5)
 
@@ -85,7 +85,7 @@ def test_smollm2_recipe_holds_the_fractions_so_a_build_without_them_is_not_reuse
 def test_layout_index_and_checkpoint_json(ckpt_lab):
     from transformers import AutoModelForCausalLM
 
-    from auditor.models import ModelSpec, load_model
+    from auditor.models.load import ModelSpec, load_model
 
     info = json.loads((ckpt_lab / "lab.json").read_text())
     index = json.loads((ckpt_lab / "checkpoints" / "index.json").read_text())

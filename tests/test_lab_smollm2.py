@@ -14,7 +14,7 @@ from auditor.lab.finetune import FinetuneSpec, lr_at, step_plan
 from auditor.lab.pool import canary_text, load_pool, training_stream
 from auditor.lab.smollm2 import PRESETS, build_smollm2, default_dir, lab_data
 from auditor.lab.truth import blind_null, permutation_p, rises
-from auditor.models import ModelSpec, resolve_source
+from auditor.models.load import ModelSpec, resolve_source
 
 
 def test_shipped_pool_is_deduplicated_and_sized():

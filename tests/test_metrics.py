@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from auditor.errors import InputError
-from auditor.metrics import auc, bootstrap_ci, proportion_ci, tpr_at_fpr
+from auditor.stats.metrics import auc, bootstrap_ci, proportion_ci, tpr_at_fpr
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -11,12 +11,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.lm.tokenstats import compute_token_stats
-from auditor.models import load_model
+from auditor.models.load import load_model
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia, score_texts
-from auditor.runs import RunDir
+from auditor.store.runs import RunDir
 
 TEXTS = [
     "The colour of item 3 is 8. Q: What is it? A: yes.",

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from auditor.errors import ModelLoadError
-from auditor.models import ModelSpec, ensure_pad_token, load_model
+from auditor.models.load import ModelSpec, ensure_pad_token, load_model
 from auditor.pipeline.info import model_info
 
 

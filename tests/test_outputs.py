@@ -16,8 +16,8 @@ import auditor.pipeline.sweep as sweep_mod
 from auditor.cli.main import main
 from auditor.config import load_config
 from auditor.errors import OutputError, RunDirError
-from auditor.outdir import MARKER
-from auditor.runs import Record, RunDir
+from auditor.store.outdir import MARKER
+from auditor.store.runs import Record, RunDir
 
 
 def _one_line_error(capsys) -> str:
@@ -105,7 +105,7 @@ def test_overwrite_clears_the_whole_run_or_nothing(tmp_path):
 
 _HOLD = """
 import sys, time
-from auditor.runs import RunDir
+from auditor.store.runs import RunDir
 run = RunDir(sys.argv[1], {"a": 1})
 print("locked", flush=True)
 time.sleep(float(sys.argv[2]))
@@ -263,7 +263,7 @@ def test_allow_pickle_reaches_audit_sweep_and_unlearn_compare(tiny_model_dir, tm
     from auditor.cli.common import flag_overrides
     from auditor.cli.main import build_parser
     from auditor.cli.prune import sweep_overrides
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.pipeline.audit import _spec, load_audit_config
     from auditor.pipeline.sweep import load_sweep_config
     from auditor.pipeline.unlearn import load_compare_config
@@ -296,7 +296,7 @@ def _ref(cfg):
 
 
 def test_the_fingerprint_sees_a_changed_tail_of_a_small_weight_file(tmp_path):
-    from auditor.identity import folder_fingerprint, tree_digest
+    from auditor.store.identity import folder_fingerprint, tree_digest
 
     ckpt = tmp_path / "lab" / "model"
     ckpt.mkdir(parents=True)

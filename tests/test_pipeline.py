@@ -8,11 +8,11 @@ import pytest
 
 import auditor.probes.extraction.family as extraction_family
 from auditor.config import load_config
+from auditor.families import FAMILIES
 from auditor.family import Point, PointSamples
-from auditor.pipeline.families import FAMILIES
 from auditor.pipeline.loop import plan
 from auditor.pipeline.sweep import SweepConfig, run_sweep
-from auditor.runs import UnitLog
+from auditor.store.runs import UnitLog
 
 FAMS = ["mia", "extraction", "exposure", "fact_recall", "icl_classification"]
 

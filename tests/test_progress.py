@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import auditor.parallel as parallel
-import auditor.progress as progress
-from auditor.runs import UnitLog
+import auditor.models.parallel as parallel
+import auditor.store.progress as progress
+from auditor.store.runs import UnitLog
 
 TEXTS = [
     "The colour of item 3 is 8. Q: What is it? A: yes.",
@@ -52,7 +52,7 @@ def automatic(monkeypatch):
 
 
 def _lines(caplog) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "auditor.progress"]
+    return [r.getMessage() for r in caplog.records if r.name == "auditor.store.progress"]
 
 
 def test_not_a_terminal_logs_periodic_lines_with_rate_and_eta(caplog, clock):
@@ -115,7 +115,7 @@ def test_quiet_shows_nothing(caplog, clock):
             clock.t += 1
             p.update(1)
     assert out.getvalue() == "" and _lines(caplog) == []
-    assert progress.mode(logging.getLogger("auditor.progress"), Tty(), 0) == "off"
+    assert progress.mode(logging.getLogger("auditor.store.progress"), Tty(), 0) == "off"
 
 
 def test_terminal_at_info_shows_a_bar_and_no_lines(caplog, clock):
@@ -199,7 +199,7 @@ def test_format_helpers():
 
 @pytest.fixture(scope="module")
 def lm(tiny_model_dir):
-    from auditor.models import load_model
+    from auditor.models.load import load_model
 
     return load_model(str(tiny_model_dir))
 
@@ -222,7 +222,7 @@ def test_teacher_forced_and_generation_outputs_do_not_depend_on_progress(lm, mon
 
 
 def test_mia_scores_do_not_depend_on_progress(lm, tmp_path, monkeypatch, caplog, clock):
-    from auditor.data import TextSet
+    from auditor.inputs.data import TextSet
     from auditor.probes.mia.runner import MIAConfig, score_members
 
     members, nonmembers = TextSet(["m0", "m1"], TEXTS[:2], "m"), TextSet(["n0", "n1", "n2"], TEXTS[2:], "n")

@@ -195,7 +195,7 @@ def test_prune_command_saves_a_checkpoint_that_reloads_with_the_same_zeros(metho
 
 
 def test_pattern_matching_nothing_lists_layers(tiny_model_dir):
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.pruning.engine import select_targets
 
     lm = load_model(str(tiny_model_dir))
@@ -205,7 +205,7 @@ def test_pattern_matching_nothing_lists_layers(tiny_model_dir):
 
 def test_short_calibration_texts(tiny_model_dir):
     from auditor.errors import InputError
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.pruning.calibration import calibration_rows
 
     lm = load_model(str(tiny_model_dir))

@@ -15,7 +15,7 @@ from auditor.errors import InputError
 from auditor.report.build import write_report
 from auditor.report.figures import checkpoint_figures, collect_figures
 from auditor.report.gate import check, format_results, parse_rules
-from auditor.runs import Record, RunDir
+from auditor.store.runs import Record, RunDir
 
 EVIL = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 OLD_FILES = ("mia.json", "extraction.json", "exposure.json", "extraction_canaries.json", "capability.json")

@@ -17,7 +17,7 @@ import pytest
 
 from auditor.report.build import build_document, redact_text, write_report
 from auditor.report.doc import Document, Table, md_code
-from auditor.runs import Record, RunDir
+from auditor.store.runs import Record, RunDir
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from auditor.errors import RunDirError
-from auditor.runs import Record, RunDir, UnitLog, atomic_write_json
+from auditor.store.runs import Record, RunDir, UnitLog, atomic_write_json
 
 
 def test_manifest_has_provenance(tmp_path):
@@ -65,7 +65,7 @@ def test_atomic_json_leaves_no_temp_files(tmp_path):
 WORKER = textwrap.dedent(
     """
     import sys, time
-    from auditor.runs import Record, RunDir
+    from auditor.store.runs import Record, RunDir
     run = RunDir(sys.argv[1], {"job": "count"})
     for i in range(200):
         unit = f"unit-{i:03d}"

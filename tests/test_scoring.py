@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from auditor.lm.scoring import greedy_answer_match, mean_nll
-from auditor.models import load_model
+from auditor.models.load import load_model
 
 
 @pytest.fixture(scope="module")

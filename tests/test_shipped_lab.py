@@ -8,7 +8,7 @@ import pytest
 
 from auditor.lab.build import SHIPPED_DIR, load_lab_files, materialize_standard, verify_hashes, world_for
 from auditor.lab.evaluate import check_targets, lab_figures
-from auditor.models import ModelSpec, load_model
+from auditor.models.load import ModelSpec, load_model
 
 
 def test_hashes_match():

@@ -6,7 +6,7 @@ import importlib.util
 
 import pytest
 
-from auditor.models import ModelSpec, load_model
+from auditor.models.load import ModelSpec, load_model
 
 pytestmark = [
     pytest.mark.slow,
@@ -33,7 +33,7 @@ def test_converts_once_and_loads_from_the_cache(tmp_path):
 
 
 def test_missing_package_message(monkeypatch, tmp_path):
-    import auditor.models as models
+    import auditor.models.load as models
 
     monkeypatch.setattr(models.importlib.util, "find_spec", lambda name: None)
     from auditor.errors import ModelLoadError

@@ -12,13 +12,20 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-import auditor.bootstrap as bootstrap
-from auditor.bootstrap import bootstrap_figures, bootstrap_figures_many, resample_figures
+import auditor.stats.bootstrap as bootstrap
 from auditor.errors import InputError
-from auditor.metrics import auc, bootstrap_ci, membership_metrics, membership_metrics_many, tpr_at_fpr, zero_fp_only
 from auditor.probes.mia.runner import MIAConfig, mia_records
 from auditor.report.build import write_report
-from auditor.runs import RunDir
+from auditor.stats.bootstrap import bootstrap_figures, bootstrap_figures_many, resample_figures
+from auditor.stats.metrics import (
+    auc,
+    bootstrap_ci,
+    membership_metrics,
+    membership_metrics_many,
+    tpr_at_fpr,
+    zero_fp_only,
+)
+from auditor.store.runs import RunDir
 
 FPRS = (0.01, 0.001, 0.05, 0.5)
 
@@ -124,7 +131,7 @@ def _rows(n_members: int, n_nonmembers: int, attacks: tuple[str, ...]) -> list[d
 def test_low_n_flags_records_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     attacks = ("loss", "zlib", "min_k@0.2")
     variants = [(a, a, {}) for a in attacks]
-    with caplog.at_level(logging.WARNING, logger="auditor.metrics"):
+    with caplog.at_level(logging.WARNING, logger="auditor.stats.metrics"):
         result, records = mia_records(_rows(50, 150, attacks), variants, MIAConfig(n_boot=50), {})
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "TPR@0.1% FPR with 150 non-members: fewer than 1,000" in warnings[0].getMessage()

@@ -17,7 +17,7 @@ import pytest
 
 from auditor.report.gate import check, gate_summary, parse_rule, resolve
 from auditor.report.summary import build_summary, flatten_figures, write_summary
-from auditor.runs import Record, RunDir
+from auditor.store.runs import Record, RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "docs" / "summary.schema.json").read_text())

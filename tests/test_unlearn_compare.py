@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.pipeline.unlearn import UnlearnCompareConfig, Unlearned, _percentiles, check_disjoint, onion, summarize
 
 

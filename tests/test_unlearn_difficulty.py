@@ -12,7 +12,7 @@ import pytest
 import torch
 from scipy.stats import spearmanr
 
-from auditor.data import TextSet
+from auditor.inputs.data import TextSet
 from auditor.unlearning.difficulty import (
     DifficultySettings,
     example_difficulty,
@@ -147,7 +147,7 @@ def _retain_rows() -> list[dict]:
 def _train(model_dir: Path, texts: list[str], out: Path, steps: int = 100) -> Path:
     """Fit the tiny model to ``texts`` (full batch, AdamW lr 2e-2: 100 steps memorize the secrets) and save it."""
     from auditor.lm.batching import pad_batch
-    from auditor.models import load_model
+    from auditor.models.load import load_model
 
     lm = load_model(str(model_dir))
     torch.manual_seed(0)
@@ -193,7 +193,7 @@ def _with_dropout(model: torch.nn.Module) -> None:
 
 @pytest.mark.parametrize("method", ["gradient_ascent", "npo"])
 def test_tracking_does_not_change_the_final_weights(method: str, lab: dict) -> None:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.unlearning import UnlearnConfig, unlearn
     from auditor.unlearning.difficulty_tracker import DifficultyTracker
 

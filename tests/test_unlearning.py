@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError, InputError, OutputError
+from auditor.inputs.data import TextSet, load_texts
 from auditor.lm.scoring import mean_nll
-from auditor.models import load_model
+from auditor.models.load import load_model
 from auditor.pruning.targets import find_targets
 from auditor.unlearning import UNLEARNERS, UnlearnConfig, check_sets, unlearn, unlearn_checkpoint
 from auditor.unlearning.npo import npo_loss
@@ -190,7 +190,7 @@ def test_bad_inputs_are_refused(tiny_model_dir) -> None:
 
 
 def test_same_seed_same_result_and_bf16_stays_bf16(tiny_model_dir) -> None:
-    from auditor.models import ModelSpec
+    from auditor.models.load import ModelSpec
 
     forget = TextSet(["a", "b", "c"], ["The size of item 1 is 7.", "The colour of item 2 is 1.", "Q: A: yes."], "f")
     cfg = UnlearnConfig(lr=1e-3, steps=3, batch_size=2)

@@ -17,11 +17,11 @@ from scipy.stats import hmean, ks_2samp
 from sklearn.metrics import auc as sk_auc
 from sklearn.metrics import roc_curve
 
-from auditor.data import TextSet
 from auditor.family import FamilyContext, Point
-from auditor.metrics import auc, privleak
-from auditor.models import load_model
-from auditor.record_tree import unlearning_tree
+from auditor.inputs.data import TextSet
+from auditor.models.load import load_model
+from auditor.stats.metrics import auc, privleak
+from auditor.store.record_tree import unlearning_tree
 from auditor.unlearning import tofu
 from auditor.unlearning.measures import Sets, UnlearningFamily, UnlearningSection
 from auditor.unlearning.rouge import MUSE_F1, TOFU_RECALL, cut_at_stops, rouge_l
@@ -264,7 +264,7 @@ def test_records_equal_independent_computations(models: dict, tmp_path: Path) ->
 def test_report_shows_forget_quality_and_names_the_fallback(tmp_path: Path) -> None:
     from auditor.report.build import write_report
     from auditor.report.figures import collect_figures
-    from auditor.runs import Record, RunDir
+    from auditor.store.runs import Record, RunDir
 
     run = RunDir(tmp_path / "unl", {"mia_attack": "min_k@0.4", "onion_margin": 0.1})
     ratios = {"base": [0.1, 0.2, 0.15, 0.3], "retrain": [0.9, 1.2, 0.7, 1.0], "npo": [0.8, 1.1, 0.2, 0.95]}

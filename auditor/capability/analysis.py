@@ -31,9 +31,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-import auditor.parallel as parallel
-from auditor.metrics import threshold_5pct  # defined in metrics; re-exported here for its callers
-from auditor.runs import MANIFEST, RECORDS, atomic_write_json, log_rows
+import auditor.models.parallel as parallel
+from auditor.stats.metrics import threshold_5pct  # defined in metrics; re-exported here for its callers
+from auditor.store.runs import MANIFEST, RECORDS, atomic_write_json, log_rows
 
 TOLERANCE = 0.05
 JIN_THRESHOLDS = {"fact_recall": (0.3, 0.4), "open_book": (0.5, 0.6), "overriding": (0.7, 0.7), "icl": (0.6, 0.7)}

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCriteria, StoppingCriteriaList
 
-import auditor.progress as progress
+import auditor.store.progress as progress
 from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import Task, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
-from auditor.metrics import proportion_ci
-from auditor.parallel import shard_map
+from auditor.models.parallel import shard_map
+from auditor.stats.metrics import proportion_ci
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from auditor.capability.builders import CapabilityConfig
 from auditor.capability.runner import CapabilitySuite
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext
-from auditor.runs import Record
+from auditor.store.runs import Record
 
 
 class CapabilityFamily:

@@ -22,8 +22,8 @@ from auditor.capability.evaluate import evaluate_task
 from auditor.capability.lmeval import PREFIX, absolute_copy_of_shipped, check_lm_eval_tasks, run_lm_eval
 from auditor.capability.schema import FAMILIES, Task
 from auditor.errors import ConfigError
-from auditor.metrics import proportion_ci
-from auditor.runs import Record
+from auditor.stats.metrics import proportion_ci
+from auditor.store.runs import Record
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from auditor.data import numbered_jsonl
 from auditor.errors import InputError
+from auditor.inputs.data import numbered_jsonl
 
 log = logging.getLogger(__name__)
 

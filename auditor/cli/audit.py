@@ -16,13 +16,13 @@ from auditor.cli.common import (
     yaml_value,
 )
 from auditor.cli.tables import print_run_table
-from auditor.data import read_utf8
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import read_utf8
 from auditor.report.build import write_report
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules, shift_warning
 from auditor.report.summary import write_summary
-from auditor.runs import atomic_write_json
+from auditor.store.runs import atomic_write_json
 from auditor.tasks import tasks_dir
 
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.

@@ -16,8 +16,8 @@ from auditor.cli.overrides import batch_size_arg, batch_size_type, flag_override
 from auditor.errors import AuditorError
 
 if TYPE_CHECKING:
-    from auditor.models import ModelSpec
-    from auditor.runs import RunDir
+    from auditor.models.load import ModelSpec
+    from auditor.store.runs import RunDir
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -209,7 +209,7 @@ def add_set(p: argparse.ArgumentParser, overwrite: bool = True) -> None:
 
 def model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
     """The ModelSpec for ``source`` from the model flags (absent flags: the loader's defaults)."""
-    from auditor.models import ModelSpec
+    from auditor.models.load import ModelSpec
 
     return ModelSpec(
         source=source,
@@ -235,7 +235,7 @@ def open_run(a: argparse.Namespace, config: dict, models: dict[str, str | None],
     (label -> source) the checkpoint fingerprint, dtype and device class.
     """
     from auditor.pipeline.runid import run_identity
-    from auditor.runs import RunDir
+    from auditor.store.runs import RunDir
 
     specs = {label: model_spec(a, src) for label, src in models.items() if src}
     identity, sources = run_identity(config, specs)

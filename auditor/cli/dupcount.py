@@ -3,7 +3,7 @@
 The count (Kandpal et al. 2022, "Deduplicating training data mitigates privacy risks in language models";
 Carlini et al. 2023, "Quantifying memorization across neural language models") is written as a column of
 the rows, so ``extract`` / ``exposure`` break their results down by it through ``--repeats-column``.
-Counting: :mod:`auditor.probes.extraction.dupcount`; the corpus read as a stream: :mod:`auditor.corpus_stream`.
+Counting: :mod:`auditor.probes.extraction.dupcount`; the corpus read as a stream: :mod:`auditor.inputs.corpus_stream`.
 Here: the flags, the data rows and the output.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.cli.common import add_command, csv_type, positive_int
-from auditor.corpus_stream import corpus_pieces
-from auditor.data import detect_format, read_rows
 from auditor.errors import ConfigError, InputError
-from auditor.runs import atomic_write_text
+from auditor.inputs.corpus_stream import corpus_pieces
+from auditor.inputs.data import detect_format, read_rows
+from auditor.store.runs import atomic_write_text
 
 if TYPE_CHECKING:  # the probe's package imports transformers: loaded when the command runs, not for --help
     from auditor.probes.extraction.dupcount import CorpusStats, DupcountConfig

@@ -22,13 +22,13 @@ from auditor.cli.common import (
     positive_int,
     unit_fraction,
 )
-from auditor.data import read_rows
 from auditor.errors import AuditorError, ConfigError, InputError
+from auditor.inputs.data import read_rows
 from auditor.report.summary import write_summary
-from auditor.runs import RunDir
+from auditor.store.runs import RunDir
 
 if TYPE_CHECKING:
-    from auditor.models import LoadedModel
+    from auditor.models.load import LoadedModel
 
 
 def _read_rows(path: str, what: str) -> list[dict]:
@@ -70,7 +70,7 @@ def _loaded(run: RunDir, lm: LoadedModel) -> None:
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.probes.extraction import ExtractionConfig, run_extraction
 
     cfg = ExtractionConfig(
@@ -112,7 +112,7 @@ def cmd_extract(a: argparse.Namespace) -> int:
 
 
 def cmd_exposure(a: argparse.Namespace) -> int:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.probes.extraction import ExposureConfig, run_exposure
     from auditor.probes.extraction.items import require_columns
 
@@ -151,7 +151,7 @@ def cmd_exposure(a: argparse.Namespace) -> int:
 
 
 def cmd_generate_extract(a: argparse.Namespace) -> int:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.probes.extraction import UntargetedConfig, run_untargeted
 
     cfg = UntargetedConfig(

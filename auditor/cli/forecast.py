@@ -19,8 +19,8 @@ from auditor.cli.common import (
     open_run,
     positive_int,
 )
-from auditor.data import read_rows
 from auditor.errors import InputError
+from auditor.inputs.data import read_rows
 
 
 def _read_data(paths: list[str], limit: int | None) -> list[dict]:

@@ -85,7 +85,7 @@ def _build_smollm2(a: argparse.Namespace, ckpt: CheckpointSpec) -> int:
 
 
 def cmd_info(a: argparse.Namespace) -> int:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.pipeline.info import model_info
 
     print(json.dumps(model_info(load_model(model_spec(a, a.model))), indent=2))

@@ -19,14 +19,14 @@ from auditor.cli.common import (
     open_run,
     positive_int,
 )
-from auditor.data import load_texts
 from auditor.errors import ConfigError, InputError
-from auditor.metrics import TPR_FPRS
+from auditor.inputs.data import load_texts
 from auditor.probes.mia import DEFAULT_ATTACKS
+from auditor.stats.metrics import TPR_FPRS
 
 if TYPE_CHECKING:
     from auditor.probes.mia.runner import MIAConfig
-    from auditor.runs import RunDir
+    from auditor.store.runs import RunDir
 
 
 def _mia_config(a: argparse.Namespace) -> MIAConfig:
@@ -45,7 +45,7 @@ def _mia_config(a: argparse.Namespace) -> MIAConfig:
 
 
 def cmd_mia(a: argparse.Namespace) -> int:
-    from auditor.models import load_model
+    from auditor.models.load import load_model
     from auditor.probes.mia.runner import expand_attacks, run_mia
     from auditor.report.summary import write_summary
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
-import auditor.outdir as outdir
+import auditor.store.outdir as outdir
 from auditor.cli.common import (
     add_batch_size,
     add_command,
@@ -20,8 +20,8 @@ from auditor.cli.common import (
     positive_int,
 )
 from auditor.cli.tables import print_run_table
-from auditor.data import load_texts
-from auditor.runs import atomic_write_json
+from auditor.inputs.data import load_texts
+from auditor.store.runs import atomic_write_json
 
 GRANULARITIES = ("layer", "row", "global")
 
@@ -64,7 +64,7 @@ def sweep_overrides(a: argparse.Namespace) -> list[str]:
 
 def cmd_prune(a: argparse.Namespace) -> int:
     from auditor import pruning
-    from auditor.models import load_model, resolve_source
+    from auditor.models.load import load_model, resolve_source
     from auditor.pruning.calibration import calibration_rows
     from auditor.pruning.engine import Pruning
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.runs import log_rows
+from auditor.store.runs import log_rows
 
 # (family, task or None for any, metric, column title), in column order; a column appears when records hold it.
 HEADLINES: tuple[tuple[str, str | None, str, str], ...] = (

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.errors import ConfigError, InputError
-from auditor.models import ModelSpec, resolve_source
+from auditor.models.load import ModelSpec, resolve_source
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 For each distinct model (the early ones in the order given, then the final one): load it, score every
 example (:mod:`auditor.forecast.scoring`), append its rows to ``examples.jsonl`` as ONE unit (see
-:class:`auditor.runs.UnitLog`: a kill mid-write leaves no partial unit), free it. A rerun of the same
+:class:`auditor.store.runs.UnitLog`: a kill mid-write leaves no partial unit), free it. A rerun of the same
 command skips every model whose unit is complete, so a crash costs at most the model in flight and no row
 is ever written twice. Then ``forecast.json``, ``forecast.md`` and ``forecast.png`` are written from
 ``examples.jsonl`` alone (:mod:`auditor.forecast.table`).
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import torch
 
-from auditor.atomic import atomic_write_json, atomic_write_text
 from auditor.forecast.config import ForecastConfig
 from auditor.forecast.entries import ModelEntry
 from auditor.forecast.kinds import Tokenized
@@ -26,8 +25,9 @@ from auditor.forecast.plot import plot_forecast
 from auditor.forecast.render import markdown
 from auditor.forecast.scoring import score_model
 from auditor.forecast.table import forecast_result
-from auditor.models import ModelSpec, load_model
-from auditor.runs import RunDir, UnitLog
+from auditor.models.load import ModelSpec, load_model
+from auditor.store.atomic import atomic_write_json, atomic_write_text
+from auditor.store.runs import RunDir, UnitLog
 
 log = logging.getLogger(__name__)
 

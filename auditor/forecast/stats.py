@@ -10,9 +10,9 @@ arXiv:2304.11158) forecast the set of sequences a final model memorizes from the
   undefined (None) when the final model memorizes nothing (0/0).
 
 A continuous early statistic (oriented so that higher predicts "memorized") is judged by its ROC AUC against
-the final model's labels (:func:`auditor.metrics.auc`, the Mann-Whitney probability that a memorized
+the final model's labels (:func:`auditor.stats.metrics.auc`, the Mann-Whitney probability that a memorized
 sequence scores above a non-memorized one, ties counted half), with a percentile bootstrap 95% CI
-(:func:`auditor.metrics.bootstrap_ci`); the AUC is undefined (None) unless both classes are present.
+(:func:`auditor.stats.metrics.bootstrap_ci`); the AUC is undefined (None) unless both classes are present.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from auditor.errors import InputError
-from auditor.metrics import auc, bootstrap_ci
+from auditor.stats.metrics import auc, bootstrap_ci
 
 
 def _binary(x: np.ndarray | list, name: str) -> np.ndarray:

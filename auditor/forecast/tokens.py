@@ -17,7 +17,7 @@ from auditor.errors import ConfigError, InputError, ModelLoadError
 from auditor.forecast.config import ForecastConfig
 from auditor.forecast.entries import ModelEntry
 from auditor.forecast.kinds import Tokenized, tokenize_all
-from auditor.models import ModelSpec, resolve_source
+from auditor.models.load import ModelSpec, resolve_source
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ Groups = dict[str, tuple[list[dict], list[str]]]
 
 
 def load_tokenizer(spec: ModelSpec) -> PreTrainedTokenizerBase:
-    """The tokenizer of ``spec`` alone (no weights), as :func:`auditor.models.load_model` would load it."""
+    """The tokenizer of ``spec`` alone (no weights), as :func:`auditor.models.load.load_model` would load it."""
     r = resolve_source(spec)
     kwargs: dict = {"trust_remote_code": spec.trust_remote_code}
     if r.hub:

@@ -22,15 +22,15 @@ import shutil
 import time
 from pathlib import Path
 
-import auditor.outdir as outdir
-from auditor.data import write_jsonl
+import auditor.store.outdir as outdir
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import write_jsonl
 from auditor.lab.checkpoints import CheckpointSaver, CheckpointSpec
 from auditor.lab.evaluate import STANDARD_TARGETS, check_targets, lab_figures
 from auditor.lab.presets import get_preset
 from auditor.lab.train import build_model, train_model, train_tokenizer
 from auditor.lab.world import World, generate_world
-from auditor.runs import atomic_write_json
+from auditor.store.runs import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -30,10 +30,10 @@ import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging as hf_logging
 
-from auditor.atomic import atomic_write_json
-from auditor.data import write_jsonl
 from auditor.errors import ConfigError
+from auditor.inputs.data import write_jsonl
 from auditor.lab.pool import canary_text
+from auditor.store.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from collections import defaultdict
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.lm.scoring import greedy_answer_match, mean_nll
-from auditor.metrics import auc
-from auditor.runs import Record
+from auditor.stats.metrics import auc
+from auditor.store.runs import Record
 
 # The bars the shipped standard lab must meet (issue: foundation, "Synthetic lab").
 STANDARD_TARGETS: dict[str, tuple[str, float]] = {

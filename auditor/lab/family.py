@@ -10,7 +10,7 @@ from auditor.errors import ConfigError
 from auditor.family import FamilyContext
 from auditor.lab.build import load_lab_files
 from auditor.lab.evaluate import lab_figures
-from auditor.runs import Record
+from auditor.store.runs import Record
 
 _N = {"fact_recall": "facts", "open_book": "open_book", "overriding": "overriding",
       "icl_classification": "icl_classification", "overriding_answered_memorized": "overriding"}  # fmt: skip

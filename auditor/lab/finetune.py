@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
+import auditor.store.progress as progress
 from auditor.lab.checkpoints import CheckpointSaver
 from auditor.lab.train import padded_batch, train_step
 

@@ -29,15 +29,15 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedTokenizerBase
 
-import auditor.outdir as outdir
-from auditor.data import write_jsonl
+import auditor.store.outdir as outdir
 from auditor.errors import ConfigError
+from auditor.inputs.data import write_jsonl
 from auditor.lab.checkpoints import CheckpointSaver, CheckpointSpec
 from auditor.lab.finetune import FinetuneSpec, finetune
 from auditor.lab.pool import CanarySpec, PoolSpec, forget_retain, load_pool, make_canaries, split_pool, training_stream
 from auditor.lab.truth import TruthSpec, ground_truth
-from auditor.models import cache_root, ensure_pad_token, resolve_device, smollm2_folder
-from auditor.runs import atomic_write_json
+from auditor.models.load import cache_root, ensure_pad_token, resolve_device, smollm2_folder
+from auditor.store.runs import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def get_smollm2_preset(name: str) -> SmolLM2Preset:
 
 def default_dir(preset: str, seed: int, without_forget: bool, cache_dir: str | None = None) -> Path:
     """Where a build is cached: ``<cache>/lab-<preset>-seed<N>[-retrain]`` (seed 0 of smollm2: the
-    ``lab:smollm2`` / ``lab:smollm2-retrain`` aliases, :data:`auditor.models.SMOLLM2_LABS`)."""
+    ``lab:smollm2`` / ``lab:smollm2-retrain`` aliases, :data:`auditor.models.load.SMOLLM2_LABS`)."""
     return cache_root(cache_dir) / f"lab-{preset}-seed{seed}{'-retrain' if without_forget else ''}"
 
 
@@ -130,7 +130,7 @@ def lab_data(p: SmolLM2Preset, seed: int) -> tuple[dict[str, list[dict]], str]:
 def _load_base() -> tuple[torch.nn.Module, object, str]:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from auditor.identity import folder_fingerprint
+    from auditor.store.identity import folder_fingerprint
 
     folder = smollm2_folder()
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32, use_safetensors=True)

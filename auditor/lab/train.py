@@ -20,7 +20,7 @@ import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-import auditor.progress as progress
+import auditor.store.progress as progress
 from auditor.lab.checkpoints import CheckpointSaver
 
 log = logging.getLogger(__name__)

@@ -23,10 +23,10 @@ import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.lm.scoring import greedy_answer_match, mean_nll
-from auditor.metrics import auc
 from auditor.probes.extraction.config import ExposureConfig
 from auditor.probes.extraction.exposure import canary_exposure
 from auditor.probes.mia.blind import blind_scores
+from auditor.stats.metrics import auc
 
 
 @dataclass(frozen=True)

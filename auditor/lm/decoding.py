@@ -108,7 +108,7 @@ def decode(
     if any(len(p) == 0 for p in prompts):
         raise InputError("an empty prompt cannot be decoded from; give at least one token (e.g. BOS)")
     if pad_id is None:
-        raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load_model")
+        raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load.load_model")
     n = len(prompts)
     order = sorted(range(n), key=lambda i: -len(prompts[i])) if sort_by_length else list(range(n))
     tokens: list[list[int] | None] = [None] * n

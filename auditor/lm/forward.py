@@ -16,7 +16,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-import auditor.progress as progress
+import auditor.store.progress as progress
 from auditor.errors import ConfigError
 from auditor.lm import heads
 from auditor.lm.batching import (
@@ -28,7 +28,7 @@ from auditor.lm.batching import (
     resolve_batch_size,
     run_batches,
 )
-from auditor.parallel import shard_map
+from auditor.models.parallel import shard_map
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def teacher_forced(
     if padding_side not in ("left", "right"):
         raise ConfigError(f"padding_side must be 'left' or 'right', got {padding_side!r}")
     if pad_id is None:
-        raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load_model")
+        raise ConfigError("the tokenizer has no pad token; load the model with auditor.models.load.load_model")
     starts = [1] * len(seqs) if first is None else [max(1, int(f)) for f in first]
     if any(f >= len(s) for f, s in zip(starts, seqs, strict=True)):
         raise ConfigError("a sequence has no position to score (first >= its length)")

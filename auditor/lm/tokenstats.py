@@ -130,7 +130,7 @@ def compute_token_stats(
     pad = tokenizer.pad_token_id
     if pad is None:
         raise ConfigError(
-            "the tokenizer has no pad token; load the model with auditor.models.load_model, which sets one"
+            "the tokenizer has no pad token; load the model with auditor.models.load.load_model, which sets one"
         )
     first = [max(k, 1) for k in skip]  # score the text's own tokens: skip .. L-1
     out = teacher_forced(

@@ -24,7 +24,7 @@ from typing import Any
 
 from auditor.config import load_config
 from auditor.errors import ConfigError
-from auditor.models import LoadedModel, ModelSpec, load_model
+from auditor.models.load import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
@@ -33,7 +33,7 @@ from auditor.pruning import PRUNERS
 from auditor.report.figures import AUDIT_INDEX
 from auditor.report.gate import parse_rule
 from auditor.report.summary import write_summary
-from auditor.runs import RunDir, atomic_write_json
+from auditor.store.runs import RunDir, atomic_write_json
 
 log = logging.getLogger(__name__)
 

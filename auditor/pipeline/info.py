@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from auditor.models import LoadedModel
+from auditor.models.load import LoadedModel
 from auditor.pruning.targets import find_targets
 
 _CONFIG_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",

@@ -18,15 +18,15 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-import auditor.parallel as parallel
-import auditor.progress as progress
+import auditor.models.parallel as parallel
+import auditor.store.progress as progress
+from auditor.families import FAMILIES
 from auditor.family import DENSE, FamilyContext, Point
-from auditor.models import LoadedModel
-from auditor.pipeline.families import FAMILIES
+from auditor.models.load import LoadedModel
 from auditor.pruning import PRUNERS, PruneSpec
 from auditor.pruning.apply import sparsity_report
 from auditor.pruning.engine import Pruning, select_targets
-from auditor.runs import RunDir, UnitLog
+from auditor.store.runs import RunDir, UnitLog
 
 log = logging.getLogger(__name__)
 

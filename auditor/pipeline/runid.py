@@ -1,6 +1,6 @@
 """A run's identity before any model loads: input file hashes, checkpoint fingerprints, dtype, device class.
 
-:class:`~auditor.runs.RunDir` resumes a folder only for the same identity, so an edited members file, a
+:class:`~auditor.store.runs.RunDir` resumes a folder only for the same identity, so an edited members file, a
 checkpoint replaced at the same path, or another ``--dtype`` or device is refused before loading.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.identity import inputs_identity
-from auditor.models import LoadedModel, ModelSpec, model_identity, resolve_source
+from auditor.models.load import LoadedModel, ModelSpec, model_identity, resolve_source
+from auditor.store.identity import inputs_identity
 
 
 def loaded_identity(lm: LoadedModel) -> dict[str, str]:

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.capability.builders import CapabilityConfig
-from auditor.data import load_texts
 from auditor.errors import ConfigError
+from auditor.inputs.data import load_texts
 from auditor.lab.build import SHIPPED_DIR, verify_hashes
-from auditor.models import LoadedModel
+from auditor.models.load import LoadedModel
 from auditor.probes.extraction.family import ExposureSection, ExtractionSection, UntargetedSection
 from auditor.probes.mia.family import MIASection
 from auditor.pruning.calibration import calibration_rows

@@ -23,14 +23,14 @@ from auditor.capability.runner import is_capability_family
 from auditor.capability.schema import FAMILIES as CAPABILITY_FAMILIES
 from auditor.config import load_config
 from auditor.errors import ConfigError
-from auditor.models import LoadedModel, ModelSpec, load_model
-from auditor.pipeline.families import FAMILIES
+from auditor.families import FAMILIES
+from auditor.models.load import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, points_summary, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
 from auditor.pruning import PRUNERS, PruneSpec
 from auditor.report.summary import write_summary
-from auditor.runs import RunDir, atomic_write_json
+from auditor.store.runs import RunDir, atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ checkpoint (``resurfacing_methods`` x ``resurfacing_sparsities``, any pruning me
 one run directory, tagged with each checkpoint's label.
 
 Derived at the end from the records and samples (``unlearning.json``), against the ``retrain`` checkpoint:
-PrivLeak as MUSE defines it (:func:`auditor.metrics.privleak`, percent, 0 = the retrain model) and TOFU's
-forget quality (:func:`auditor.record_tree.forget_quality`, the KS-test p-value between the truth ratios of
+PrivLeak as MUSE defines it (:func:`auditor.stats.metrics.privleak`, percent, 0 = the retrain model) and TOFU's
+forget quality (:func:`auditor.store.record_tree.forget_quality`, the KS-test p-value between the truth ratios of
 the checkpoint and of the retrain model); against the base: the onion check (Carlini et al. 2022, "The privacy onion
 effect"): a retain text became more exposed when its MIA percentile among the holdout scores rose by more
 than ``onion_margin`` from the base model, or its VerbMem ROUGE-L did.
@@ -29,22 +29,22 @@ from pathlib import Path
 
 import numpy as np
 
-import auditor.parallel as parallel
+import auditor.models.parallel as parallel
 from auditor.capability.builders import CapabilityConfig
 from auditor.config import build, load_config
-from auditor.data import load_texts, read_rows
 from auditor.errors import ConfigError, InputError
 from auditor.family import DENSE
-from auditor.metrics import onion_counts, percentiles, privleak
-from auditor.models import LoadedModel, ModelSpec, load_model
+from auditor.inputs.data import load_texts, read_rows
+from auditor.models.load import LoadedModel, ModelSpec, load_model
 from auditor.pipeline.loop import Pruners, close_data, plan, prepare_families, run_points
 from auditor.pipeline.runid import run_identity
 from auditor.pipeline.sections import CalibrationConfig, Sections, calibration_loader, resolve_lab
 from auditor.pruning import PRUNERS
-from auditor.record_tree import unlearning_tree
 from auditor.report.summary import write_summary
 from auditor.report.unlearning import write_difficulty_files
-from auditor.runs import RunDir, atomic_write_json, log_rows
+from auditor.stats.metrics import onion_counts, percentiles, privleak
+from auditor.store.record_tree import unlearning_tree
+from auditor.store.runs import RunDir, atomic_write_json, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
 from auditor.unlearning.difficulty import DifficultySettings
 from auditor.unlearning.difficulty_records import DifficultyPlan, finish, make_plan, measure_references, tracked

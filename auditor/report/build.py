@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import auditor.parallel as parallel
+import auditor.models.parallel as parallel
 from auditor.errors import InputError
 from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, render_html, render_markdown
 from auditor.report.extraction import extraction_section
@@ -29,7 +29,7 @@ from auditor.report.records import View, is_audit, views
 from auditor.report.redact import new_salt, redact_text
 from auditor.report.sections import capability_section, dense_capability_section, mia_section
 from auditor.report.unlearning import unlearning_section
-from auditor.runs import MANIFEST
+from auditor.store.runs import MANIFEST
 
 __all__ = ["build_document", "redact_text", "write_report"]
 

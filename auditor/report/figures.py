@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.metrics import threshold_5pct
-from auditor.record_tree import is_capability, point_tree
 from auditor.report.records import AUDIT_INDEX, View, is_audit, is_dense, points, requested, sparsity_key, views
+from auditor.stats.metrics import threshold_5pct
+from auditor.store.record_tree import is_capability, point_tree
 
 __all__ = [
     "AUDIT_INDEX",

@@ -11,8 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib import ticker
 
-import auditor.parallel as parallel
-from auditor.metrics import roc_curve
+import auditor.models.parallel as parallel
+from auditor.stats.metrics import roc_curve
 
 PLOTS = "plots"
 COLORS = {"fact_recall": "#d62728", "open_book": "#1f77b4", "overriding": "#2ca02c", "icl_classification": "#9467bd"}

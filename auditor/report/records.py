@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import InputError
-from auditor.runs import RECORDS, log_rows
+from auditor.store.runs import RECORDS, log_rows
 
 AUDIT_INDEX = "audit.json"
 DENSE = "dense"

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from auditor.data import load_texts
-from auditor.metrics import TPR_FPRS, low_n_note
+from auditor.inputs.data import load_texts
 from auditor.report.doc import Gallery, Image, Paragraph, Table
 from auditor.report.figures import capability_curves
 from auditor.report.numbers import low_n_fpr
 from auditor.report.plots import plot_capability, plot_path, plot_roc
 from auditor.report.records import View, samples
 from auditor.report.redact import redact_text
-from auditor.runs import MANIFEST
+from auditor.stats.metrics import TPR_FPRS, low_n_note
+from auditor.store.runs import MANIFEST
 
 SHIPPED_LAB = Path(__file__).resolve().parents[1] / "lab" / "standard"  # auditor.lab.build.SHIPPED_DIR, no import
 

@@ -17,11 +17,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.atomic import atomic_write_json
 from auditor.report.figures import view_figures
 from auditor.report.records import View, read_json, views
 from auditor.report.sections import read_manifest
-from auditor.runs import package_versions
+from auditor.store.atomic import atomic_write_json
+from auditor.store.runs import package_versions
 
 SCHEMA_VERSION = 1
 SUMMARY = "summary.json"
@@ -43,7 +43,7 @@ def _is_number(v: Any) -> bool:
 def flatten_figures(tree: dict, prefix: str = "") -> dict[str, dict]:
     """``{gate path: {"value", "ci_low"?, "ci_high"?, "low_n"?}}`` for every number of a figures tree; a sibling
     ``<figure>_ci`` list becomes its figure's ``ci_low`` / ``ci_high``, a ``<figure>_low_n`` flag (a TPR at an
-    FPR below 1/#non-members, :func:`auditor.metrics.zero_fp_only`) its ``low_n``; strings are left out."""
+    FPR below 1/#non-members, :func:`auditor.stats.metrics.zero_fp_only`) its ``low_n``; strings are left out."""
     out: dict[str, dict] = {}
     for key, v in tree.items():
         path = f"{prefix}{key}"

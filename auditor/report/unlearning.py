@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from auditor.atomic import atomic_write_json, atomic_write_text
-from auditor.metrics import onion_counts, percentiles
 from auditor.report.doc import Document, Paragraph, Section, Table, render_markdown
 from auditor.report.plots import plot_bars, plot_lines, plot_path
 from auditor.report.records import is_dense, load_rows
 from auditor.report.sections import image
+from auditor.stats.metrics import onion_counts, percentiles
+from auditor.store.atomic import atomic_write_json, atomic_write_text
 
 COLUMNS = (
     ("verbmem_forget", "VerbMem forget"),

@@ -14,8 +14,8 @@ from typing import Protocol
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.pruning.targets import DEFAULT_IGNORE, DEFAULT_TARGETS
 from auditor.registry import Registry
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.data import TextSet
+from auditor.inputs.data import TextSet
 from auditor.lm.scoring import mean_el2n, mean_nll
-from auditor.models import LoadedModel
+from auditor.models.load import LoadedModel
 from auditor.probes.extraction.items import row_repeats
 from auditor.registry import Registry
-from auditor.runs import Record, RunDir
+from auditor.store.runs import Record, RunDir
 from auditor.unlearning.base import UNLEARNERS
 from auditor.unlearning.difficulty import DifficultySettings, trajectory_difficulty
 from auditor.unlearning.difficulty_table import BASE_NOTE, CRITERIA, FAMILY

@@ -29,8 +29,8 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.parallel as parallel
-from auditor.data import TextSet
+import auditor.models.parallel as parallel
+from auditor.inputs.data import TextSet
 from auditor.lm.forward import teacher_forced
 from auditor.lm.scoring import mean_nll
 from auditor.probes.extraction.items import token_items

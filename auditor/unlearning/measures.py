@@ -10,7 +10,7 @@ locuslab/open-unlearning). Definitions in :mod:`auditor.unlearning.generate` and
   (``knowmem_max_new_tokens``, cut at MUSE's stop strings) against the gold answer;
 * ``forget_auc`` / ``retain_auc``: AUC of an MIA (default Min-K% with k = 0.4, as MUSE) that forget
   (retain) texts score as more member-like than holdout texts; PrivLeak is derived from it against the
-  retrain model (:func:`auditor.metrics.privleak`);
+  retrain model (:func:`auditor.stats.metrics.privleak`);
 * ``holdout_ppl``: perplexity of the holdout texts;
 * TOFU: ``truth_ratio_forget`` (mean min(R, 1/R); the per-question R in ``extra.truth_ratios``, from which
   forget quality is derived against the retrain model), and with a retain QA file ``prob_retain``,
@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.data import TextSet, load_texts, read_rows
 from auditor.errors import InputError
 from auditor.family import DENSE, FamilyContext
+from auditor.inputs.data import TextSet, load_texts, read_rows
 from auditor.lm.scoring import mean_nll
-from auditor.metrics import auc
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, score_texts
-from auditor.runs import Record
+from auditor.stats.metrics import auc
+from auditor.store.runs import Record
 from auditor.unlearning import tofu
 from auditor.unlearning.generate import knowmem_answers, knowmem_scores, verbmem_scores
 

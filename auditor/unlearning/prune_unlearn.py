@@ -38,8 +38,8 @@ import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError
+from auditor.inputs.data import TextSet
 from auditor.pruning.apply import apply_masks, weight_2d
 from auditor.pruning.calibration import collect_inputs
 from auditor.pruning.masks import make_masks

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.outdir as outdir
-from auditor.data import TextSet, load_texts
-from auditor.models import ModelSpec, load_model, resolve_source
-from auditor.runs import atomic_write_json, package_versions
+import auditor.store.outdir as outdir
+from auditor.inputs.data import TextSet, load_texts
+from auditor.models.load import ModelSpec, load_model, resolve_source
+from auditor.store.runs import atomic_write_json, package_versions
 from auditor.unlearning.base import UNLEARNERS, StepObserver, UnlearnConfig, check_sets
 
 log = logging.getLogger(__name__)

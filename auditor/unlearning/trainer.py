@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
-from auditor.data import TextSet
+import auditor.store.progress as progress
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.lm.batching import input_device, pad_batch
 from auditor.unlearning.base import StepObserver, UnlearnConfig
 

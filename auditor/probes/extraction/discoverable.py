@@ -17,12 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.lm.decoding import decode
-from auditor.metrics import proportion_ci
 from auditor.probes.extraction.items import Item, as_rows, check_context, row_ids, row_repeats, token_items
 from auditor.probes.extraction.match import match_metrics
+from auditor.stats.metrics import proportion_ci
 
 APPROX_METRICS = ("similarity", "bleu")
 

@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from auditor.corpus_stream import Piece
 from auditor.errors import ConfigError
+from auditor.inputs.corpus_stream import Piece
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 SEP = "\x00"  # put before each document of a tokenized batch: a token of its own, in no span's vocabulary

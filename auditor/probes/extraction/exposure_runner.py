@@ -16,14 +16,14 @@ from dataclasses import asdict
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
-from auditor.data import TextSet
-from auditor.parallel import shard_map
+import auditor.store.progress as progress
+from auditor.inputs.data import TextSet
+from auditor.models.parallel import shard_map
 from auditor.probes.extraction.config import ExposureConfig
 from auditor.probes.extraction.exposure import canary_exposure, digit_slots
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
 from auditor.probes.extraction.runner import digest
-from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from auditor.data import TextSet, load_texts, read_rows
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
+from auditor.inputs.data import TextSet, load_texts, read_rows
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 from auditor.probes.extraction.exposure_runner import exposure_result
 from auditor.probes.extraction.runner import extraction_result
 from auditor.probes.extraction.untargeted import read_corpus, untargeted_result
-from auditor.runs import Record
+from auditor.store.runs import Record
 
 
 @dataclass(frozen=True)

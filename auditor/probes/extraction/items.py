@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.data import TextSet
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.lm.tokenstats import model_context
 
 

@@ -18,9 +18,9 @@ from dataclasses import asdict
 
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
-from auditor.data import TextSet
-from auditor.parallel import shard_map
+import auditor.store.progress as progress
+from auditor.inputs.data import TextSet
+from auditor.models.parallel import shard_map
 from auditor.probes.extraction.config import ExtractionConfig
 from auditor.probes.extraction.discoverable import aggregate, by_repeats, raise_all_short, score_items, split_lead
 from auditor.probes.extraction.items import (
@@ -33,7 +33,7 @@ from auditor.probes.extraction.items import (
     row_repeats,
     token_items,
 )
-from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 

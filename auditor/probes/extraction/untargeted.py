@@ -27,19 +27,19 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
-from auditor.data import TextSet, load_texts
+import auditor.store.progress as progress
 from auditor.errors import AuditorError, ConfigError, InputError
+from auditor.inputs.data import TextSet, load_texts
 from auditor.lm.decoding import decode
 from auditor.lm.scoring import token_logprobs
-from auditor.metrics import proportion_ci
-from auditor.parallel import shard_map
+from auditor.models.parallel import shard_map
 from auditor.probes.extraction.config import UntargetedConfig
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids
 from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.runner import digest
 from auditor.probes.extraction.sampling import Sampler
-from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.stats.metrics import proportion_ci
+from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 

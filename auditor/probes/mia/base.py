@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from auditor.lm.tokenstats import TokenStats
-from auditor.metrics import TPR_FPRS
 from auditor.registry import Registry
-from auditor.runs import Record
+from auditor.stats.metrics import TPR_FPRS
+from auditor.store.runs import Record
 
 
 @dataclass
@@ -74,7 +74,7 @@ FIGURES = ("auc", *TPR_FPRS, "accuracy")  # the figures of membership_metrics re
 
 
 def metric_records(task: str, res: dict, extra: dict, tags: dict) -> list[Record]:
-    """One ``mia`` record per figure of :func:`auditor.metrics.membership_metrics`, with its bootstrap CI when it
+    """One ``mia`` record per figure of :func:`auditor.stats.metrics.membership_metrics`, with its bootstrap CI when it
     has one (AUC, TPR at each FPR). Every ``extra`` holds the class sizes and ``extra``; a TPR's also holds its
     ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives)."""
     n = res["n_members"] + res["n_nonmembers"]

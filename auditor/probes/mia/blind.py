@@ -19,9 +19,9 @@ import re
 import numpy as np
 
 from auditor.errors import InputError
-from auditor.metrics import membership_metrics
 from auditor.probes.mia.base import metric_records
-from auditor.runs import Record
+from auditor.stats.metrics import membership_metrics
+from auditor.store.runs import Record
 
 YEAR = re.compile(r"(?<!\d)(19\d\d|20[0-3]\d)(?!\d)")
 DECADES = tuple(range(1900, 2040, 10))

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
-from auditor.data import TextSet, load_texts
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
+from auditor.inputs.data import TextSet, load_texts
 from auditor.probes.mia.blind import blind_records, blind_scores
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, mia_records, score_members
-from auditor.runs import Record
+from auditor.store.runs import Record
 
 HEADLINE_ATTACKS: tuple[str, ...] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2")
 

@@ -16,19 +16,19 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.progress as progress
-from auditor.data import TextSet
+import auditor.store.progress as progress
 from auditor.errors import ConfigError, InputError
+from auditor.inputs.data import TextSet
 from auditor.lm.tokenstats import compute_token_stats
-from auditor.metrics import membership_metrics_many
-from auditor.parallel import shard_map
+from auditor.models.parallel import shard_map
 
 # Importing the attack modules registers them.
 from auditor.probes.mia import DEFAULT_ATTACKS, loss, min_k, min_k_pp, recall, reference, zlib_ratio  # noqa: F401
 from auditor.probes.mia.base import ATTACKS, AttackInputs, metric_records
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
-from auditor.record_tree import mia_tree
-from auditor.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.stats.metrics import membership_metrics_many
+from auditor.store.record_tree import mia_tree
+from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
 
 log = logging.getLogger(__name__)
 

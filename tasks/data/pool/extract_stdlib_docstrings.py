@@ -106,7 +106,7 @@ def dedup(rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
 def main() -> None:
     from transformers import AutoTokenizer
 
-    from auditor.models import smollm2_folder
+    from auditor.models.load import smollm2_folder
 
     tok = AutoTokenizer.from_pretrained(str(smollm2_folder()))
     docs = raw_docs()

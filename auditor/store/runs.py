@@ -29,11 +29,11 @@ from importlib import metadata
 from pathlib import Path
 from typing import Protocol
 
-import auditor.outdir as outdir
-import auditor.parallel as parallel
-from auditor.atomic import atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
+import auditor.models.parallel as parallel
+import auditor.store.outdir as outdir
 from auditor.errors import RunDirError
-from auditor.identity import inputs_identity
+from auditor.store.atomic import atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
+from auditor.store.identity import inputs_identity
 
 RECORDS = "records.jsonl"
 MANIFEST = "manifest.json"
@@ -182,7 +182,7 @@ class RunDir:
     checkpoint fingerprint, dtype, device class); default: the hashes of every file the config names.
     A folder holding results for another config or other inputs is refused before anything is measured.
     ``sources``: model folders being read, which the run folder must not be, contain or lie in.
-    The folder is locked (:class:`~auditor.outdir.FolderLock`) while this object lives.
+    The folder is locked (:class:`~auditor.store.outdir.FolderLock`) while this object lives.
     """
 
     def __init__(

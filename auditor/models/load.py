@@ -29,11 +29,11 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.atomic import publish_modes
-from auditor.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
 from auditor.errors import ModelLoadError
-from auditor.identity import folder_fingerprint
-from auditor.model_args import canonical, merge_adapter, parse_model_args, split_adapter
+from auditor.models.args import canonical, merge_adapter, parse_model_args, split_adapter
+from auditor.models.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
+from auditor.store.atomic import publish_modes
+from auditor.store.identity import folder_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ModelSpec:
     cache_dir: str | None = None  # where converted checkpoints live; default ~/.cache/memaudit
     attn_implementation: str | None = None  # passed to from_pretrained: eager | sdpa | flash_attention_2 | ...
     offload: bool = False  # weights that do not fit on the GPU stay in CPU memory (then disk), brought in per layer
-    model_args: str | None = None  # "key=value,..." for from_pretrained, incl. peft=ADAPTER (auditor.model_args)
+    model_args: str | None = None  # "key=value,..." for from_pretrained, incl. peft=ADAPTER (auditor.models.args)
 
 
 @dataclass

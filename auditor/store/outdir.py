@@ -30,8 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import ClassVar
 
-from auditor.atomic import publish_modes
 from auditor.errors import OutputError
+from auditor.store.atomic import publish_modes
 
 MARKER = ".memaudit"
 LOCK = ".memaudit.lock"

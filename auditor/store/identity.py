@@ -1,6 +1,6 @@
 """What a run's results depend on, by content: file hashes and checkpoint fingerprints.
 
-A run directory is resumed only when its identity is unchanged (:class:`auditor.runs.RunDir`). The
+A run directory is resumed only when its identity is unchanged (:class:`auditor.store.runs.RunDir`). The
 identity covers every option of the config *and* the content of every input it names: a members file
 edited in place, a checkpoint replaced at the same path or a lab rebuilt give a different identity,
 so old results are never presented as new ones.

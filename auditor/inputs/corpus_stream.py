@@ -13,8 +13,8 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from auditor.data import detect_format
 from auditor.errors import InputError
+from auditor.inputs.data import detect_format
 
 Piece = tuple[bool, str]  # (starts a new document, text)
 _BATCH = 1024  # Parquet / HF dataset rows per batch

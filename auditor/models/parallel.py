@@ -6,9 +6,10 @@ unless MPI is set up). Each copy loads the model on its own device and walks the
 same loop; where per-example work is done, :func:`shard_map` gives every process a strided share of the
 items (``items[rank::N]``, as lm-eval does under ``accelerate launch``) and gathers the results back in
 the original order on every process, so every process then holds the same rows and computes the same
-aggregates. Only the main process writes files: :class:`auditor.runs.UnitLog` and :class:`auditor.runs.RunDir`
-ask :func:`is_main`; a log is read by every process before any appends, and each append is followed by a
-barrier, so every process sees the same units (resume works with any N: units are keyed by example ids, never by rank).
+aggregates. Only the main process writes files: :class:`auditor.store.runs.UnitLog` and
+:class:`auditor.store.runs.RunDir` ask :func:`is_main`; a log is read by every process before any appends,
+and each append is followed by a barrier, so every process sees the same units (resume works with any N:
+units are keyed by example ids, never by rank).
 
 Without a process group (a plain ``auditor ...`` call) every function here is the identity.
 """

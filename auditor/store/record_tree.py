@@ -10,7 +10,7 @@ from typing import Any
 
 from scipy.stats import ks_2samp
 
-from auditor.metrics import privleak
+from auditor.stats.metrics import privleak
 
 CAPABILITY_FAMILIES = ("fact_recall", "open_book", "overriding", "icl_classification")
 EXTRACTION_METRICS = ("exact_extraction_rate", "approx_extraction_rate", "token_match")
@@ -136,7 +136,7 @@ def unlearning_tree(rows: list[dict]) -> dict:
     """``{label: {measurement: value, <capability family>: accuracy, "privleak", "forget_quality"}}`` at one point.
 
     Both derived against a ``retrain`` checkpoint measured at the same point: PrivLeak (MUSE,
-    :func:`auditor.metrics.privleak`, in percent) from ``forget_auc``, and forget quality (TOFU).
+    :func:`auditor.stats.metrics.privleak`, in percent) from ``forget_auc``, and forget quality (TOFU).
     """
     labels = list(dict.fromkeys(str(r.get("checkpoint")) for r in rows if r["family"] == "unlearning"))
     out: dict[str, dict] = {lb: {} for lb in labels}

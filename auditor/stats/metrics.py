@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy.stats import rankdata
 
-from auditor.bootstrap import bootstrap_figures, bootstrap_figures_many, max_false_positives, percentile_ci
 from auditor.errors import ConfigError, InputError
+from auditor.stats.bootstrap import bootstrap_figures, bootstrap_figures_many, max_false_positives, percentile_ci
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""Inputs: text files, datasets and streamed corpora."""

@@ -1,0 +1,1 @@
+"""Loading a checkpoint: source, device, dtype, adapters, data-parallel processes."""

@@ -1,0 +1,1 @@
+"""Statistics: AUC, TPR at FPR, bootstrap and proportion intervals."""

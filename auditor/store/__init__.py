@@ -1,0 +1,1 @@
+"""Run directories: records, samples, atomic writes, identity fingerprints, progress."""
