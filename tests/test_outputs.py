@@ -316,7 +316,7 @@ def test_staged_outputs_are_readable_by_others(tmp_path):
     import os
     import stat
 
-    from auditor import outdir
+    from auditor.store import outdir
 
     old = os.umask(0o022)
     try:

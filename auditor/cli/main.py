@@ -64,8 +64,8 @@ def _setup_logging(quiet: bool) -> None:
 
 def _track_calibration() -> None:
     """Progress of Wanda / SparseGPT calibration passes (auditor.pruning cannot import auditor.store.progress)."""
-    from auditor import progress
     from auditor.pruning import calibration
+    from auditor.store import progress
 
     calibration.set_tracker(progress.bar)
 
@@ -73,7 +73,7 @@ def _track_calibration() -> None:
 def _join_process_group(a: argparse.Namespace) -> None:
     """Under ``accelerate launch`` / ``torchrun`` with N > 1 processes: join the group (gloo on CPU, NCCL on
     GPUs; :mod:`auditor.models.parallel`) and let only the main process log at INFO."""
-    from auditor import parallel
+    from auditor.models import parallel
 
     if not parallel.launched():
         return
