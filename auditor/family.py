@@ -12,7 +12,9 @@ them is :mod:`auditor.pipeline.loop`. Records and samples are documented in ``do
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +24,53 @@ from auditor.errors import ConfigError
 from auditor.store.runs import Record, UnitLog
 
 DENSE = "dense"
+BETTER = ("lower", "higher", "closer to 0")  # which way a figure moves when the model is safer / more capable
+_PLACEHOLDER = re.compile(r"<([a-z_]+)>")
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure a family records, declared by the family: what the report, summary.json, the terminal tables
+    and the gate know about it (lm-eval's metric registry with ``higher_is_better`` is the model).
+
+    ``path`` is its place in a point's figures tree, with ``<name>`` for one key of any spelling (a key may
+    hold dots: ``mia.<attack>.auc`` matches ``mia.min_k_pp@0.2.auc``). Every figure in the tree has siblings
+    ``<key>_n`` (the items it was measured on) and ``<key>_skipped`` (``{reason: count}``) where the records
+    hold them, and ``<key>_ci`` when it has a 95% interval. ``meaning`` may name placeholders (``{attack}``).
+    ``range`` is the values it can take (None: unbounded); ``ceiling`` names a sibling figure that holds the
+    upper bound instead (exposure's ``max_possible``). ``headline``: shown on the report's first screen when
+    no policy picks the figures; ``unit``: what ``n`` counts (texts, canaries, items)."""
+
+    path: str
+    meaning: str
+    better: str = "lower"
+    range: tuple[float, float] | None = (0.0, 1.0)
+    ceiling: str | None = None
+    headline: bool = False
+    name: str = ""
+    unit: str = "items"
+
+    def __post_init__(self) -> None:
+        if self.better not in BETTER:
+            raise ValueError(f"figure {self.path}: better must be one of {BETTER}, got {self.better!r}")
+
+    @cached_property
+    def pattern(self) -> re.Pattern[str]:
+        parts = _PLACEHOLDER.split(self.path)  # literal, name, literal, name, ...
+        rx = "".join(re.escape(s) if i % 2 == 0 else f"(?P<{s}>.+?)" for i, s in enumerate(parts))
+        return re.compile(rx + "$")
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The placeholders' values when ``path`` is this figure, else None."""
+        m = self.pattern.match(path)
+        return m.groupdict() if m else None
+
+    def describe(self, path: str) -> str:
+        """The meaning with the placeholders of ``path`` filled in."""
+        return self.meaning.format_map(self.match(path) or {})
+
+    def title(self, path: str) -> str:
+        return self.name.format_map(self.match(path) or {}) if self.name else path
 
 
 @dataclass(frozen=True)
@@ -103,12 +152,20 @@ class FamilyContext:
 
 class Family(Protocol):
     """A registered probe family. ``prepare`` runs once before the model loads (data, validation);
-    ``run`` once per point. ``section`` names the config section it reads."""
+    ``run`` once per point. ``section`` names the config section it reads.
+
+    A family owns what its records mean: ``figures`` declares every figure it records (:class:`Figure`), and
+    ``tree(rows, all_rows)`` builds its part of a point's figures tree from its records (``rows``: this
+    family's records at the point; ``all_rows``: every checkpoint's records at the same point, for figures
+    measured against another checkpoint). The report, summary.json, the terminal and the gate read only these."""
 
     name: str
     section: str
     needs: frozenset[str]
+    figures: tuple[Figure, ...]
 
     def prepare(self, sections: Any, lab: Path | None) -> Any: ...
 
     def run(self, ctx: FamilyContext, data: Any) -> list[Record]: ...
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict: ...

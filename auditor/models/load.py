@@ -32,6 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from auditor.errors import ModelLoadError
 from auditor.models.args import canonical, merge_adapter, parse_model_args, split_adapter
 from auditor.models.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
+from auditor.models.pretrained import model_from, tokenizer_from
 from auditor.store.atomic import publish_modes
 from auditor.store.identity import folder_fingerprint
 
@@ -87,7 +88,7 @@ def cache_root(cache_dir: str | None = None) -> Path:
 
 def shipped_lab_dir(variant: str = "standard") -> Path:
     """The shipped lab model: ``standard``, or ``standard_retrain`` (trained without the forget set)."""
-    return Path(__file__).parent / "lab" / variant / "model"
+    return Path(__file__).resolve().parents[1] / "lab" / variant / "model"
 
 
 def smollm2_folder(cache_dir: str | None = None) -> Path:
@@ -164,8 +165,10 @@ def resolve_source(spec: ModelSpec) -> Resolved:
         folder = cache_root(spec.cache_dir) / SMOLLM2_LABS[src] / "model"
         if not (folder / "config.json").is_file():
             flag = " --without-forget" if src.endswith("-retrain") else ""
-            raise ModelLoadError(f"{src} is not built yet (no {folder}); build it once with `auditor lab build "
-                                 f"--preset smollm2{flag}` (10-20 minutes on 2 CPU cores)")  # fmt: skip
+            raise ModelLoadError(
+                f"{src} is not built yet (no {folder}); build it once with `auditor lab build "
+                f"--preset smollm2{flag}` (10-20 minutes on 2 CPU cores)"
+            )
         return Resolved(str(folder), None, folder_fingerprint(folder))
     if src == "smollm2-135m":
         folder = smollm2_folder(spec.cache_dir)
@@ -210,6 +213,27 @@ def model_identity(spec: ModelSpec, resolved: Resolved | None = None) -> dict[st
     return out
 
 
+def _source_kwargs(spec: ModelSpec, r: Resolved) -> dict:
+    """The ``from_pretrained`` options the model and its tokenizer share: remote code, hub revision, GGUF file."""
+    kwargs: dict = {"trust_remote_code": spec.trust_remote_code}
+    if r.hub:
+        kwargs["revision"] = spec.revision
+    if r.gguf_file:
+        kwargs["gguf_file"] = r.gguf_file
+    return kwargs
+
+
+def load_tokenizer(spec: ModelSpec | str, resolved: Resolved | None = None) -> PreTrainedTokenizerBase:
+    """The tokenizer of ``spec`` alone, as :func:`load_model` loads it, without reading any weights (cheap): for
+    the checks made before a model loads. Sources resolve as for the model (aliases, the lab, a GGUF file, the
+    cached conversion of ``smollm2-135m``, a folder, a hub id); a PEFT adapter keeps the base's tokenizer.
+    No pad token is added (that needs the model: :func:`ensure_pad_token`)."""
+    if isinstance(spec, str):
+        spec = ModelSpec(source=spec)
+    r = resolved or resolve_source(spec)
+    return tokenizer_from(r.path, _source_kwargs(spec, r), spec.source)
+
+
 def load_model(spec: ModelSpec | str) -> LoadedModel:
     """Load ``spec.source`` in eval mode with gradients off; set a pad token if it lacks one."""
     if isinstance(spec, str):
@@ -218,21 +242,17 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
     dtype = resolve_dtype(spec.dtype, device)
     src = spec.source
     options, adapter = split_adapter(parse_model_args(spec.model_args))
-    kwargs: dict = {**options, "dtype": dtype, "trust_remote_code": spec.trust_remote_code}
+    r = resolve_source(spec)
+    kwargs: dict = {**options, "dtype": dtype, **_source_kwargs(spec, r)}
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation
     if spec.offload:
         kwargs.update(offload_kwargs(device, spec.source, cache_root(spec.cache_dir)))
     elif device == "auto":
         kwargs["device_map"] = "auto"
-    r = resolve_source(spec)
-    if r.hub:
-        kwargs["revision"] = spec.revision
-    if r.gguf_file:
-        kwargs["gguf_file"] = r.gguf_file
-    elif not spec.allow_pickle:
+    if not r.gguf_file and not spec.allow_pickle:
         kwargs["use_safetensors"] = True
-    model, tok = _from_pretrained(r.path, kwargs, src)
+    model, tok = model_from(r.path, kwargs, src)
     if adapter:
         model = merge_adapter(model, adapter)
     if device not in ("cpu", "auto") and not spec.offload:
@@ -246,34 +266,6 @@ def load_model(spec: ModelSpec | str) -> LoadedModel:
         fingerprint = weights_fingerprint(model)
     notes = ensure_pad_token(model, tok)
     return LoadedModel(model=model, tokenizer=tok, source=src, resolved=r.path, fingerprint=fingerprint, notes=notes)
-
-
-def _from_pretrained(path: str, kwargs: dict, src: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    tok_kwargs = {k: kwargs[k] for k in ("trust_remote_code", "revision", "gguf_file") if k in kwargs}
-    try:
-        tok = AutoTokenizer.from_pretrained(path, **tok_kwargs)
-        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except OSError as e:
-        msg = str(e)
-        if "safetensors" in msg.lower() or ("use_safetensors" in kwargs and ".bin" in msg):
-            raise ModelLoadError(
-                f"{src}: no safetensors weights found; convert the checkpoint to safetensors, or pass "
-                "--allow-pickle if you trust its .bin files"
-            ) from e
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1" or "offline" in msg.lower() or "connect" in msg.lower()
-        if offline:
-            raise ModelLoadError(
-                f"cannot fetch {src!r} from the hub: no network or HF_HUB_OFFLINE=1. Download it where you "
-                "are online (huggingface-cli download) and pass the local folder"
-            ) from e
-        raise ModelLoadError(f"cannot load model {src!r}: {msg.splitlines()[0]}") from e
-    except ValueError as e:
-        if "trust_remote_code" in str(e):
-            raise ModelLoadError(
-                f"{src} needs custom code from its repository; pass --trust-remote-code only if you trust it"
-            ) from e
-        raise ModelLoadError(f"cannot load model {src!r}: {str(e).splitlines()[0]}") from e
-    return model, tok
 
 
 def ensure_pad_token(model: PreTrainedModel, tok: PreTrainedTokenizerBase) -> list[str]:

@@ -27,15 +27,15 @@ A figure with a 95% interval has a sibling ``<figure>_ci`` list ``[lo, hi]``; th
 
 from __future__ import annotations
 
-import math
-import re
 from pathlib import Path
 from typing import Any
 
+from auditor.capability.figures import is_capability
 from auditor.errors import InputError
+from auditor.families import declared, family
 from auditor.report.records import AUDIT_INDEX, View, is_audit, is_dense, points, requested, sparsity_key, views
 from auditor.stats.metrics import threshold_5pct
-from auditor.store.record_tree import is_capability, point_tree
+from auditor.store.record_tree import merge
 
 __all__ = [
     "AUDIT_INDEX",
@@ -47,17 +47,21 @@ __all__ = [
     "view_figures",
 ]
 
-UNIT = (0.0, 1.0)
-# Path pattern -> the kind of range of the figures it names; first match wins (CI suffixes stripped first).
-# Exposure (Carlini et al. 2019, "The Secret Sharer", arXiv:1802.08232) is log2(#candidates) - log2(rank), so
-# it lies in [0, log2(#candidates)]: ``exposure.max_possible`` when the records hold it.
-FIGURE_RANGES: tuple[tuple[re.Pattern[str], str], ...] = (
-    (re.compile(r"(^|\.)exposure\.(by_repeats\.[^.]+\.)?(mean|max|min|median)$"), "exposure"),
-    (re.compile(r"(^|\.)exposure\.max_possible$"), "nonnegative"),
-    (re.compile(r"\.threshold_5pct\.[^.]+$|(^|\.)actual_sparsity$"), "unit"),  # sparsities
-    (re.compile(r"(^|\.)(auc|accuracy\w*|tpr@[\d.]+%fpr|\w*_rate(@\d+)?|token_match(@\d+)?|verbatim@\d+)$"), "unit"),
-    (re.compile(r"(^|\.)(forget_quality|\w+_auc)$"), "unit"),  # a KS p-value; lab / unlearning AUCs
-)
+
+
+def point_tree(rows: list[dict], all_rows: list[dict] | None = None) -> dict:
+    """Every family's figures at one point, each family's part built by the family itself (its ``tree``, from
+    the registry); ``all_rows`` (every checkpoint, same point) is given to families that compare checkpoints.
+    Records of a family this process does not know are left out."""
+    by_family: dict[str, list[dict]] = {}
+    for r in rows:
+        by_family.setdefault(str(r.get("family")), []).append(r)
+    tree: dict[str, Any] = {}
+    for name, fam_rows in by_family.items():
+        fam = family(name)
+        if fam is not None:
+            merge(tree, fam.tree(fam_rows, rows if all_rows is None else all_rows))
+    return {k: v for k, v in tree.items() if v}
 
 
 def longest_key(node: dict, rest: str) -> str | None:
@@ -126,18 +130,14 @@ def collect_figures(path: str | Path) -> tuple[dict, dict | None]:
     return figs[primary], (figs.get(baseline) if baseline else None)
 
 
-def figure_range(path: str, exposure_ceiling: float | None = None) -> tuple[float, float] | None:
-    """The values the figure at ``path`` can take, ``(lo, hi)``, or None when the path names no bounded figure.
-
-    AUC, TPR, accuracies, rates, token match and sparsities lie in [0, 1]; exposure in [0, ``exposure_ceiling``]
-    (``log2`` of the number of candidate secrets), or [0, inf) when the ceiling is unknown."""
-    for suffix in (".ci_low", ".ci_high"):
-        path = path.removesuffix(suffix)
-    for pattern, kind in FIGURE_RANGES:
-        if pattern.search(path):
-            if kind == "unit":
-                return UNIT
-            if kind == "exposure" and exposure_ceiling is not None:
-                return (0.0, float(exposure_ceiling))
-            return (0.0, math.inf)
-    return None
+def figure_range(path: str, ceiling: float | None = None) -> tuple[float, float] | None:
+    """The values the figure at ``path`` can take, ``(lo, hi)``, as its family declares them, or None when the
+    path names no bounded figure. A figure bounded by a sibling (exposure, by ``max_possible``: log2 of the
+    number of candidate secrets) takes ``ceiling`` as its upper end when it is known."""
+    fig = declared(path)
+    if fig is None or fig.range is None:
+        return None
+    lo, hi = fig.range
+    if fig.ceiling is not None and ceiling is not None:
+        hi = float(ceiling)
+    return (lo, hi)

@@ -1,17 +1,16 @@
 """What a figure of the figures tree means, for a reader who does not know the paths: a name, its direction
-(which way is better) and one plain sentence. Used by the report's first screen."""
+(which way is better) and one plain sentence, each read from the family that declares the figure
+(:func:`auditor.families.declared`). Used by the report's first screen and the terminal."""
 
 from __future__ import annotations
 
-import re
+import math
 
+from auditor.families import declared, figures_of, strip_path
 from auditor.report.figures import longest_key
+from auditor.store.record_tree import is_evidence
 
 LOWER, HIGHER = "lower is better", "higher is better"
-TPR = re.compile(r"tpr@([\d.]+)%fpr$")
-
-
-UNSEEN = "about 1 for a canary the model never saw: it ranks mid-way"
 
 
 def lookup(tree: dict, path: str) -> tuple[dict, str] | None:
@@ -29,77 +28,67 @@ def lookup(tree: dict, path: str) -> tuple[dict, str] | None:
 
 
 def direction(path: str, op: str | None = None) -> str:
-    """From a rule's operator when there is one, else from what the figure measures."""
+    """From a rule's operator when there is one, else from the figure's declaration."""
     if op:
         return LOWER if op.startswith("<") else HIGHER
-    leaf = path.rsplit(".", 1)[-1]
-    if path.startswith("unlearning.") and leaf == "privleak":
-        return "closer to 0 is better"
-    higher = ("accuracy", "knowmem_retain", "model_utility", "forget_quality", "fact_recall", "open_book")
-    if leaf in higher or ".threshold_5pct." in path:
-        return HIGHER
-    return LOWER
+    fig = declared(path)
+    return f"{fig.better} is better" if fig is not None else LOWER
 
 
 def is_bits(path: str) -> bool:
-    return path.startswith("exposure.") and path.rsplit(".", 1)[-1] in ("mean", "max", "max_possible")
+    """Whether the figure is measured in bits (exposure and its ceiling)."""
+    fig = declared(path)
+    return fig is not None and (fig.ceiling == "max_possible" or fig.path == "exposure.max_possible")
 
 
 def meaning(path: str, entry: dict) -> str:
     """One sentence on the figure at ``path``; ``entry`` is the mapping that holds it (its siblings)."""
     if path.endswith((".ci_low", ".ci_high")):
         end = "lower" if path.endswith(".ci_low") else "upper"
-        return f"The {end} end of the 95% interval of {path.rsplit('.', 1)[0]}. " + meaning(
-            path.rsplit(".", 1)[0], entry
-        )
-    leaf = path.rsplit(".", 1)[-1]
-    fam = path.split(".", 1)[0]
-    if fam == "mia" and leaf == "auc":
-        return "0.5 = the attack cannot tell training members from non-members; 1.0 = it always can."
-    if m := TPR.search(path):
-        return f"Share of training members caught while wrongly flagging {m[1]}% of non-members."
-    if fam == "extraction_canaries" and "extraction_rate" in leaf:
-        return "Share of planted canary secrets the model completes verbatim from their prefix; 0 = none leak."
-    if fam == "extraction" and leaf.startswith("exact_extraction_rate"):
-        return "Share of training texts whose continuation the model reproduces word for word from a prefix."
-    if fam == "extraction":
-        return "Share of training continuations reproduced (approximately, or token by token) from a prefix."
-    if is_bits(path):
-        return _exposure(leaf, entry)
-    if fam == "capability" and leaf == "accuracy":
-        family = path.split(".")[1]
-        return f"Share of {family.replace('_', ' ')} items answered correctly: what pruning or unlearning must keep."
-    if ".threshold_5pct." in path:
-        return "Largest sparsity at which accuracy stays within 5% of the unpruned model (Jin et al. 2024)."
-    if fam == "unlearning":
-        return "Unlearning measure of one checkpoint (MUSE / TOFU); see the unlearning section."
-    return ""
-
-
-def _exposure(leaf: str, entry: dict) -> str:
-    top = entry.get("max_possible")
-    what = {"max": "the most exposed canary", "mean": "the average canary"}.get(leaf, "a canary at rank one")
+        base = path.rsplit(".", 1)[0]
+        return f"The {end} end of the 95% interval of {base}. " + meaning(base, entry)
+    fig = declared(path)
+    if fig is None:
+        return ""
+    text = fig.describe(strip_path(path))
+    top = entry.get(fig.ceiling) if fig.ceiling else None
     if isinstance(top, int | float) and top > 0:
         n = f"{2**top:,.0f}" if top <= 40 else f"2^{top:.1f}"
-        return (f"Exposure of {what}, in bits ({UNSEEN}); ceiling {top:.1f} bits = log2 of {n} "
-                "candidate secrets, reached when the canary ranks first.")  # fmt: skip
-    return f"Exposure of {what}, in bits ({UNSEEN}); ceiling log2(number of candidate secrets)."
+        text += f" Here the ceiling is {top:.1f} bits = log2 of {n} candidate secrets."
+    return text
 
 
 def friendly(path: str) -> str:
-    """A short name for a headline figure's path."""
-    names = {
-        "mia.loss.auc": "MIA LOSS AUC",
-        "extraction_canaries.exact_extraction_rate": "canary exact extraction rate",
-        "extraction.exact_extraction_rate": "exact extraction rate",
-        "exposure.max": "max canary exposure (bits)",
-        "exposure.mean": "mean canary exposure (bits)",
-        "capability.fact_recall.accuracy": "fact recall accuracy",
-        "capability.icl_classification.accuracy": "ICL classification accuracy",
-    }
-    if path in names:
-        return names[path]
-    if path.startswith("mia.") and path.endswith(".auc"):
-        attack = path[4:-4]
-        return f"best Min-K%++ AUC ({attack})" if attack.startswith("min_k_pp") else f"MIA AUC ({attack})"
-    return path
+    """A short name for a headline figure's path (its declared name, else the path)."""
+    fig = declared(path)
+    return fig.title(strip_path(path)) if fig is not None else path
+
+
+def figure_paths(tree: dict, prefix: str = "") -> dict[str, float]:
+    """Every numeric figure of a tree by its path (evidence siblings and the ``points`` subtree left out)."""
+    out: dict[str, float] = {}
+    for key, v in tree.items():
+        if is_evidence(key) or (not prefix and key == "points"):
+            continue
+        if isinstance(v, dict):
+            out.update(figure_paths(v, f"{prefix}{key}."))
+        elif isinstance(v, int | float) and not isinstance(v, bool) and not math.isnan(v):
+            out[f"{prefix}{key}"] = float(v)
+    return out
+
+
+def headline_paths(tree: dict, most: int) -> list[str]:
+    """The headline pick of a point's figures tree: each family's ``headline`` figures, in registry order, that
+    were measured; a declared pattern (``mia.<attack>.auc``) contributes its most alarming match (the strongest
+    attack), among the paths it declares (not those an earlier, more specific declaration claims)."""
+    found = figure_paths(tree)
+    out: list[str] = []
+    for fig in figures_of():
+        if not fig.headline:
+            continue
+        mine = [p for p in found if fig.match(p) is not None and declared(p) is fig]
+        if not mine:
+            continue
+        sign = {"lower": 1.0, "higher": -1.0}.get(fig.better, 0.0)
+        out.append(max(mine, key=lambda p: (sign * found[p], p)))
+    return list(dict.fromkeys(out))[:most]
