@@ -7,8 +7,17 @@ import json
 from auditor.models.load import LoadedModel
 from auditor.pruning.targets import find_targets
 
-_CONFIG_KEYS = ("model_type", "hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
-                "max_position_embeddings", "n_embd", "n_layer", "n_head")  # fmt: skip
+_CONFIG_KEYS = (
+    "model_type",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "vocab_size",
+    "max_position_embeddings",
+    "n_embd",
+    "n_layer",
+    "n_head",
+)
 
 
 def model_info(loaded: LoadedModel) -> dict:

@@ -110,12 +110,22 @@ def _sections(run: Path, found: list[View], figs: dict[str, dict], salt: bytes |
     """Memorization, pruning, capability: one section per question, every checkpoint side by side."""
     pruned = [b for v in found for b in pruning_section(run, v.label, figs[v.label])]
     return [
-        *_question("Memorization", [("Membership inference", mia_section(run, found, figs, salt, top)),
-                                    ("Extraction and exposure", extraction_section(run, found, figs, salt, top))]),
-        *_question("Pruning", [("What pruning removes first", pruned),
-                               ("Capabilities under pruning", capability_section(run, found, figs))]),
+        *_question(
+            "Memorization",
+            [
+                ("Membership inference", mia_section(run, found, figs, salt, top)),
+                ("Extraction and exposure", extraction_section(run, found, figs, salt, top)),
+            ],
+        ),
+        *_question(
+            "Pruning",
+            [
+                ("What pruning removes first", pruned),
+                ("Capabilities under pruning", capability_section(run, found, figs)),
+            ],
+        ),
         *_question("Capability", [("Unpruned accuracy", dense_capability_section(found, figs))]),
-    ]  # fmt: skip
+    ]
 
 
 def build_document(run: Path, *, redact: bool = True, title: str | None = None, top: int = 5) -> Document:

@@ -12,6 +12,7 @@ from auditor.report.plots import plot_by_repeats, plot_path
 from auditor.report.records import View, samples
 from auditor.report.redact import redact_text
 from auditor.report.sections import image, side_by_side, with_checkpoint
+from auditor.store.record_tree import is_evidence
 
 EXTRACTION_COLUMNS = ("n", "exact_extraction_rate", "approx_extraction_rate", "token_match")
 BITS_KEYS = ("mean", "max", "max_possible")  # exposure figures in bits
@@ -25,9 +26,10 @@ def _order(key: str) -> float:
 
 
 def _scalars(d: dict, bits: tuple[str, ...] = ()) -> dict:
-    return {
-        k: Bits(v) if k in bits and isinstance(v, int | float) else v for k, v in d.items() if not isinstance(v, dict)
-    }
+    """A mapping's figures and intervals for a table (``n`` is its own column; the per-figure ``_n``,
+    ``_skipped`` and ``_low_n`` siblings are the cards' evidence, not rows)."""
+    keep = {k: v for k, v in d.items() if not isinstance(v, dict) and (k.endswith("_ci") or not is_evidence(k))}
+    return {k: Bits(v) if k in bits and isinstance(v, int | float) else v for k, v in keep.items()}
 
 
 def _keyed_rows(d: dict, columns: tuple[str, ...], bits: tuple[str, ...] = ()) -> list[list]:
@@ -55,8 +57,13 @@ def _figure_table(figs: dict[str, dict], family: str, intro: str, bits: tuple[st
     return [Paragraph(intro), side_by_side("figure", per, keys)]
 
 
-def _breakdown(figs: dict[str, dict], family: str, key: str, columns: tuple[str, ...] = EXTRACTION_COLUMNS,
-               bits: tuple[str, ...] = ()) -> Table | None:  # fmt: skip
+def _breakdown(
+    figs: dict[str, dict],
+    family: str,
+    key: str,
+    columns: tuple[str, ...] = EXTRACTION_COLUMNS,
+    bits: tuple[str, ...] = (),
+) -> Table | None:
     """One row per ``key`` value (prefix length, repeats) and checkpoint, or None when no checkpoint has it."""
     by = _by(figs, family, key)
     if not by:
@@ -86,8 +93,10 @@ def _examples(found: list[View], salt: bytes | None, top: int) -> list:
 
 
 def _discoverable(run: Path, figs: dict[str, dict]) -> list:
-    intro = ("Discoverable extraction: a k-token prefix of a training text, greedy m-token suffix; exact rate = "
-             "share reproduced verbatim (lower is better).")  # fmt: skip
+    intro = (
+        "Discoverable extraction: a k-token prefix of a training text, greedy m-token suffix; exact rate = "
+        "share reproduced verbatim (lower is better)."
+    )
     blocks = _figure_table(figs, "extraction", intro)
     if not blocks:
         return []
@@ -108,8 +117,11 @@ def _rate_plot(run: Path, figs: dict[str, dict]) -> list:
 
 
 def _canaries(figs: dict[str, dict]) -> list:
-    blocks = _figure_table(figs, "extraction_canaries", "Canary extraction: planted secrets greedily decoded "
-                           "from their prefixes (lower is better).")  # fmt: skip
+    blocks = _figure_table(
+        figs,
+        "extraction_canaries",
+        "Canary extraction: planted secrets greedily decoded from their prefixes (lower is better).",
+    )
     table = _breakdown(figs, "extraction_canaries", "by_repeats") if blocks else None
     return blocks + ([table] if table else [])
 

@@ -37,6 +37,7 @@ from auditor.probes.mia.runner import MIAConfig, expand_attacks, score_texts
 from auditor.stats.metrics import auc
 from auditor.store.runs import Record
 from auditor.unlearning import tofu
+from auditor.unlearning.figures import UNLEARNING_FIGURES, unlearning_tree
 from auditor.unlearning.generate import knowmem_answers, knowmem_scores, verbmem_scores
 
 
@@ -121,8 +122,9 @@ def _verbmem(ctx: FamilyContext, texts: list[str], s: UnlearningSection) -> dict
 def _knowmem(ctx: FamilyContext, rows: list[dict], s: UnlearningSection) -> dict[str, list[float]] | None:
     if not rows:
         return None
-    gen = knowmem_answers(ctx.model, ctx.tokenizer, [r["prompt"] for r in rows], s.knowmem_max_new_tokens,
-                          ctx.batch_size)  # fmt: skip
+    gen = knowmem_answers(
+        ctx.model, ctx.tokenizer, [r["prompt"] for r in rows], s.knowmem_max_new_tokens, ctx.batch_size
+    )
     return knowmem_scores([r["answer"] for r in rows], gen)
 
 
@@ -150,11 +152,14 @@ def _tofu(ctx: FamilyContext, sets: Sets, know_retain: dict | None) -> tuple[dic
     if sets.retain_qa and know_retain is not None:
         rows = sets.retain_qa
         tr, extra = _truth_ratios(ctx, rows)
-        gold = tofu.answer_logprobs(ctx.model, ctx.tokenizer, [r["prompt"] for r in rows],
-                                    [r["answer"] for r in rows], ctx.batch_size)  # fmt: skip
-        parts = {"prob_retain": _mean([math.exp(x) for x in gold]),
-                 "rouge_recall_retain": _mean(know_retain["rouge_l_recall"]),
-                 "truth_ratio_retain": tofu.retain_truth_ratio(tr)}  # fmt: skip
+        gold = tofu.answer_logprobs(
+            ctx.model, ctx.tokenizer, [r["prompt"] for r in rows], [r["answer"] for r in rows], ctx.batch_size
+        )
+        parts = {
+            "prob_retain": _mean([math.exp(x) for x in gold]),
+            "rouge_recall_retain": _mean(know_retain["rouge_l_recall"]),
+            "truth_ratio_retain": tofu.retain_truth_ratio(tr),
+        }
         figs |= parts | {"model_utility": tofu.model_utility(list(parts.values()))}
         extras |= {"truth_ratio_retain": extra, "model_utility": extra | {"components": list(parts)}}
         samples += _rows("truth_ratio", "retain", [r["id"] for r in rows], tr)
@@ -168,6 +173,13 @@ class UnlearningFamily:
     section = "unlearning"
     needs = frozenset({"loglik", "generate", "texts"})
     samples = "unlearning"
+    figures = UNLEARNING_FIGURES
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        """Every checkpoint's measures at this point (``all_rows``), with PrivLeak and forget quality against
+        the ``retrain`` oracle."""
+        out = unlearning_tree(all_rows)
+        return {"unlearning": out} if out else {}
 
     def prepare(self, sections: object, lab: Path | None) -> Sets:
         return load_sets(sections.unlearning)  # type: ignore[attr-defined]
@@ -183,8 +195,12 @@ class UnlearningFamily:
         extras: dict[str, dict] = {}
         if ctx.point.method == DENSE:
             extras = self._dense(ctx, sets, figs)
-        base = {"attack": s.mia_attack, "prefix_len": s.prefix_len, "suffix_len": s.suffix_len,
-                "knowmem_max_new_tokens": s.knowmem_max_new_tokens}  # fmt: skip
+        base = {
+            "attack": s.mia_attack,
+            "prefix_len": s.prefix_len,
+            "suffix_len": s.suffix_len,
+            "knowmem_max_new_tokens": s.knowmem_max_new_tokens,
+        }
         return [
             Record("unlearning", k, "value", v, extra=base | extras.get(k, {}), **ctx.tags)
             for k, v in figs.items()
@@ -198,10 +214,14 @@ class UnlearningFamily:
         hs = _mia(ctx, sets.holdout.texts, s.mia_attack)
         vr, kr = _verbmem(ctx, sets.retain.texts, s), _knowmem(ctx, sets.retain_qa, s)
         nll = mean_nll(ctx.model, ctx.tokenizer, sets.holdout.texts, ctx.batch_size or 32)
-        figs |= {"verbmem_retain": _mean(vr["rouge_l"]), "verbmem_retain_edit": _mean(vr["edit"]),
-                 "knowmem_retain": _mean(kr["rouge_l"]) if kr else None,
-                 "forget_auc": auc(fs, hs), "retain_auc": auc(rs, hs),
-                 "holdout_ppl": float(math.exp(sum(nll) / len(nll)))}  # fmt: skip
+        figs |= {
+            "verbmem_retain": _mean(vr["rouge_l"]),
+            "verbmem_retain_edit": _mean(vr["edit"]),
+            "knowmem_retain": _mean(kr["rouge_l"]) if kr else None,
+            "forget_auc": auc(fs, hs),
+            "retain_auc": auc(rs, hs),
+            "holdout_ppl": float(math.exp(sum(nll) / len(nll))),
+        }
         tofu_figs, extras, tofu_rows = _tofu(ctx, sets, kr)
         figs |= tofu_figs
         store = ctx.samples(self.samples)
