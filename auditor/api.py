@@ -30,10 +30,11 @@ from auditor.config import apply_overrides, build
 from auditor.inputs.data import TextSet
 from auditor.models.load import LoadedModel, weights_fingerprint
 from auditor.pipeline.audit import AuditConfig, run_audit
+from auditor.pipeline.library import run_extraction, run_mia
 from auditor.pipeline.runid import loaded_identity
 from auditor.pipeline.sweep import SweepConfig, run_sweep
-from auditor.probes.extraction import ExtractionConfig, run_extraction
-from auditor.probes.mia.runner import MIAConfig, run_mia
+from auditor.probes.extraction import ExtractionConfig
+from auditor.probes.mia.runner import MIAConfig
 from auditor.report.figures import collect_figures
 from auditor.report.gate import check, gate_summary, parse_rules
 from auditor.store.identity import texts_digest
@@ -98,6 +99,21 @@ def _nest(flat: dict[str, str], config: dict | None) -> dict:
     return out
 
 
+def _data(
+    members: Sequence[str] | None,
+    nonmembers: Sequence[str] | None,
+    texts: Sequence[str] | None,
+    canaries: Sequence[dict] | None,
+) -> dict[str, Sequence[str] | Sequence[dict] | None]:
+    """The plain lists of :func:`sweep` and :func:`audit` by the config key that names their file."""
+    return {
+        "mia.members": members,
+        "mia.nonmembers": nonmembers,
+        "extraction.data": texts,
+        "exposure.canaries": canaries,
+    }
+
+
 def _sections_on(config: dict, data: dict) -> dict:
     """Without a lab, an audit section runs when its data was given (or its config section names it)."""
     if config.get("lab"):
@@ -110,9 +126,16 @@ def _sections_on(config: dict, data: dict) -> dict:
     return config
 
 
-def mia(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, members: Sequence[str] | TextSet,
-        nonmembers: Sequence[str] | TextSet, *, attacks: Sequence[str] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2"),
-        out: str | Path | None = None, **options: object) -> dict:  # fmt: skip
+def mia(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    members: Sequence[str] | TextSet,
+    nonmembers: Sequence[str] | TextSet,
+    *,
+    attacks: Sequence[str] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2"),
+    out: str | Path | None = None,
+    **options: object,
+) -> dict:
     """Membership inference on plain lists of texts; returns ``{attack: {auc, auc_ci, tpr@1%fpr, ...}}``.
     ``out``: keep a resumable run directory there; left out, nothing is kept on disk."""
     cfg = MIAConfig(attacks=tuple(attacks), **options)  # type: ignore[arg-type]
@@ -123,9 +146,16 @@ def mia(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, members: Seq
         return run_mia(model, tokenizer, members, nonmembers, run, cfg)
 
 
-def extract(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str] | TextSet, *,
-            prefix_lens: Sequence[int] = (32,), suffix_len: int = 32, out: str | Path | None = None,
-            **options: object) -> dict:  # fmt: skip
+def extract(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str] | TextSet,
+    *,
+    prefix_lens: Sequence[int] = (32,),
+    suffix_len: int = 32,
+    out: str | Path | None = None,
+    **options: object,
+) -> dict:
     """Discoverable extraction of plain texts; returns the aggregates (``exact_extraction_rate@K``, ...).
     ``out``: keep a resumable run directory there; left out, nothing is kept on disk."""
     cfg = ExtractionConfig(prefix_lens=tuple(prefix_lens), suffix_len=suffix_len, **options)  # type: ignore[arg-type]
@@ -135,20 +165,35 @@ def extract(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: S
         return run_extraction(model, tokenizer, texts, run, cfg)
 
 
-def sweep(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, families: Sequence[str],
-          methods: Sequence[str] = ("magnitude", "wanda"), sparsities: Sequence[float] = (0.0, 0.2, 0.4, 0.6),
-          members: Sequence[str] | None = None, nonmembers: Sequence[str] | None = None,
-          texts: Sequence[str] | None = None, canaries: Sequence[dict] | None = None, out: str | Path | None = None,
-          config: dict | None = None, overrides: Sequence[str] = (), name: str = "model") -> dict:  # fmt: skip
+def sweep(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    families: Sequence[str],
+    methods: Sequence[str] = ("magnitude", "wanda"),
+    sparsities: Sequence[float] = (0.0, 0.2, 0.4, 0.6),
+    members: Sequence[str] | None = None,
+    nonmembers: Sequence[str] | None = None,
+    texts: Sequence[str] | None = None,
+    canaries: Sequence[dict] | None = None,
+    out: str | Path | None = None,
+    config: dict | None = None,
+    overrides: Sequence[str] = (),
+    name: str = "model",
+) -> dict:
     """A pruning sweep of a loaded model on plain data: ``members``/``nonmembers`` (MIA), ``texts`` (extraction),
     ``canaries`` (rows with prefix, secret and repeats: exposure); other keys as in the sweep YAML (``config``).
     Returns ``{"records": [...], "points": {...}, "out": folder or None}``; ``out`` keeps a resumable run."""
     with _run_folder(out) as folder:
-        data = {"mia.members": members, "mia.nonmembers": nonmembers, "extraction.data": texts,
-                "exposure.canaries": canaries}  # fmt: skip
+        data = _data(members, nonmembers, texts, canaries)
         base = _nest(_inputs(folder, data), config)
-        base |= {"model": name, "out": str(folder), "families": list(families), "methods": list(methods),
-                 "sparsities": list(sparsities)}  # fmt: skip
+        base |= {
+            "model": name,
+            "out": str(folder),
+            "families": list(families),
+            "methods": list(methods),
+            "sparsities": list(sparsities),
+        }
         cfg = build(SweepConfig, apply_overrides(base, list(overrides)))
         run = run_sweep(cfg, loaded=wrap(model, tokenizer, name))
         points = json.loads((run / "sweep.json").read_text(encoding="utf-8"))["points"]
@@ -156,16 +201,25 @@ def sweep(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *, familie
         return {"records": log_rows(run / "records.jsonl"), "points": points, "out": kept}
 
 
-def audit(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: dict | None = None, *,
-          members: Sequence[str] | None = None, nonmembers: Sequence[str] | None = None,
-          texts: Sequence[str] | None = None, canaries: Sequence[dict] | None = None, policy: Sequence[str] = (),
-          out: str | Path | None = None, overrides: Sequence[str] = (), name: str = "candidate") -> dict:  # fmt: skip
+def audit(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    config: dict | None = None,
+    *,
+    members: Sequence[str] | None = None,
+    nonmembers: Sequence[str] | None = None,
+    texts: Sequence[str] | None = None,
+    canaries: Sequence[dict] | None = None,
+    policy: Sequence[str] = (),
+    out: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    name: str = "candidate",
+) -> dict:
     """A release audit of a loaded candidate on plain data (as :func:`sweep`; ``config`` as the audit YAML).
     Returns ``{"figures": {...}, "gate": {...} or None, "records": [...], "out": folder or None}``; with
     ``policy`` (rules such as ``"mia.loss.auc <= 0.6"``) the gate's verdict is in ``gate["passed"]``."""
     with _run_folder(out) as folder:
-        data = {"mia.members": members, "mia.nonmembers": nonmembers, "extraction.data": texts,
-                "exposure.canaries": canaries}  # fmt: skip
+        data = _data(members, nonmembers, texts, canaries)
         base = {"model": name, **_sections_on(_nest(_inputs(folder, data), config), data), "out": str(folder)}
         cfg = build(AuditConfig, apply_overrides(base, list(overrides)))
         run = run_audit(cfg, loaded=wrap(model, tokenizer, name))

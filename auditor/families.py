@@ -53,7 +53,7 @@ def figures_of(names: Iterable[str] | None = None) -> list[Figure]:
     """The declared figures of the named families (default: every registered one, ``lm_eval:<task>`` included),
     in registry order; the first whose path matches a figure is its declaration."""
     if names is None:
-        names = [*FAMILIES, f"{LM_EVAL}<task>"]
+        names = [*FAMILIES.in_order(), f"{LM_EVAL}<task>"]
     out: list[Figure] = []
     for name in dict.fromkeys(names):
         out += FAMILIES.get(name).figures

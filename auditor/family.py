@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Protocol
-
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from typing import TYPE_CHECKING, Any, Protocol
 
 from auditor.errors import ConfigError
 from auditor.store.runs import Record, UnitLog
+
+if TYPE_CHECKING:  # the contract is read by the report too: no torch import for a figure's declaration
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DENSE = "dense"
 BETTER = ("lower", "higher", "closer to 0")  # which way a figure moves when the model is safer / more capable

@@ -49,6 +49,10 @@ class Registry(Generic[T]):
     def names(self) -> list[str]:
         return sorted(self._items)
 
+    def in_order(self) -> list[str]:
+        """The registered names in the order they were registered (the order readers show them in)."""
+        return list(self._items)
+
     def __contains__(self, name: object) -> bool:
         return name in self._items or (isinstance(name, str) and any(name.startswith(p) for p in self._prefixes))
 

@@ -11,9 +11,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from auditor.inputs.data import TextSet
+from auditor.pipeline.library import run_mia
 from auditor.probes.mia.blind import BLIND, blind_records, blind_scores
 from auditor.probes.mia.family import MIASection
-from auditor.probes.mia.runner import MIAConfig, run_mia
+from auditor.probes.mia.runner import MIAConfig
 from auditor.store.runs import RunDir
 
 NOUNS = "river stone garden window teacher market letter harbor forest engine village painter".split()

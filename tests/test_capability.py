@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 
 from auditor.capability import real
-from auditor.capability.analysis import capability_curves, threshold_5pct, write_capability
+from auditor.capability.analysis import write_capability
 from auditor.capability.builders import CapabilityConfig, build_task
+from auditor.capability.curves import capability_curves
 from auditor.capability.icl import icl_episode, icl_episodes, rule_label
 from auditor.capability.lmeval import check_lm_eval_tasks, shipped_task_names
 from auditor.capability.normalize import answer_match, normalize_answer
 from auditor.capability.schema import FAMILIES, Task, TaskItem, fit_to_context
 from auditor.capability.userfile import load_user_task
 from auditor.errors import ConfigError, InputError
-from auditor.stats.metrics import proportion_ci
+from auditor.stats.metrics import proportion_ci, threshold_5pct
 from auditor.tasks import tasks_dir
 
 

@@ -35,10 +35,22 @@ def demo_figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
     canaries = tmp / "canaries.jsonl"
     canaries.write_text("".join(json.dumps(r) + "\n" for r in chosen))
     lab = f"{SHIPPED_DIR}/"
-    overrides = [f"out={tmp / 'run'}", "lab=null", "compare=[]", "sweep.enabled=false", "capability.enabled=false",
-                 "policy=[]", f"mia.members={lab}members.jsonl", f"mia.nonmembers={lab}nonmembers.jsonl",
-                 "mia.limit=30", "mia.n_boot=100", f"extraction.data={lab}members.jsonl", "extraction.limit=10",
-                 "extraction.prefix_lens=[16]", f"exposure.canaries={canaries}"]  # fmt: skip
+    overrides = [
+        f"out={tmp / 'run'}",
+        "lab=null",
+        "compare=[]",
+        "sweep.enabled=false",
+        "capability.enabled=false",
+        "policy=[]",
+        f"mia.members={lab}members.jsonl",
+        f"mia.nonmembers={lab}nonmembers.jsonl",
+        "mia.limit=30",
+        "mia.n_boot=100",
+        f"extraction.data={lab}members.jsonl",
+        "extraction.limit=10",
+        "extraction.prefix_lens=[16]",
+        f"exposure.canaries={canaries}",
+    ]
     out = run_audit(load_audit_config(str(CONFIGS / "demo-audit.yaml"), overrides))
     figures, _ = collect_figures(out)
     return figures
@@ -50,18 +62,22 @@ def test_shipped_policy_fails_the_demo_lab_on_its_canary_rules(demo_figures: dic
     if policy == "demo-audit.yaml":
         rules = parse_rules(list(load_audit_config(str(CONFIGS / policy), []).policy))
     else:
-        rules = load_policy(CONFIGS / policy)
+        rules = list(load_policy(CONFIGS / policy).rules)
     results = check(_dense_absolute(rules), demo_figures, None)
-    failed = {r.rule for r in results if not r.passed}
+    failed = {r.rule for r in results if not r.passed}  # FAIL, or INCONCLUSIVE (counted as failing by default)
     assert "extraction_canaries.exact_extraction_rate <= 0.01" in failed, failed
     assert "exposure.rank1_rate <= 0" in failed and "mia.loss.auc.ci_low <= 0.6" in failed, failed
+    status = {r.rule: r.status for r in results}
+    assert status["mia.loss.auc.ci_low <= 0.6"] == "FAIL"  # 60 texts: the whole interval lies above 0.6
+    # 2 canaries are fewer than the default min_n of 10: the canary rules cannot be decided on them
+    assert status["exposure.rank1_rate <= 0"] == "INCONCLUSIVE", status
     assert not any(r.warning for r in results)  # no shipped threshold lies outside its figure's range
     assert demo_figures["exposure"]["max_possible"] == pytest.approx(13.2877, abs=1e-4)  # log2(10^4)
 
 
 def test_shipped_policies_have_dense_canary_rules_and_no_vacuous_exposure_rule() -> None:
     demo = parse_rules(list(load_audit_config(str(CONFIGS / "demo-audit.yaml"), []).policy))
-    for rules in (demo, load_policy(CONFIGS / "policy-example.yaml")):
+    for rules in (demo, list(load_policy(CONFIGS / "policy-example.yaml").rules)):
         texts = {r.text for r in rules}
         assert {"extraction_canaries.exact_extraction_rate <= 0.01", "exposure.rank1_rate <= 0"} <= texts
         assert any(r.path.endswith((".ci_low", ".ci_high")) and r.path.startswith("mia.") for r in rules)
@@ -70,5 +86,5 @@ def test_shipped_policies_have_dense_canary_rules_and_no_vacuous_exposure_rule()
 
 def test_policy_example_addresses_figures_every_run_has() -> None:
     """No prefix-length-specific path (the demo measures 4/8/16, Pythia-style runs 32): the headline figure."""
-    assert not any("@" in r.path.split(".")[1] for r in load_policy(CONFIGS / "policy-example.yaml")
-                   if r.path.startswith("extraction."))  # fmt: skip
+    rules = load_policy(CONFIGS / "policy-example.yaml").rules
+    assert not any("@" in r.path.split(".")[1] for r in rules if r.path.startswith("extraction."))

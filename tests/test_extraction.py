@@ -15,15 +15,8 @@ import torch
 from auditor.errors import ConfigError, InputError
 from auditor.lm.decoding import decode, generate_one_by_one
 from auditor.models.load import ModelSpec, load_model, shipped_lab_dir
-from auditor.probes.extraction import (
-    ExposureConfig,
-    ExtractionConfig,
-    UntargetedConfig,
-    extraction_scores,
-    run_exposure,
-    run_extraction,
-    run_untargeted,
-)
+from auditor.pipeline.library import run_exposure, run_extraction, run_untargeted
+from auditor.probes.extraction import ExposureConfig, ExtractionConfig, UntargetedConfig, extraction_scores
 from auditor.probes.extraction import runner as ext_runner
 from auditor.probes.extraction.candidates import candidate_logliks
 from auditor.probes.extraction.exposure import canary_exposure, exposure_from_rank, fit_log_cdf, mid_rank
@@ -348,7 +341,7 @@ def test_cli_extract_and_exposure(micro_lab, tmp_path):
 def test_standard_lab_extraction_and_exposure_rise_with_repeats(lab, tmp_path):
     rows = [json.loads(x) for x in (shipped_lab_dir().parent / "canaries.jsonl").read_text().splitlines()]
     cfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret")
-    res = run_extraction(lab.model, lab.tokenizer, rows, RunDir(tmp_path / "lab", {}), cfg, name="canaries")
+    res = run_extraction(lab.model, lab.tokenizer, rows, RunDir(tmp_path / "lab", {}), cfg)
     rate = {int(k): v["exact_extraction_rate"] for k, v in res["by_repeats"].items()}
     assert rate[1] == 0.0 and rate[64] >= 0.8 and rate[128] >= 0.8
     few = [r for r in rows if r["repeats"] in (1, 128)][::4]  # 2 canaries of each count
@@ -357,12 +350,12 @@ def test_standard_lab_extraction_and_exposure_rise_with_repeats(lab, tmp_path):
 
 
 def test_two_checkpoints_share_a_run_directory(tiny, tmp_path):
-    """The release audit / sweep call the probes once per checkpoint on one run directory, told apart by tags."""
+    """Two checkpoints measured into one run directory are two points of the loop, told apart by their label."""
     run = RunDir(tmp_path / "shared", {})
     cfg = ExtractionConfig(prefix_len=4, suffix_len=6)
-    a = run_extraction(tiny.model, tiny.tokenizer, TEXTS, run, cfg, record_tags={"checkpoint": "a"})
-    b = run_extraction(tiny.model, tiny.tokenizer, TEXTS, run, cfg, record_tags={"checkpoint": "b", "sparsity": 0.5})
+    a = run_extraction(tiny.model, tiny.tokenizer, TEXTS, run, cfg, checkpoint="a")
+    b = run_extraction(tiny.model, tiny.tokenizer, TEXTS, run, cfg, checkpoint="b")
     assert a == b and a["n"] == 4
     assert len((tmp_path / "shared" / "samples" / "extraction.jsonl").read_text().splitlines()) == 8
     recs = [r for r in run.all_records() if r["task"] == "extraction" and r["metric"] == "exact_extraction_rate"]
-    assert sorted((r["checkpoint"], r["sparsity"]) for r in recs) == [("a", 0.0), ("b", 0.5)]
+    assert sorted((r["checkpoint"], r["method"]) for r in recs) == [("a", "dense"), ("b", "dense")]

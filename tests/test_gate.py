@@ -1,4 +1,4 @@
-"""The gate: rule parsing, dotted paths, baselines, exit codes 0 / 1 / 2."""
+"""The gate: rule parsing, dotted paths, baselines, exit codes 0 / 1 / 2 (INCONCLUSIVE: tests/test_verdict.py)."""
 
 from __future__ import annotations
 
@@ -64,16 +64,22 @@ def test_figure_ranges() -> None:
         "capability.fact_recall.threshold_5pct.magnitude",
         "points.wanda.0.5.extraction_canaries.token_match",
     ):
-        assert figure_range(path) == (0.0, 1.0), path  # fmt: skip
+        assert figure_range(path) == (0.0, 1.0), path
     assert figure_range("exposure.max", 13.2877) == (0.0, 13.2877)
     assert figure_range("exposure.by_repeats.16.mean") == (0.0, float("inf"))
-    assert figure_range("mia.loss.n_members") is None and figure_range("unlearning.npo.privleak") is None
+    assert figure_range("mia.loss.n_members") is None and figure_range("nothing.declared.here") is None
 
 
 def test_threshold_outside_the_possible_range_warns() -> None:
     figs = {**FIGS, "exposure": {"max": 12.5, "mean": 3.0, "max_possible": 13.2877, "rank1_rate": 0.5}}
-    texts = ("exposure.max <= 20", "exposure.max <= 10", "mia.loss.auc.ci_low <= 1", "mia.loss.auc >= 1.2",
-             "exposure.rank1_rate <= 0", "mia.loss.auc > 0.5")  # fmt: skip
+    texts = (
+        "exposure.max <= 20",
+        "exposure.max <= 10",
+        "mia.loss.auc.ci_low <= 1",
+        "mia.loss.auc >= 1.2",
+        "exposure.rank1_rate <= 0",
+        "mia.loss.auc > 0.5",
+    )
     res = check([parse_rule(t) for t in texts], figs, None)
     assert res[0].passed and res[0].warning == (
         "WARN  exposure.max <= 20: exposure.max lies in [0, 13.29], so '<= 20' can never fail; "
@@ -133,17 +139,24 @@ def _policy(tmp_path: Path, rules: list[str]) -> str:
     return str(p)
 
 
+def _verdict_file(run: Path) -> Path:
+    """The one verdict file under RUN/gates/ (a test checks one policy per run)."""
+    (found,) = (run / "gates").glob("*.json")
+    return found
+
+
 def test_gate_cli_exit_codes(tmp_path: Path, capsys) -> None:
     run = _run(tmp_path)
     ok = _policy(tmp_path, ["mia.min_k_pp@0.2.auc <= 0.6", "exposure.max <= 20"])
     assert main(["gate", str(run), "--policy", ok]) == 0
     out = capsys.readouterr().out
     assert "PASS  mia.min_k_pp@0.2.auc = 0.55 <= 0.6" in out and "gate: PASS (2/2 rules)" in out
-    gate = json.loads((run / "gate.json").read_text())
-    assert gate["passed"] is True and len(gate["rules"]) == 2
+    gate = json.loads(_verdict_file(run).read_text())
+    assert gate["passed"] is True and gate["status"] == "PASS" and len(gate["rules"]) == 2
+    assert not (run / "gate.json").exists()  # without --replace the run's own verdict is left alone
 
     bad = _policy(tmp_path, ["mia.min_k_pp@0.2.auc <= 0.6", "mia.loss.auc <= 0.6"])
-    assert main(["gate", str(run), "--policy", bad]) == 1
+    assert main(["gate", str(run), "--policy", bad, "--replace"]) == 1
     assert "FAIL  mia.loss.auc = 0.8 <= 0.6" in capsys.readouterr().out
     assert json.loads((run / "gate.json").read_text())["passed"] is False
 
@@ -161,8 +174,10 @@ def test_gate_cli_prints_the_range_warning(tmp_path: Path, capsys) -> None:
     vacuous = _policy(tmp_path, ["mia.loss.auc <= 1", "exposure.max <= 20"])
     assert main(["gate", str(run), "--policy", vacuous]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1] == ("WARN  mia.loss.auc <= 1: mia.loss.auc lies in [0, 1], so '<= 1' can never fail; "
-                      "pick a threshold inside the range")  # fmt: skip
+    assert out[1] == (
+        "WARN  mia.loss.auc <= 1: mia.loss.auc lies in [0, 1], so '<= 1' can never fail; pick a threshold inside "
+        "the range"
+    )
     assert not any("exposure.max <= 20:" in x for x in out)  # these records hold no exposure ceiling
-    rules = json.loads((run / "gate.json").read_text())["rules"]
+    rules = json.loads(_verdict_file(run).read_text())["rules"]
     assert rules[0]["warning"] == out[1] and rules[1]["warning"] is None

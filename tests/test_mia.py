@@ -15,7 +15,8 @@ from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import TextSet
 from auditor.lm.tokenstats import compute_token_stats
 from auditor.models.load import load_model
-from auditor.probes.mia.runner import MIAConfig, expand_attacks, run_mia, score_texts
+from auditor.pipeline.library import run_mia
+from auditor.probes.mia.runner import MIAConfig, expand_attacks, score_texts
 from auditor.store.runs import RunDir
 
 TEXTS = [
@@ -242,8 +243,16 @@ def test_default_attacks_are_four_fixed_k_attacks_without_recall_or_reference():
 
 
 def _res(auc: float, n_non: int) -> dict:
-    return {"auc": auc, "auc_ci": [auc - 0.1, auc + 0.05], "tpr@1%fpr": 0.2, "tpr@1%fpr_ci": [0.1, 0.3],
-            "tpr@0.1%fpr": 0.05, "tpr@0.1%fpr_ci": [0.0, 0.1], "n_members": 10, "n_nonmembers": n_non}  # fmt: skip
+    return {
+        "auc": auc,
+        "auc_ci": [auc - 0.1, auc + 0.05],
+        "tpr@1%fpr": 0.2,
+        "tpr@1%fpr_ci": [0.1, 0.3],
+        "tpr@0.1%fpr": 0.05,
+        "tpr@0.1%fpr_ci": [0.0, 0.1],
+        "n_members": 10,
+        "n_nonmembers": n_non,
+    }
 
 
 def test_tpr_at_fpr_is_na_below_one_over_fpr_nonmembers():
@@ -277,10 +286,24 @@ def test_cli_default_run_scores_every_nonmember_and_reports_na(tiny_model_dir, t
     from auditor.cli.main import main
 
     for name, texts in (("m", TEXTS), ("n", [t.upper() for t in TEXTS])):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n"
-                                                        for i, t in enumerate(texts)))  # fmt: skip
-    argv = ["-q", "mia", "--model", str(tiny_model_dir), "--members", str(tmp_path / "m.jsonl"), "--nonmembers",
-            str(tmp_path / "n.jsonl"), "--out", str(tmp_path / "run"), "--n-boot", "20", "--no-blind"]  # fmt: skip
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n" for i, t in enumerate(texts))
+        )
+    argv = [
+        "-q",
+        "mia",
+        "--model",
+        str(tiny_model_dir),
+        "--members",
+        str(tmp_path / "m.jsonl"),
+        "--nonmembers",
+        str(tmp_path / "n.jsonl"),
+        "--out",
+        str(tmp_path / "run"),
+        "--n-boot",
+        "20",
+        "--no-blind",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     res = json.loads((tmp_path / "run" / "mia.json").read_text())
@@ -297,10 +320,25 @@ def test_cli_draws_the_roc_of_every_attack(tiny_model_dir, tmp_path):
     from auditor.cli.main import main
 
     for name in ("m", "n"):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n"
-                                                        for i, t in enumerate(TEXTS)))  # fmt: skip
-    rc = main(["mia", "--model", str(tiny_model_dir), "--members", str(tmp_path / "m.jsonl"), "--nonmembers",
-               str(tmp_path / "n.jsonl"), "--out", str(tmp_path / "run"), "--n-boot", "20", "--blind"])  # fmt: skip
+        (tmp_path / f"{name}.jsonl").write_text(
+            "".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS))
+        )
+    rc = main(
+        [
+            "mia",
+            "--model",
+            str(tiny_model_dir),
+            "--members",
+            str(tmp_path / "m.jsonl"),
+            "--nonmembers",
+            str(tmp_path / "n.jsonl"),
+            "--out",
+            str(tmp_path / "run"),
+            "--n-boot",
+            "20",
+            "--blind",
+        ]
+    )
     png = tmp_path / "run" / "mia_roc.png"
     assert rc == 0 and png.stat().st_size > 1000 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

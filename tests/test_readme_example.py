@@ -44,15 +44,20 @@ def test_the_readme_audit_example_runs_on_a_local_checkpoint(tiny_model_dir, tmp
     config_text, argv = _readme_example()
     assert argv[:3] == ["auditor", "audit", "my-audit.yaml"] and "--device" in argv
     config = yaml.safe_load(config_text)
-    assert config["model"] == "./my-checkpoint" and config["policy"]
+    assert config["model"] == "./my-checkpoint" and config["policy"]["rules"]
 
     monkeypatch.chdir(tmp_path)  # the example's relative paths: ./my-checkpoint, data/, reports/
     (tmp_path / "my-checkpoint").symlink_to(tiny_model_dir, target_is_directory=True)
     rng = random.Random(0)
-    _write_jsonl(tmp_path / "data" / "members.jsonl", _texts(rng, 30, "m"))
-    _write_jsonl(tmp_path / "data" / "nonmembers.jsonl", _texts(rng, 30, "n"))
-    canaries = [{"id": f"c{i}", "prefix": "The door code of the old mill is", "secret": f" {rng.randrange(10**4):04d}",
-                 "repeats": r} for i, r in enumerate((1, 8))]  # fmt: skip
+    # enough texts and canaries for the example policy to decide: at least its min_n, and an extraction rate of
+    # 0 of 100 texts has a 95% CI narrow enough ([0, 0.037]) to lie under 0.05
+    _write_jsonl(tmp_path / "data" / "members.jsonl", _texts(rng, 100, "m"))
+    _write_jsonl(tmp_path / "data" / "nonmembers.jsonl", _texts(rng, 100, "n"))
+    prefix = "The door code of the old mill is"
+    canaries = [
+        {"id": f"c{i}", "prefix": prefix, "secret": f" {rng.randrange(10**4):04d}", "repeats": 1 + i % 8}
+        for i in range(40)
+    ]
     _write_jsonl(tmp_path / "data" / "canaries.jsonl", canaries)
     (tmp_path / "my-audit.yaml").write_text(config_text, encoding="utf-8")
 
@@ -65,5 +70,7 @@ def test_the_readme_audit_example_runs_on_a_local_checkpoint(tiny_model_dir, tmp
         assert (run / name).is_file(), name
     summary = json.loads((run / "summary.json").read_text())
     assert summary["gate"]["passed"] is True and "mia.loss.auc" in summary["figures"]
+    assert {r["status"] for r in summary["gate"]["rules"]} == {"PASS"}
+    assert summary["figures"]["extraction.exact_extraction_rate"]["n"] == 100
     assert "PASS" in out and "LOSS AUC" in out  # the rules and the closing table
     assert "door code" not in (run / "report.html").read_text()  # shared report: texts redacted

@@ -121,7 +121,9 @@ def test_first_screen_is_the_verdict_and_the_rules_figures(audit_run: Path) -> N
     assert facts["checkpoint"] == "cand (hub/cand-model)" and facts["checkpoint weights"] == "sha256:" + "ab" * 32
     assert facts["baseline"] == "prev" and "run date" in facts
     first, low, second = cards.cards  # the failing rules first
-    assert (low.status, fmt(low.value)) == ("FAIL", "0.850") and "lower end of the 95% interval" in low.meaning
+    # a rule on the interval's lower end shows the figure itself (the AUC with its CI), the rule names the bound
+    assert (low.status, fmt(low.value), fmt(low.ci)) == ("FAIL", "0.900", "[0.850, 0.950]")
+    assert "lower end of the 95% interval" in low.meaning
     assert (first.name, first.status, first.value, fmt(first.ci)) == ("mia.loss.auc", "FAIL", 0.9, "[0.850, 0.950]")
     assert "baseline prev: 0.700 (change +0.200)" in first.lines and "lower is better" in first.lines
     assert "cannot tell training members from non-members" in first.meaning
@@ -137,8 +139,15 @@ def test_without_policy_the_fixed_headline_pick(sweep_run: Path) -> None:
     assert isinstance(summary.blocks[0], Verdict) and summary.blocks[0].status == "NO POLICY"
     cards = next(b for b in summary.blocks if isinstance(b, Cards)).cards
     names = [c.name for c in cards]
-    assert names == ["MIA LOSS AUC", "canary exact extraction rate", "max canary exposure (bits)",
-                     "fact recall accuracy", "ICL classification accuracy"]  # fmt: skip
+    # the families' headline figures in registry order (the strongest other attack with LOSS), at most six
+    assert names == [
+        "MIA LOSS AUC",
+        "MIA AUC (min_k@0.2)",
+        "canary exact extraction rate",
+        "exact extraction rate",
+        "max canary exposure (bits)",
+        "fact recall accuracy",
+    ]
     by = {c.name: c for c in cards}
     assert fmt(by["max canary exposure (bits)"].value) == "30.0"  # 20 + 10 in the fixture
     assert "ceiling 40.0 bits" in by["max canary exposure (bits)"].meaning

@@ -109,7 +109,7 @@ def _point_records(method: str, s: float, values: tuple) -> list[Record]:
             "exact_extraction_rate",
             ext,
             n=50,
-            ci=(0.0, 1.0),
+            ci=(max(0.0, ext - 0.004), ext + 0.004),  # narrow enough to decide a rule at 0.01
             extra={"prefix_len": 16},
             **tags,
         ),
@@ -163,7 +163,12 @@ def test_audit_figures_per_checkpoint_and_baseline(tmp_path: Path) -> None:
     assert figs["mia"]["loss"]["auc"] == 0.9 and base is not None and base["mia"]["loss"]["auc"] == 0.7
     assert figs["extraction"]["exact_extraction_rate@32"] == 0.5 and figs["exposure"]["max"] == 13.3
     res = check(parse_rules(["mia.loss.auc <= baseline + 0.1", "exposure.max <= 1.0 * baseline"]), figs, base)
-    assert [r.passed for r in res] == [False, True]
+    # 3 texts and 4 canaries: fewer than the default minimum of 10 decide nothing
+    assert [r.status for r in res] == ["INCONCLUSIVE", "INCONCLUSIVE"] and [r.n for r in res] == [3, 4]
+    res = check(
+        parse_rules(["mia.loss.auc <= baseline + 0.1 (n >= 3)", "exposure.max <= 1.0 * baseline (n >= 4)"]), figs, base
+    )
+    assert [r.status for r in res] == ["FAIL", "PASS"]  # the AUC's whole CI [0.85, 0.95] lies above 0.8
 
 
 @pytest.fixture()
@@ -182,12 +187,15 @@ def test_figures_dense_and_points(sweep_run: Path) -> None:
     assert ext["token_match@32"] == pytest.approx(0.5) and ext["by_repeats"]["8"]["exact_extraction_rate"] == 0.8
     assert f["extraction_canaries"]["exact_extraction_rate"] == 0.8
     assert f["extraction_canaries"]["by_repeats"]["4"]["exact_extraction_rate"] == 0.4
-    assert f["exposure"] == {
+    assert f["exposure"] == {  # every figure with its n beside it (the records' n)
         "mean": 20.0,
+        "mean_n": 20,
         "max_possible": 40.0,
+        "max_possible_n": 20,
         "max": 30.0,
+        "max_n": 20,
         "n": 20,
-        "by_repeats": {"4": {"mean": 19.0, "max": 22.0, "n": 5}},
+        "by_repeats": {"4": {"mean": 19.0, "mean_n": 5, "max": 22.0, "n": 5}},
     }
     assert f["untargeted"]["zlib"]["verbatim@10"] == 0.4
     assert f["lab"]["canary_exact@>=64"] == 0.8
@@ -213,14 +221,17 @@ def test_gate_rules_on_points(sweep_run: Path) -> None:
             "points.wanda.0.5.extraction.exact_extraction_rate@16 <= 0.01",
             "points.magnitude.0.3.mia.min_k@0.2.auc <= 0.8",
             "capability.fact_recall.threshold_5pct.magnitude >= 0.3",
-            "points.magnitude.0.5.extraction.exact_extraction_rate@16 <= 0.001",
+            "points.magnitude.0.5.extraction.exact_extraction_rate@16 <= 0.0005",
+            "points.magnitude.0.5.extraction.exact_extraction_rate@16 <= 0.005",
         ]
     )
     results = check(rules, figs, None)
-    assert [r.passed for r in results] == [True, False, True, True, False]
-    assert (
-        format_results(results)[-1] == "FAIL  points.magnitude.0.5.extraction.exact_extraction_rate@16 = 0.005 <= 0.001"
-    )
+    # the last: 0.005 <= 0.005, but its CI [0.001, 0.009] straddles the threshold
+    assert [r.status for r in results] == ["PASS", "FAIL", "PASS", "PASS", "FAIL", "INCONCLUSIVE"]
+    lines = format_results(results)
+    assert lines[-2].startswith("FAIL  points.magnitude.0.5.extraction.exact_extraction_rate@16 = 0.005 <= 0.0005")
+    assert lines[-1].startswith("INCONCLUSIVE  points.magnitude.0.5.extraction.exact_extraction_rate@16 = 0.005")
+    assert "straddles" in lines[-1] and "n = 50 texts" in lines[-1]
     with pytest.raises(InputError, match="nothing under points.magnitude matches '0.4.mia.loss.auc'"):
         check(parse_rules(["points.magnitude.0.4.mia.loss.auc <= 1"]), figs, None)
 
@@ -229,9 +240,17 @@ def test_report_from_records_only(sweep_run: Path) -> None:
     html = write_report(sweep_run, redact=False).read_text()
     assert not any((sweep_run / name).exists() for name in OLD_FILES)
     # one section per question, in order, each with its parts
-    order = ["<h2>Summary</h2>", "<h2>Memorization</h2>", "<h3>Membership inference</h3>",
-             "<h3>Extraction and exposure</h3>", "<h2>Pruning</h2>", "<h3>What pruning removes first</h3>",
-             "<h3>Capabilities under pruning</h3>", "<h2>Capability</h2>", "<h2>All figures</h2>"]  # fmt: skip
+    order = [
+        "<h2>Summary</h2>",
+        "<h2>Memorization</h2>",
+        "<h3>Membership inference</h3>",
+        "<h3>Extraction and exposure</h3>",
+        "<h2>Pruning</h2>",
+        "<h3>What pruning removes first</h3>",
+        "<h3>Capabilities under pruning</h3>",
+        "<h2>Capability</h2>",
+        "<h2>All figures</h2>",
+    ]
     where = [html.find(h) for h in order]
     assert -1 not in where and where == sorted(where), dict(zip(order, where, strict=True))
     assert "alt='memorization vs capability, run'" in html and "alt='ROC curves, run'" in html

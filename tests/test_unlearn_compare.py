@@ -1,15 +1,24 @@
-"""The unlearning comparison's pure parts: overlap checks, PrivLeak, the onion count, config validation."""
+"""The unlearning comparison's pure parts: overlap checks, PrivLeak, the onion count, config validation, and that
+the pipeline's ``unlearning.json`` and the report's onion table come from the one function
+(:mod:`auditor.unlearning.compare`)."""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+import auditor.unlearning.compare as compare
 from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import TextSet
-from auditor.pipeline.unlearn import UnlearnCompareConfig, Unlearned, _percentiles, check_disjoint, onion, summarize
+from auditor.pipeline.unlearn import check_disjoint, comparison
+from auditor.pipeline.unlearn_config import UnlearnCompareConfig, Unlearned
+from auditor.report.unlearning import onion_rows
+from auditor.store.runs import Record, RunDir
+from auditor.store.units import UnitLog
+from auditor.unlearning.compare import RetainExposure, onion, onion_table, percentiles, summarize
 
 
 def test_overlap_and_empty_forget_are_errors() -> None:
@@ -22,33 +31,107 @@ def test_overlap_and_empty_forget_are_errors() -> None:
         check_disjoint(TextSet([], [], "forget.jsonl"), r)
 
 
+def _exposure(pct: list[float], verb: list[float]) -> RetainExposure:
+    ids = [f"r{i}" for i in range(len(pct))]
+    return RetainExposure(dict(zip(ids, pct, strict=True)), dict(zip(ids, verb, strict=True)))
+
+
 def test_privleak_is_muses_relative_auc_and_zero_for_retrain() -> None:
-    per = {
-        "base": {"forget_auc": 0.9, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
-        "retrain": {"forget_auc": 0.5, "retain_percentiles": [0.5, 0.5], "retain_verbatim": [0.2, 0.2]},
-        "npo": {"forget_auc": 0.45, "retain_percentiles": [0.9, 0.5], "retain_verbatim": [0.2, 0.5]},
+    figures = {"base": {"forget_auc": 0.9}, "retrain": {"forget_auc": 0.5}, "npo": {"forget_auc": 0.45}}
+    ref = _exposure([0.5, 0.5], [0.2, 0.2])
+    onions = {
+        "retrain": onion(ref, ref, 0.1),
+        "npo": onion(ref, _exposure([0.9, 0.5], [0.2, 0.5]), 0.1),
     }
-    t = summarize(per, has_retrain=True, margin=0.1)
+    t = summarize(figures, onions, has_retrain=True)
     assert t["retrain"]["privleak"] == 0.0
     assert t["base"]["privleak"] == pytest.approx(((1 - 0.9) - (1 - 0.5)) / (1 - 0.5) * 100)  # MUSE: -80
     assert t["npo"]["privleak"] == pytest.approx(10.0)  # forget AUC below the retrain's: over-unlearned
     assert t["npo"]["onion"]["more_exposed_mia"] == 1 and t["npo"]["onion"]["more_extractable"] == 1
     assert t["npo"]["onion"]["more_exposed_any"] == 2
     assert "onion" not in t["base"]
-    no_ref = summarize({"base": per["base"], "npo": per["npo"]}, has_retrain=False, margin=0.1)
+    no_ref = summarize({"base": figures["base"], "npo": figures["npo"]}, onions, has_retrain=False)
     assert no_ref["npo"]["privleak"] is None
 
 
 def test_onion_ignores_small_changes_and_nan() -> None:
-    base = {"retain_percentiles": [0.1, 0.2, 0.3], "retain_verbatim": [0.1, math.nan, 0.3]}
-    after = {"retain_percentiles": [0.15, 0.35, 0.3], "retain_verbatim": [0.15, 0.9, 0.3]}
+    base = _exposure([0.1, 0.2, 0.3], [0.1, math.nan, 0.3])
+    after = _exposure([0.15, 0.35, 0.3], [0.15, 0.9, 0.3])
     o = onion(base, after, margin=0.1)
     assert (o["more_exposed_mia"], o["more_extractable"], o["more_exposed_any"]) == (1, 0, 1)
+    assert o["n_retain"] == 3 and o["mean_percentile_change"] == pytest.approx((0.05 + 0.15 + 0.0) / 3)
+
+
+def test_onion_matches_texts_by_id() -> None:
+    """Texts measured on one checkpoint only are left out; a text without VerbMem counts as not measured."""
+    base = RetainExposure({"a": 0.1, "b": 0.2, "c": 0.3}, {"a": 0.0, "b": 0.0})
+    after = RetainExposure({"c": 0.9, "b": 0.2, "z": 1.0}, {"b": 0.8, "c": 1.0, "z": 1.0})
+    o = onion(base, after, margin=0.1)
+    assert (o["n_retain"], o["more_exposed_mia"], o["more_extractable"], o["more_exposed_any"]) == (2, 1, 1, 2)
+    assert o["mean_percentile_change"] == pytest.approx((0.0 + 0.6) / 2)
 
 
 def test_percentiles_against_holdout() -> None:
-    p = _percentiles(np.array([0.0, 2.5, 10.0]), np.array([1.0, 2.0, 3.0, 4.0]))
+    p = percentiles(np.array([0.0, 2.5, 10.0]), np.array([1.0, 2.0, 3.0, 4.0]))
     assert p.tolist() == [0.0, 0.5, 1.0]
+    assert percentiles([1.0], []).tolist() == [0.0]
+
+
+def _samples(label: str, retain: list[float], holdout: list[float], verbatim: list[float]) -> list[dict]:
+    tags = {"checkpoint": label, "method": "dense", "sparsity": 0.0}
+    rows = [{"kind": "mia", "set": "retain", "id": f"r{i}", "value": v} for i, v in enumerate(retain)]
+    rows += [{"kind": "mia", "set": "holdout", "id": f"h{i}", "value": v} for i, v in enumerate(holdout)]
+    rows += [{"kind": "verbatim", "set": "retain", "id": f"r{i}", "value": v} for i, v in enumerate(verbatim)]
+    return [{**r, **tags} for r in rows]
+
+
+SAMPLES = {
+    "base": _samples("base", [1.0, 2.0, 3.0, 0.0], [0.5, 1.5, 2.5, 3.5], [0.1, 0.2, 0.3, math.nan]),
+    "retrain": _samples("retrain", [1.0, 2.0, 3.0, 0.0], [0.5, 1.5, 2.5, 3.5], [0.1, 0.2, 0.3, 0.0]),
+    "npo": _samples("npo", [3.0, 2.0, 0.0, 4.0], [0.5, 1.5, 2.5, 3.5], [0.5, 0.25, 0.3, 0.9]),
+}
+
+
+def test_onion_table_by_hand() -> None:
+    """Percentiles among the holdout (fraction <= score), by hand: base [.25, .5, .75, 0], npo [.75, .5, 0, 1]."""
+    rows = [r for part in SAMPLES.values() for r in part]
+    t = onion_table(rows, list(SAMPLES), margin=0.1)
+    assert set(t) == {"retrain", "npo"}
+    assert t["retrain"] == dict.fromkeys(compare.ONION_KEYS, 0) | {"n_retain": 4}
+    npo = t["npo"]
+    assert (npo["more_exposed_mia"], npo["more_extractable"], npo["more_exposed_any"]) == (2, 1, 2)
+    assert npo["mean_percentile_change"] == pytest.approx((0.5 + 0.0 - 0.75 + 1.0) / 4)
+    pruned = [{**r, "method": "magnitude", "value": 9.0} for r in SAMPLES["npo"]]
+    assert onion_table(rows + pruned, list(SAMPLES), margin=0.1) == t  # the dense point's samples only
+
+
+def test_pipeline_and_report_onion_come_from_one_function(tmp_path: Path, monkeypatch) -> None:
+    """``unlearning.json``'s onion counts (:func:`auditor.pipeline.unlearn.comparison`) and the report's onion
+    table (:func:`auditor.report.unlearning.onion_rows`) are the same numbers, both counted by
+    :func:`auditor.unlearning.compare.onion_counts`."""
+    run = RunDir(tmp_path / "unl", {"mia_attack": "min_k@0.4", "onion_margin": 0.1})
+    for lb, auc in (("base", 0.9), ("retrain", 0.5), ("npo", 0.6)):
+        run.write(f"measure/{lb}", [Record("unlearning", "forget_auc", "value", auc, checkpoint=lb)])
+    log = UnitLog(run.path / "samples" / "unlearning.jsonl")
+    for lb, rows in SAMPLES.items():
+        log.append(f"{lb}::per-text", rows)
+    calls: list[int] = []
+    counts = compare.onion_counts
+
+    def spy(*args: object, **kw: object) -> dict:
+        calls.append(1)
+        return counts(*args, **kw)
+
+    monkeypatch.setattr(compare, "onion_counts", spy)
+    cfg = UnlearnCompareConfig(base="b", forget="f", retain="r", holdout="h", retrain="rt", methods=("npo",))
+    table = comparison(run, list(SAMPLES), cfg)["checkpoints"]
+    assert len(calls) == 2
+    samples = [r for part in SAMPLES.values() for r in part]
+    rows = onion_rows(samples, list(SAMPLES), 0.1)
+    assert len(calls) == 4
+    assert rows == [[lb, *[table[lb]["onion"][k] for k in compare.ONION_KEYS]] for lb in ("retrain", "npo")]
+    assert table["npo"]["privleak"] == pytest.approx(((1 - 0.6) - 0.5) / 0.5 * 100)
+    assert "onion" not in table["base"] and table["retrain"]["privleak"] == 0.0
 
 
 def test_config_validation() -> None:

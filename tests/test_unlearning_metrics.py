@@ -20,9 +20,10 @@ from sklearn.metrics import roc_curve
 from auditor.family import FamilyContext, Point
 from auditor.inputs.data import TextSet
 from auditor.models.load import load_model
-from auditor.stats.metrics import auc, privleak
-from auditor.store.record_tree import unlearning_tree
+from auditor.stats.metrics import auc
 from auditor.unlearning import tofu
+from auditor.unlearning.compare import privleak
+from auditor.unlearning.figures import unlearning_tree
 from auditor.unlearning.measures import Sets, UnlearningFamily, UnlearningSection
 from auditor.unlearning.rouge import MUSE_F1, TOFU_RECALL, cut_at_stops, rouge_l
 
@@ -135,8 +136,10 @@ QA = [
 pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (conftest.py)
 
 
-FORGET = [f"The {w} of item {i} is {i * 7 % 13}. Q: What is it? A: yes. The size is {i}." for w, i in
-          (("colour", 1), ("size", 2), ("shape", 3), ("colour", 40))]  # fmt: skip
+FORGET = [
+    f"The {w} of item {i} is {i * 7 % 13}. Q: What is it? A: yes. The size is {i}."
+    for w, i in (("colour", 1), ("size", 2), ("shape", 3), ("colour", 40))
+]
 
 
 def _train(model: torch.nn.Module, tok, texts: list[str], steps: int = 80) -> None:
@@ -182,8 +185,13 @@ def _sets(tok) -> Sets:
 
 
 def _generate(model, tok, ids: list[int], n: int) -> str:
-    out = model.generate(torch.tensor([ids]), max_new_tokens=n, do_sample=False, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id)  # fmt: skip
+    out = model.generate(
+        torch.tensor([ids]),
+        max_new_tokens=n,
+        do_sample=False,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     return tok.decode(out[0, len(ids) :].tolist(), skip_special_tokens=True, clean_up_tokenization_spaces=True)
 
 
@@ -270,8 +278,11 @@ def test_report_shows_forget_quality_and_names_the_fallback(tmp_path: Path) -> N
     ratios = {"base": [0.1, 0.2, 0.15, 0.3], "retrain": [0.9, 1.2, 0.7, 1.0], "npo": [0.8, 1.1, 0.2, 0.95]}
     for lb, tr in ratios.items():
         extra = {"truth_ratios": tr, "truth_ratio_data": "fallback"}
-        recs = [Record("unlearning", "truth_ratio_forget", "value", tofu.forget_truth_ratio(tr), extra=extra,
-                       checkpoint=lb), Record("unlearning", "forget_auc", "value", 0.5, checkpoint=lb)]  # fmt: skip
+        ratio = tofu.forget_truth_ratio(tr)
+        recs = [
+            Record("unlearning", "truth_ratio_forget", "value", ratio, extra=extra, checkpoint=lb),
+            Record("unlearning", "forget_auc", "value", 0.5, checkpoint=lb),
+        ]
         run.write(f"measure/{lb}", recs)
     unl = collect_figures(run.path)[0]["unlearning"]
     for lb, tr in ratios.items():

@@ -1,9 +1,10 @@
 """The native, batched capability evaluator: greedy generation with normalized match, and log-likelihood choice.
 
-Generation families (``fact_recall``, ``open_book``, ``overriding``): prompts are left-padded in
-length-sorted batches and decoded greedily with the KV cache (``model.generate``) for at most
-``max_new_tokens`` tokens or until every row has produced a newline; the first line is compared with
-:func:`auditor.capability.normalize.answer_match`. ``icl_classification``: the choice with the highest
+A task is scored as its ``output_type`` declares (:data:`SCORERS`). ``generate_until`` (``fact_recall``,
+``open_book``, ``overriding``): prompts are left-padded in length-sorted batches and decoded greedily with
+the KV cache (``model.generate``) for at most ``max_new_tokens`` tokens or until every row has produced a
+newline; the first line is compared with :func:`auditor.capability.normalize.answer_match`.
+``multiple_choice`` (``icl_classification``): the choice with the highest
 summed log-probability of its tokens after the prompt (context and continuation split as lm-eval's
 ``_encode_pair`` does: encode the whole string, the continuation is what follows the prompt's tokens),
 at k shots and at 0 shots (the baseline; Jin et al. 2024 compare ICL against it); also a calibrated choice
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -21,7 +23,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase, StoppingCrite
 
 import auditor.store.progress as progress
 from auditor.capability.normalize import answer_match, first_line
-from auditor.capability.schema import Task, fit_to_context
+from auditor.capability.schema import GENERATE_UNTIL, MULTIPLE_CHOICE, Task, TaskItem, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
 from auditor.models.parallel import shard_map
@@ -165,8 +167,72 @@ def choice_logliks(
     return out
 
 
+Scored = tuple[list[bool], list[dict], dict]  # per-item hits, per-item rows, extras
+
+
 def _argmax(xs: list[float]) -> int:
     return max(range(len(xs)), key=lambda i: (xs[i], -i))  # first maximum, as numpy's argmax
+
+
+def _score_choices(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: tuple[TaskItem, ...],
+    max_new_tokens: int,
+    batch_size: int | None,
+) -> Scored:
+    """``multiple_choice``: the choice with the highest log-likelihood, at k shots and at 0 shots (Jin et al.
+    2024's baseline), and calibrated (k-shot minus 0-shot per label)."""
+    choices = [x.choices for x in items]
+    ll = choice_logliks(model, tokenizer, [x.prompt() for x in items], choices, batch_size)
+    ll0 = choice_logliks(model, tokenizer, [x.prompt(0) for x in items], choices, batch_size)
+    hits = [_argmax(a) == x.gold for a, x in zip(ll, items, strict=True)]
+    hits0 = [_argmax(a) == x.gold for a, x in zip(ll0, items, strict=True)]
+    # calibrated: k-shot log-likelihood minus the 0-shot one per label (the 0-shot prompt as the reference
+    # input of Zhao et al. 2021's contextual calibration), which removes a fixed label bias
+    cal = [[a - b for a, b in zip(k, z, strict=True)] for k, z in zip(ll, ll0, strict=True)]
+    hits_cal = [_argmax(c) == x.gold for c, x in zip(cal, items, strict=True)]
+    extras = {
+        "accuracy_calibrated": sum(hits_cal) / len(items),
+        "correct_calibrated": sum(hits_cal),
+        "correct_0shot": sum(hits0),
+        "accuracy_0shot": sum(hits0) / len(items),
+        "gain_over_0shot": (sum(hits) - sum(hits0)) / len(items),
+    }
+    rows = [
+        {"id": x.id, "prediction": x.choices[_argmax(a)], "correct": h, "correct_0shot": h0}
+        for x, a, h, h0 in zip(items, ll, hits, hits0, strict=True)
+    ]
+    return hits, rows, extras
+
+
+def _score_generation(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: tuple[TaskItem, ...],
+    max_new_tokens: int,
+    batch_size: int | None,
+) -> Scored:
+    """``generate_until``: greedy generation to the first newline, normalized match against the answers (and
+    against the memorized answers, for overriding QA)."""
+    gens = greedy_generate(model, tokenizer, [x.prompt() for x in items], max_new_tokens, batch_size)
+    hits = [answer_match(g, x.answers) for g, x in zip(gens, items, strict=True)]
+    rows, extras = [], {}
+    for x, g, h in zip(items, gens, hits, strict=True):
+        row = {"id": x.id, "prediction": first_line(g), "correct": h}
+        if x.memorized:
+            row["memorized"] = answer_match(g, x.memorized)
+        rows.append(row)
+    if any(x.memorized for x in items):
+        extras["memorized_rate"] = sum(r.get("memorized", False) for r in rows) / len(rows)
+    return hits, rows, extras
+
+
+# a task's output_type -> how it is scored
+SCORERS: dict[str, Callable[..., Scored]] = {
+    GENERATE_UNTIL: _score_generation,
+    MULTIPLE_CHOICE: _score_choices,
+}
 
 
 def evaluate_task(
@@ -176,35 +242,10 @@ def evaluate_task(
     max_new_tokens: int = 16,
     batch_size: int | None = 16,
 ) -> TaskResult:
-    """Accuracy of ``model`` on ``task`` (k-shot reduced where the context is too short; see extras)."""
+    """Accuracy of ``model`` on ``task``, scored as its ``output_type`` says (k-shot reduced where the context
+    is too short; see extras)."""
     task, fit = fit_to_context(task, tokenizer, context_budget(model, tokenizer, max_new_tokens))
-    items = task.items
-    rows: list[dict] = []
     extras: dict = {"shots": fit["requested_shots"], "shots_min": fit["min_shots"], "shots_reduced": fit["reduced"]}
-    if task.family == "icl_classification":
-        ll = choice_logliks(model, tokenizer, [x.prompt() for x in items], [x.choices for x in items], batch_size)
-        ll0 = choice_logliks(model, tokenizer, [x.prompt(0) for x in items], [x.choices for x in items], batch_size)
-        hits = [_argmax(a) == x.gold for a, x in zip(ll, items, strict=True)]
-        hits0 = [_argmax(a) == x.gold for a, x in zip(ll0, items, strict=True)]
-        # calibrated: k-shot log-likelihood minus the 0-shot one per label (the 0-shot prompt as the reference
-        # input of Zhao et al. 2021's contextual calibration), which removes a fixed label bias
-        cal = [[a - b for a, b in zip(k, z, strict=True)] for k, z in zip(ll, ll0, strict=True)]
-        hits_cal = [_argmax(c) == x.gold for c, x in zip(cal, items, strict=True)]
-        extras["accuracy_calibrated"] = sum(hits_cal) / len(items)
-        extras["correct_calibrated"] = sum(hits_cal)
-        extras["correct_0shot"] = sum(hits0)
-        extras["accuracy_0shot"] = sum(hits0) / len(items)
-        extras["gain_over_0shot"] = (sum(hits) - sum(hits0)) / len(items)
-        for x, a, h, h0 in zip(items, ll, hits, hits0, strict=True):
-            rows.append({"id": x.id, "prediction": x.choices[_argmax(a)], "correct": h, "correct_0shot": h0})
-    else:
-        gens = greedy_generate(model, tokenizer, [x.prompt() for x in items], max_new_tokens, batch_size)
-        hits = [answer_match(g, x.answers) for g, x in zip(gens, items, strict=True)]
-        for x, g, h in zip(items, gens, hits, strict=True):
-            row = {"id": x.id, "prediction": first_line(g), "correct": h}
-            if x.memorized:
-                row["memorized"] = answer_match(g, x.memorized)
-            rows.append(row)
-        if any(x.memorized for x in items):
-            extras["memorized_rate"] = sum(r.get("memorized", False) for r in rows) / len(rows)
-    return TaskResult(task.name, task.family, len(items), sum(hits), extras, rows)
+    score = SCORERS[task.output_type]
+    hits, rows, more = score(model, tokenizer, task.items, max_new_tokens, batch_size)
+    return TaskResult(task.name, task.family, len(task.items), sum(hits), extras | more, rows)

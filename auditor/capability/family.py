@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from auditor.capability.builders import CapabilityConfig
+from auditor.capability.figures import capability_figures, capability_tree
 from auditor.capability.runner import CapabilitySuite
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext
@@ -26,6 +27,10 @@ class CapabilityFamily:
         self.name = name
         lm_eval = name.startswith("lm_eval:")
         self.needs = frozenset({"lm_eval"} if lm_eval else {"generate", "loglik", "tasks"})
+        self.figures = capability_figures(name)
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        return capability_tree(rows)
 
     def prepare(self, sections: object, lab: Path | None) -> CapabilitySuite:
         cfg: CapabilityConfig = sections.capability  # type: ignore[attr-defined]

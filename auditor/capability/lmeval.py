@@ -1,11 +1,11 @@
 """The lm-eval bridge: the capability tasks as lm-eval YAML tasks, and any lm-eval task on an in-memory model.
 
 Each memaudit task is an lm-eval task reading rendered rows (``dataset_path: json``) with the same prompts
-as the native evaluator: generation families use ``generate_until`` (until a newline, greedy) with the
-normalized match of ``tasks/lm_eval/utils.py``; ``icl_classification`` uses ``multiple_choice``
-(log-likelihood, ``acc``), plus a ``_0shot`` twin. lm-eval resolves ``data_files`` against the working
-directory, so :func:`write_lm_eval_tasks` writes the YAMLs with absolute paths into a folder (a temporary
-one at run time), next to a copy of ``utils.py``; this works from a source checkout and from a wheel.
+as the native evaluator, scored as the task's ``output_type`` says: ``generate_until`` (until a newline,
+greedy) with the normalized match of ``tasks/lm_eval/utils.py``, or ``multiple_choice`` (log-likelihood,
+``acc``) plus a ``_0shot`` twin. lm-eval resolves ``data_files`` against the working directory, so
+:func:`write_lm_eval_tasks` writes the YAMLs with absolute paths into a folder (a temporary one at run
+time), next to a copy of ``utils.py``; this works from a source checkout and from a wheel.
 
 Unknown task names are rejected before any model work: ``memaudit_*`` names against the folder's own
 YAMLs (fast); other names against lm-eval's full index (``TaskManager(include_defaults=True)``, ~40 s,
@@ -17,13 +17,14 @@ from __future__ import annotations
 import difflib
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from auditor.capability.schema import Task, write_rows
+from auditor.capability.schema import GENERATE_UNTIL, MULTIPLE_CHOICE, Task, write_rows
 from auditor.errors import ConfigError
 from auditor.tasks import tasks_dir
 
@@ -33,33 +34,28 @@ PREFIX = "memaudit_"
 _METRICS = ("accuracy,none", "acc,none", "exact_match,strict-match", "exact_match,none", "acc_norm,none")
 
 
-def task_configs(task: Task, data_file: str | Path, max_new_tokens: int = 16) -> list[dict]:
-    """lm-eval YAML configs (as dicts) for ``task`` reading ``data_file`` (rendered rows)."""
-    base = {
-        "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
-        "test_split": "test",
-        "target_delimiter": "",
-        "metadata": {"version": 1.0, "family": task.family, "source": task.source},
+def _choice_configs(name: str, base: dict, max_new_tokens: int) -> list[dict]:
+    """``multiple_choice``: log-likelihood choice (``acc``), and its ``_0shot`` twin (the 0-shot baseline)."""
+    choice = {
+        **base,
+        "output_type": MULTIPLE_CHOICE,
+        "doc_to_choice": "{{choices}}",
+        "doc_to_target": "{{gold}}",
+        "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
     }
-    name = PREFIX + task.name
-    if task.family == "icl_classification":
-        choice = {
-            **base,
-            "output_type": "multiple_choice",
-            "doc_to_choice": "{{choices}}",
-            "doc_to_target": "{{gold}}",
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
-        }
-        return [
-            {"task": name, **choice, "doc_to_text": "{{prompt}}"},
-            {"task": name + "_0shot", **choice, "doc_to_text": "{{prompt_0shot}}"},
-        ]
+    return [
+        {"task": name, **choice, "doc_to_text": "{{prompt}}"},
+        {"task": name + "_0shot", **choice, "doc_to_text": "{{prompt_0shot}}"},
+    ]
+
+
+def _generate_configs(name: str, base: dict, max_new_tokens: int) -> list[dict]:
+    """``generate_until``: greedy until a newline, scored by the normalized match of ``utils.py``."""
     return [
         {
             "task": name,
             **base,
-            "output_type": "generate_until",
+            "output_type": GENERATE_UNTIL,
             "doc_to_text": "{{prompt}}",
             "doc_to_target": "{{answers[0]}}",
             "generation_kwargs": {"until": ["\n"], "do_sample": False, "max_gen_toks": max_new_tokens},
@@ -67,6 +63,25 @@ def task_configs(task: Task, data_file: str | Path, max_new_tokens: int = 16) ->
             "metric_list": [{"metric": "accuracy", "aggregation": "mean", "higher_is_better": True}],
         }
     ]
+
+
+# a task's output_type -> its lm-eval configs
+CONFIGS: dict[str, Callable[[str, dict, int], list[dict]]] = {
+    GENERATE_UNTIL: _generate_configs,
+    MULTIPLE_CHOICE: _choice_configs,
+}
+
+
+def task_configs(task: Task, data_file: str | Path, max_new_tokens: int = 16) -> list[dict]:
+    """lm-eval YAML configs (as dicts) for ``task`` reading ``data_file`` (rendered rows), by its output_type."""
+    base = {
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data_file)}},
+        "test_split": "test",
+        "target_delimiter": "",
+        "metadata": {"version": 1.0, "family": task.family, "source": task.source},
+    }
+    return CONFIGS[task.output_type](PREFIX + task.name, base, max_new_tokens)
 
 
 def dump_yaml(cfg: dict) -> str:
@@ -88,7 +103,7 @@ def write_lm_eval_tasks(
     _copy_utils(out_dir)
     names = []
     for task in tasks:
-        data = write_rows(data_dir / f"{task.name}.jsonl", task.items).resolve()
+        data = write_rows(data_dir / f"{task.name}.jsonl", task).resolve()
         ref = data.relative_to(Path(relative_to).resolve()) if relative_to else data
         for cfg in task_configs(task, ref):
             (out_dir / f"{cfg['task']}.yaml").write_text(dump_yaml(cfg), encoding="utf-8")

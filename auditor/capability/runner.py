@@ -82,10 +82,8 @@ class CapabilitySuite:
         """Records and per-item rows of one family on the model as it is now."""
         if family.startswith(LM_EVAL):
             name = family[len(LM_EVAL) :]
-            res = run_lm_eval(
-                model, tokenizer, [name], limit=self.cfg.limit, batch_size=self.batch_size,
-                task_manager=self._task_manager(),
-            )[name]  # fmt: skip
+            how = {"limit": self.cfg.limit, "batch_size": self.batch_size, "task_manager": self._task_manager()}
+            res = run_lm_eval(model, tokenizer, [name], **how)[name]
             ci = proportion_ci(round(res.accuracy * res.n), res.n) if res.n else None
             extra = {"capability": True, "lm_eval_metric": res.metric}
             rec = Record(family, name, "accuracy", res.accuracy, n=res.n, ci=ci, extra=extra, **tags)

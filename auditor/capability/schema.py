@@ -6,13 +6,14 @@ A task is a list of :class:`TaskItem`. An item is rendered to one prompt string:
     demo_1 ... demo_k     k complete demonstrations from the same family, one per line
     query                 e.g. "Q: What is the capital of France? A:"
 
-joined by newlines. Generation families (``fact_recall``, ``open_book``, ``overriding``) are scored
-by greedy generation and normalized match against ``answers`` (:mod:`auditor.capability.normalize`);
-``icl_classification`` is scored by log-likelihood choice among ``choices`` (Jin et al. 2024,
-"The cost of down-scaling language models", ICLR 2024). Rendered rows (what ``tasks/*.jsonl`` and the
-lm-eval task configs read) are ``{"id", "family", "prompt", "answers", "shots"}`` plus ``choices`` and
-``gold`` for choice tasks, ``prompt_0shot`` for in-context classification and ``memorized_answers`` for
-overriding QA.
+joined by newlines. A task declares how it is scored, as lm-eval's ``output_type`` does
+(:data:`OUTPUT_TYPES`, set where tasks are built): ``generate_until`` (``fact_recall``, ``open_book``,
+``overriding``) is greedy generation and normalized match against ``answers``
+(:mod:`auditor.capability.normalize`); ``multiple_choice`` (``icl_classification``) is log-likelihood
+choice among ``choices``, at k shots and at 0 shots, the baseline of Jin et al. 2024 ("The cost of
+down-scaling language models", ICLR 2024). Rendered rows (what ``tasks/*.jsonl`` and the lm-eval task
+configs read) are ``{"id", "family", "prompt", "answers", "shots"}`` plus ``choices`` and ``gold`` for
+choice items, ``prompt_0shot`` for multiple-choice tasks and ``memorized_answers`` for overriding QA.
 """
 
 from __future__ import annotations
@@ -22,14 +23,24 @@ import logging
 import random
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal, get_args
 
 from auditor.errors import InputError
 from auditor.inputs.data import numbered_jsonl
 
 log = logging.getLogger(__name__)
 
-FAMILIES: tuple[str, ...] = ("fact_recall", "open_book", "overriding", "icl_classification")
-CHOICE_FAMILIES: tuple[str, ...] = ("icl_classification",)
+OutputType = Literal["generate_until", "multiple_choice"]  # lm-eval's names for the two scoring modes
+GENERATE_UNTIL: OutputType = "generate_until"
+MULTIPLE_CHOICE: OutputType = "multiple_choice"
+# family -> how its tasks are scored (the one place a family's scoring mode is declared)
+OUTPUT_TYPES: dict[str, OutputType] = {
+    "fact_recall": GENERATE_UNTIL,
+    "open_book": GENERATE_UNTIL,
+    "overriding": GENERATE_UNTIL,
+    "icl_classification": MULTIPLE_CHOICE,
+}
+FAMILIES: tuple[str, ...] = tuple(OUTPUT_TYPES)
 
 
 @dataclass(frozen=True)
@@ -59,12 +70,23 @@ class TaskItem:
 
 @dataclass(frozen=True)
 class Task:
-    """A named list of items of one family (e.g. ``real_fact_recall``)."""
+    """A named list of items of one family (e.g. ``real_fact_recall``), with how it is scored.
+
+    ``output_type`` is lm-eval's: ``generate_until`` (greedy generation, normalized match; lm-eval's default
+    too) or ``multiple_choice`` (log-likelihood choice among each item's ``choices``, plus a 0-shot baseline).
+    """
 
     name: str
     family: str
     items: tuple[TaskItem, ...]
     source: str = ""  # where the items came from (lab folder, 'countryinfo+pycountry', a file)
+    output_type: OutputType = GENERATE_UNTIL
+
+    def __post_init__(self) -> None:
+        if self.output_type not in get_args(OutputType):
+            raise ValueError(f"task {self.name}: unknown output_type {self.output_type!r}")
+        if self.output_type == MULTIPLE_CHOICE and not all(x.choices for x in self.items):
+            raise ValueError(f"task {self.name}: a multiple_choice task needs choices on every item")
 
 
 def fit_to_context(task: Task, tokenizer, max_tokens: int) -> tuple[Task, dict]:
@@ -102,14 +124,15 @@ def fit_to_context(task: Task, tokenizer, max_tokens: int) -> tuple[Task, dict]:
     return replace(task, items=tuple(items)), info
 
 
-def to_row(item: TaskItem) -> dict:
-    """The rendered row written to task files and read by the lm-eval configs."""
+def to_row(item: TaskItem, output_type: OutputType = GENERATE_UNTIL) -> dict:
+    """The rendered row written to task files and read by the lm-eval configs (a multiple-choice task's rows
+    also hold the 0-shot prompt, for the 0-shot baseline)."""
     row: dict = {"id": item.id, "family": item.family, "prompt": item.prompt(), "answers": list(item.answers)}
     row["shots"] = len(item.demos)
     if item.choices:
         row["choices"] = list(item.choices)
         row["gold"] = item.gold
-    if item.family == "icl_classification":
+    if output_type == MULTIPLE_CHOICE:
         row["prompt_0shot"] = item.prompt(0)
     if item.memorized:
         row["memorized_answers"] = list(item.memorized)
@@ -127,11 +150,12 @@ def read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
     return out
 
 
-def write_rows(path: str | Path, items: list[TaskItem] | tuple[TaskItem, ...]) -> Path:
-    """Write rendered rows (one JSON object per line)."""
+def write_rows(path: str | Path, task: Task) -> Path:
+    """Write a task's rendered rows (one JSON object per line)."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text("".join(json.dumps(to_row(x), ensure_ascii=False) + "\n" for x in items), encoding="utf-8")
+    rows = (json.dumps(to_row(x, task.output_type), ensure_ascii=False) + "\n" for x in task.items)
+    p.write_text("".join(rows), encoding="utf-8")
     return p
 
 

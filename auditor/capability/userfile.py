@@ -13,17 +13,22 @@ drawn from other rows of the file) or ``prompt`` (used verbatim, no demonstratio
 ``answer`` (a string) or ``answers`` (a non-empty list of strings) is required. Optional: ``context``,
 ``memorized_answer`` / ``memorized_answers`` (overriding QA).
 
-In-context classification rows: ``{"id", "examples": [[X, LABEL], ...], "query": X, "answer": LABEL,
-"labels": [L1, L2]}`` (X rendered as text, e.g. "3, 7"), or ``{"id", "prompt", "answer", "choices"}``.
+Multiple-choice families (in-context classification; the family's ``output_type`` in
+:data:`auditor.capability.schema.OUTPUT_TYPES`): ``{"id", "examples": [[X, LABEL], ...], "query": X,
+"answer": LABEL, "labels": [L1, L2]}`` (X rendered as text, e.g. "3, 7"), or ``{"id", "prompt", "answer",
+"choices"}``; their demonstrations are the row's own examples.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
-from auditor.capability.schema import TaskItem, read_jsonl, sample_others
+from auditor.capability.schema import GENERATE_UNTIL, MULTIPLE_CHOICE, OUTPUT_TYPES, TaskItem, read_jsonl, sample_others
 from auditor.errors import InputError
+
+NEEDS_CONTEXT = ("open_book", "overriding")  # families whose 'question' rows must carry a 'context'
 
 
 def _need(path: Path, line: int, row: dict, *keys: str) -> str:
@@ -44,9 +49,10 @@ def _str(path: Path, line: int, row: dict, key: str) -> str:
 
 
 def _strs(path: Path, line: int, row: dict, one: str, many: str) -> tuple[str, ...]:
+    """Field ``one`` (a string) or ``many`` (a list of strings); ``one == many`` names a list-only field."""
     key = _need(path, line, row, one, many)
     v = row[key]
-    vals = [v] if key == one else v
+    vals = [v] if key == one and one != many else v
     if not isinstance(vals, list) or not vals or not all(isinstance(x, str) and x.strip() for x in vals):
         raise InputError(f"{path}:{line}: field {key!r} must be a non-empty string or list of strings, got {v!r}")
     return tuple(vals)
@@ -66,20 +72,20 @@ def _qa_item(path: Path, line: int, row: dict, family: str) -> TaskItem:
     text = _str(path, line, row, key)
     if key == "prompt":
         return TaskItem(rid, family, text, answers, memorized=memorized, meta={"verbatim": True})
-    if family in ("open_book", "overriding") and "context" not in row:
+    if family in NEEDS_CONTEXT and "context" not in row:
         raise InputError(f"{path}:{line}: missing field 'context' (needed by {family} rows with a 'question')")
     ctx = f"Context: {_str(path, line, row, 'context')} " if "context" in row else ""
     return TaskItem(rid, family, f"{ctx}Q: {text} A:", answers, memorized=memorized)
 
 
-def _icl_item(path: Path, line: int, row: dict) -> TaskItem:
+def _choice_item(path: Path, line: int, row: dict, family: str) -> TaskItem:
     rid = _str(path, line, row, _need(path, line, row, "id"))
     answer = _space(_str(path, line, row, _need(path, line, row, "answer")))
     if "prompt" in row:
         choices = tuple(_space(c) for c in _strs(path, line, row, "choices", "choices"))
         if answer not in choices:
             raise InputError(f"{path}:{line}: answer {answer.strip()!r} is not one of the choices {list(choices)}")
-        return TaskItem(rid, "icl_classification", _str(path, line, row, "prompt"), (answer,), choices=choices)
+        return TaskItem(rid, family, _str(path, line, row, "prompt"), (answer,), choices=choices)
     examples = row[_need(path, line, row, "examples", "prompt")]
     if not isinstance(examples, list) or not all(isinstance(e, list | tuple) and len(e) == 2 for e in examples):
         raise InputError(f"{path}:{line}: field 'examples' must be a list of [input, label] pairs")
@@ -93,22 +99,26 @@ def _icl_item(path: Path, line: int, row: dict) -> TaskItem:
         return ", ".join(str(v) for v in x) if isinstance(x, list | tuple) else str(x)
 
     demos = tuple(f"{fmt(x)} -> {y}" for x, y in examples)
-    return TaskItem(rid, "icl_classification", f"{fmt(query)} ->", (answer,), demos, "Classify:", choices)
+    return TaskItem(rid, family, f"{fmt(query)} ->", (answer,), demos, "Classify:", choices)
+
+
+# a family's output_type -> how its rows are read
+PARSERS: dict[str, Callable[[Path, int, dict, str], TaskItem]] = {
+    GENERATE_UNTIL: _qa_item,
+    MULTIPLE_CHOICE: _choice_item,
+}
 
 
 def load_user_task(path: str | Path, family: str, shots: int = 3, seed: int = 0) -> list[TaskItem]:
     """Items of ``family`` from a user JSONL file; errors name the file, line and field."""
     path = Path(path)
-    rows = read_jsonl(path)
-    if family == "icl_classification":
-        items = [_icl_item(path, n, r) for n, r in rows]
-    else:
-        items = [_qa_item(path, n, r, family) for n, r in rows]
+    output_type = OUTPUT_TYPES[family]
+    items = [PARSERS[output_type](path, n, r, family) for n, r in read_jsonl(path)]
     counts = Counter(x.id for x in items)
     dup = sorted(i for i, c in counts.items() if c > 1)
     if dup:
         raise InputError(f"{path}: duplicate id(s) {', '.join(dup[:5])}; ids must be unique")
-    if family == "icl_classification" or shots <= 0:
+    if output_type == MULTIPLE_CHOICE or shots <= 0:  # a choice row's demonstrations are its own examples
         return items
     pool = [x for x in items if not x.meta.get("verbatim")]
     where = {x.id: i for i, x in enumerate(pool)}

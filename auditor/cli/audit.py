@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.cli.common import (
     add_batch_size,
@@ -18,45 +19,61 @@ from auditor.cli.common import (
 from auditor.cli.tables import print_run_table
 from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import read_utf8
-from auditor.report.build import write_report
-from auditor.report.figures import collect_figures
-from auditor.report.gate import check, format_results, gate_summary, load_policy, parse_rules, shift_warning
-from auditor.report.summary import write_summary
-from auditor.store.runs import atomic_write_json
 from auditor.tasks import tasks_dir
+
+if TYPE_CHECKING:  # the report (and with it torch) loads when a command runs, not for --help
+    from auditor.report.policy import Policy
 
 # ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
 # flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)
-MODEL_KEYS = ("device", "dtype", "batch_size", "allow_pickle", "trust_remote_code", "attn_implementation", "offload",
-              "model_args")  # fmt: skip
+MODEL_KEYS = (
+    "device",
+    "dtype",
+    "batch_size",
+    "allow_pickle",
+    "trust_remote_code",
+    "attn_implementation",
+    "offload",
+    "model_args",
+)
 AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in ("model", "revision", "limit", *MODEL_KEYS))
 COMPARE_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in MODEL_KEYS)
 
 
-def _gate_run(run: Path, rules: list) -> int:
+def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
+    """Check ``policy`` on the run, print every rule and the verdict, write ``RUN/gates/<hash>.json`` (and, with
+    ``replace``, the run's own ``gate.json`` and ``summary.json``); exit 0 on PASS, 1 on FAIL."""
+    from auditor.report.figures import collect_figures
+    from auditor.report.gate import check_policy, format_results, gate_summary, shift_warning, verdict_line
+    from auditor.report.gate_files import GATE, write_gate
+
     figures, baseline = collect_figures(run)
-    results = check(rules, figures, baseline)
+    results = check_policy(policy, figures, baseline)
     for line in format_results(results):
         print(line)
     warning = shift_warning(figures)
     if warning:
         print(warning)
-    summary = gate_summary(results)
+    summary = gate_summary(results, policy)
     summary["warnings"] += [warning] if warning else []
-    atomic_write_json(run / "gate.json", summary)
-    write_summary(run, gate=summary)
-    print(f"gate: {'PASS' if summary['passed'] else 'FAIL'} ({sum(r.passed for r in results)}/{len(results)} rules)")
+    path = write_gate(run, summary, replace=replace)
+    print(verdict_line(summary))
+    print(f"verdict: {path} (policy {policy.source or 'given'}, sha256 {policy.sha256[:12]})")
+    if not replace and (run / GATE).exists():
+        print(f"        the run's own verdict ({run / GATE}) is unchanged; --replace makes this one the run's verdict")
     return 0 if summary["passed"] else 1
 
 
 def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> int:
     from auditor.pipeline.audit import load_audit_config, run_audit
+    from auditor.report.build import write_report
+    from auditor.report.policy import parse_policy
 
     cfg = load_audit_config(config, overrides)
     out = run_audit(cfg, overwrite=overwrite)
     for folder in sorted((out / "checkpoints").glob("*/")):
         print_run_table(folder)
-    rc = _gate_run(out, parse_rules(list(cfg.policy))) if cfg.policy else 0
+    rc = _gate_run(out, parse_policy(cfg.policy, source=f"{config}#policy")) if cfg.policy else 0
     if report:
         html = write_report(out)
         print(f"report: {html}")
@@ -84,6 +101,7 @@ def cmd_demo(a: argparse.Namespace) -> int:
 
 def cmd_unlearn_compare(a: argparse.Namespace) -> int:
     from auditor.pipeline.unlearn import load_compare_config, run_compare
+    from auditor.report.build import write_report
 
     cfg = load_compare_config(a.config, [*a.set, *flag_overrides(a, COMPARE_KEYS)])
     out = run_compare(cfg, overwrite=a.overwrite)
@@ -95,29 +113,45 @@ def cmd_unlearn_compare(a: argparse.Namespace) -> int:
 
 
 def cmd_report(a: argparse.Namespace) -> int:
+    from auditor.report.build import write_report
+
     html = write_report(a.run, redact=not a.no_redact, title=a.title)
     print(f"report: {html}")
     print(f"        {html.with_suffix('.md')}")
     return 0
 
 
+def _recorded_policy(run: Path) -> Policy:
+    """The audit config's policy, as the audit recorded it in ``RUN/policy.json``."""
+    from auditor.report.policy import parse_policy
+
+    path = run / "policy.json"
+    try:
+        recorded = json.loads(read_utf8(path, "policy.json"))
+    except ValueError as e:
+        raise InputError(f"{path} is not valid JSON; pass --policy POLICY.yaml") from e
+    if isinstance(recorded, dict):
+        source = recorded.get("source") or str(path)
+        recorded = {k: v for k, v in recorded.items() if k not in ("source", "sha256")}
+        return parse_policy(recorded, source=source, where=str(path))
+    return parse_policy(recorded, source=str(path), where=str(path))
+
+
 def cmd_gate(a: argparse.Namespace) -> int:
+    from auditor.report.policy import load_policy
+
     run = Path(a.run)
     if not run.is_dir():
         raise InputError(f"run directory not found: {run}; give the folder a run wrote (its --out)")
     if a.policy:
         if Path(a.policy).is_file():
             read_utf8(a.policy, "policy YAML file")  # not UTF-8: one line naming the byte, before YAML reads it
-        rules = load_policy(a.policy)
+        policy = load_policy(a.policy)
     elif (run / "policy.json").exists():
-        try:
-            recorded = json.loads(read_utf8(run / "policy.json", "policy.json"))
-        except ValueError as e:
-            raise InputError(f"{run / 'policy.json'} is not valid JSON; pass --policy POLICY.yaml") from e
-        rules = parse_rules(recorded.get("rules") if isinstance(recorded, dict) else None)
+        policy = _recorded_policy(run)
     else:
         raise ConfigError(f"no --policy given and {run} records no policy (policy.json); pass --policy POLICY.yaml")
-    return _gate_run(run, rules)
+    return _gate_run(run, policy, replace=a.replace)
 
 
 def _add_model_overrides(p: argparse.ArgumentParser, candidate: bool = True) -> None:
@@ -132,6 +166,29 @@ def _add_model_overrides(p: argparse.ArgumentParser, candidate: bool = True) -> 
     group.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights in every checkpoint")
     group.add_argument(
         "--trust-remote-code", action="store_true", help="run the checkpoints' own code (only if trusted)"
+    )
+
+
+def _add_gate_parser(sub: argparse._SubParsersAction) -> None:
+    """``auditor gate RUN [--policy P] [--replace]``."""
+    g = add_command(
+        sub,
+        "gate",
+        cmd_gate,
+        help="check a run's figures against a policy: exit 0 pass, 1 a rule failed or was inconclusive (too few "
+        "items to decide), 2 bad policy or run",
+    )
+    g.add_argument("run", help="run directory")
+    g.add_argument(
+        "--policy",
+        help="policy YAML (rules: ['PATH OP VALUE', ...], optional min_n: N (default 10) and inconclusive: "
+        "fail|pass (default fail)); default: the audit config's policy",
+    )
+    g.add_argument(
+        "--replace",
+        action="store_true",
+        help="make this verdict the run's own: rewrite RUN/gate.json and summary.json (the report follows); "
+        "without it the verdict goes to RUN/gates/<policy hash>.json only",
     )
 
 
@@ -173,14 +230,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     )
     rep.add_argument("--title", help="report title (default: from the run's kind)")
 
-    g = add_command(
-        sub,
-        "gate",
-        cmd_gate,
-        help="check a run's figures against a policy: exit 0 all pass, 1 a rule failed, 2 bad policy or run",
-    )
-    g.add_argument("run", help="run directory")
-    g.add_argument("--policy", help="policy YAML (rules: ['PATH OP VALUE', ...]); default: the audit config's policy")
+    _add_gate_parser(sub)
 
     uc = add_command(
         sub,

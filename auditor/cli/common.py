@@ -229,15 +229,17 @@ _model_spec = model_spec  # the name older callers import
 
 
 def open_run(a: argparse.Namespace, config: dict, models: dict[str, str | None], **manifest: object) -> RunDir:
-    """The command's run directory, opened (or resumed, or refused) before any model loads.
+    """The command's run directory, opened (or resumed, or refused) before any model loads; call it after the
+    command's own checks of its input, so a bad input leaves no folder behind.
 
     Its identity: ``config``, the content of every file it names, and for each model in ``models``
-    (label -> source) the checkpoint fingerprint, dtype and device class.
+    (label -> source) the checkpoint fingerprint, dtype and device class. The identity binds once the folder
+    holds a measurement: if the command then fails before its first record (the model does not load), the
+    corrected command reuses the folder (:class:`~auditor.store.runs.RunDir`).
     """
     from auditor.pipeline.runid import run_identity
     from auditor.store.runs import RunDir
 
     specs = {label: model_spec(a, src) for label, src in models.items() if src}
     identity, sources = run_identity(config, specs)
-    return RunDir(a.out, config, overwrite=a.overwrite, identity=identity, sources=sources,
-                  extra_manifest=manifest)  # fmt: skip
+    return RunDir(a.out, config, overwrite=a.overwrite, identity=identity, sources=sources, extra_manifest=manifest)

@@ -144,9 +144,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--canaries` and their --repeats-column breaks the results down by counted duplication (by_repeats).",
     )
     p.add_argument(
-        "--corpus", action="append", required=True, metavar="FILE",
+        "--corpus",
+        action="append",
+        required=True,
+        metavar="FILE",
         help="a training corpus file: jsonl/csv/parquet, txt (a document per line) or HF dir; repeat",
-    )  # fmt: skip
+    )
     p.add_argument("--data", required=True, help="the rows to count (jsonl/csv/parquet/txt/HF dir)")
     p.add_argument("--out", required=True, help="where to write the rows with their counts (.jsonl)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -154,8 +157,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--text-column", default="text", help="column of the texts: corpus documents, and the span unless --target"
     )
     p.add_argument("--id-column", default="id", help="data column naming the rows (in the summary)")
-    p.add_argument("--target", type=csv_type(), metavar="COL[,COL]",
-                   help="data columns joined into the span, e.g. prefix,secret (default: --text-column)")  # fmt: skip
+    p.add_argument(
+        "--target",
+        type=csv_type(),
+        metavar="COL[,COL]",
+        help="data columns joined into the span, e.g. prefix,secret (default: --text-column)",
+    )
     p.add_argument("--column", default="repeats", help="the count's column in --out")
     p.add_argument("--ngram", type=positive_int, default=8, help="anchor n-gram (speed only; counts are exact)")
     p.add_argument("--chunk-tokens", type=positive_int, default=1 << 20, help="corpus tokens hashed at a time")

@@ -12,7 +12,6 @@ from auditor.cli.common import (
     add_command,
     add_data_columns,
     add_model_args,
-    batch_size_arg,
     fraction,
     int_at_least,
     model_spec,
@@ -22,41 +21,11 @@ from auditor.cli.common import (
     positive_int,
     unit_fraction,
 )
-from auditor.errors import AuditorError, ConfigError, InputError
-from auditor.inputs.data import read_rows
-from auditor.report.summary import write_summary
+from auditor.cli.extract_flags import exposure_config, extraction_config, read_data_rows, untargeted_config
 from auditor.store.runs import RunDir
 
 if TYPE_CHECKING:
     from auditor.models.load import LoadedModel
-
-
-def _read_rows(path: str, what: str) -> list[dict]:
-    """Rows of a data file; any read failure becomes an InputError naming the file."""
-    try:
-        rows = read_rows(path)
-    except AuditorError:
-        raise
-    except (OSError, ValueError) as e:  # e.g. a Parquet reader's own errors
-        raise InputError(
-            f"cannot read {what} {path}: {type(e).__name__}; give a readable JSONL, CSV, Parquet or TXT file "
-            "(UTF-8) or a dataset saved with save_to_disk"
-        ) from e
-    if not rows:
-        raise InputError(f"{what} {path} is empty; give a file with at least one row")
-    return rows
-
-
-def _int_list(value: str | None, flag: str) -> tuple[int, ...]:
-    if not value:
-        return ()
-    try:
-        out = tuple(int(x) for x in value.split(",") if x.strip())
-    except ValueError as e:
-        raise ConfigError(f"{flag} must be comma-separated whole numbers, e.g. 8,16,32,64; got {value!r}") from e
-    if not out or min(out) < 1:
-        raise ConfigError(f"{flag} must list whole numbers >= 1, got {value!r}")
-    return out
 
 
 def _open_run(a: argparse.Namespace, command: str, config: dict, **manifest: object) -> RunDir:
@@ -70,29 +39,25 @@ def _loaded(run: RunDir, lm: LoadedModel) -> None:
 
 
 def cmd_extract(a: argparse.Namespace) -> int:
+    """Discoverable extraction at one point through the one loop; print the table per prefix length."""
     from auditor.models.load import load_model
-    from auditor.probes.extraction import ExtractionConfig, run_extraction
+    from auditor.pipeline.probe import run_probe
+    from auditor.probes.extraction.family import ExtractionData
+    from auditor.report.summary import write_summary
 
-    cfg = ExtractionConfig(
-        prefix_len=a.prefix_len,
-        suffix_len=a.suffix_len,
-        prefix_lens=_int_list(a.prefix_lens, "--prefix-lens"),
-        batch_size=batch_size_arg(a.batch_size),
-        approx_threshold=a.approx_threshold,
-        approx_metric=a.approx_metric,
-        text_column=a.text_column,
-        id_column=a.id_column,
-        repeats_column=a.repeats_column or None,
-        prefix_column=a.prefix_column,
-        suffix_column=a.suffix_column,
-        keep_text=not a.no_text,
-    )
-    cfg.validate()
-    rows = _read_rows(a.data, "data file")[: a.limit]
+    cfg = extraction_config(a)
+    rows = read_data_rows(a.data, "data file")[: a.limit]
     run = _open_run(a, "extract", {"data": a.data, "limit": a.limit, "extraction": asdict(cfg)})
     lm = load_model(model_spec(a, a.model))
     _loaded(run, lm)
-    res = run_extraction(lm.model, lm.tokenizer, rows, run, cfg)
+    res = run_probe(lm, run, "extraction", ExtractionData(rows, cfg), batch_size=cfg.batch_size)
+    _print_extraction(res)
+    write_summary(run.path, command="extract")
+    print(f"wrote {Path(run.path) / 'extraction.json'}")
+    return 0
+
+
+def _print_extraction(res: dict) -> None:
     print(f"texts: {res['n_texts']}  scored: {res['n']}  skipped (too short): {res['skipped_short']}")
     table = res.get("by_prefix_len") or {"-": res}
     print(f"{'prefix_len':>10} {'n':>6} {'exact':>7} {'approx':>7} {'tok_match':>9} {'similarity':>10} {'bleu':>6}")
@@ -106,41 +71,24 @@ def cmd_extract(a: argparse.Namespace) -> int:
         )
     for reps, r in res.get("by_repeats", {}).items():
         print(f"  repeats {reps:>5}: exact {r['exact_extraction_rate']:.3f} (n={r['n']})")
-    write_summary(run.path, command="extract")
-    print(f"wrote {Path(run.path) / 'extraction.json'}")
-    return 0
 
 
 def cmd_exposure(a: argparse.Namespace) -> int:
+    """Canary exposure at one point through the one loop; print the mean and max, per repeat count."""
     from auditor.models.load import load_model
-    from auditor.probes.extraction import ExposureConfig, run_exposure
+    from auditor.pipeline.probe import run_probe
     from auditor.probes.extraction.items import require_columns
+    from auditor.report.summary import write_summary
 
-    candidates: tuple[str, ...] = ()
-    if a.candidates:
-        candidates = tuple(r.get("text", "") for r in _read_rows(a.candidates, "candidate file"))
-    cfg = ExposureConfig(
-        prefix_column=a.prefix_column,
-        secret_column=a.secret_column,
-        id_column=a.id_column,
-        repeats_column=a.repeats_column or None,
-        space="list" if candidates else "digits",
-        candidates=candidates,
-        method=a.method,
-        max_enumerate=a.max_enumerate,
-        n_estimate=a.n_estimate,
-        seed=a.seed,
-        batch_size=batch_size_arg(a.batch_size),
-    )
-    cfg.validate()
-    rows = _read_rows(a.canaries, "canary file")[: a.limit]
+    cfg = exposure_config(a)
+    rows = read_data_rows(a.canaries, "canary file")[: a.limit]
     hint = "each canary needs its prefix and its secret (name them with --prefix-column / --secret-column)"
     require_columns(rows, (cfg.prefix_column, cfg.secret_column), a.canaries, hint)
     config = {"canaries": a.canaries, "limit": a.limit, "exposure": asdict(cfg)}
     run = _open_run(a, "exposure", config, seeds={"exposure": a.seed})
     lm = load_model(model_spec(a, a.model))
     _loaded(run, lm)
-    res = run_exposure(lm.model, lm.tokenizer, rows, run, cfg)
+    res = run_probe(lm, run, "exposure", (rows, cfg), batch_size=cfg.batch_size, seed=cfg.seed)
     top = res["max_possible"]
     print(f"canaries: {res['n']}  exposure mean {res['mean']:.2f}  max {res['max']:.2f}  (of {top:.2f})")
     for reps, r in res.get("by_repeats", {}).items():
@@ -151,33 +99,23 @@ def cmd_exposure(a: argparse.Namespace) -> int:
 
 
 def cmd_generate_extract(a: argparse.Namespace) -> int:
+    """Untargeted extraction at one point through the one loop; print the verbatim counts per ranking."""
     from auditor.models.load import load_model
-    from auditor.probes.extraction import UntargetedConfig, run_untargeted
+    from auditor.pipeline.probe import run_probe
+    from auditor.probes.extraction.family import UntargetedData
+    from auditor.report.summary import write_summary
 
-    cfg = UntargetedConfig(
-        n_samples=a.samples,
-        sample_len=a.sample_len,
-        top_k=a.top_k or None,
-        top_p=a.top_p,
-        temperature=a.temperature,
-        seed=a.seed,
-        ngram=a.ngram,
-        batch_size=batch_size_arg(a.batch_size),
-        text_column=a.text_column,
-        id_column=a.id_column,
-    )
-    cfg.validate()
-    corpus = _read_rows(a.corpus, "corpus")
-    prompts = [r.get(a.text_column, "") for r in _read_rows(a.prompts, "prompt file")] if a.prompts else None
+    cfg = untargeted_config(a)
+    corpus = read_data_rows(a.corpus, "corpus")
+    prompts = [r.get(a.text_column, "") for r in read_data_rows(a.prompts, "prompt file")] if a.prompts else None
     config = {"corpus": a.corpus, "prompts": a.prompts, "reference_model": a.reference_model, "untargeted": asdict(cfg)}
     run = _open_run(a, "generate-extract", config, seeds={"sampling": a.seed})
     lm = load_model(model_spec(a, a.model))
     ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
     _loaded(run, lm)
-    res = run_untargeted(
-        lm.model, lm.tokenizer, corpus, run, cfg, prompts=prompts,
-        reference_model=ref.model if ref else None, reference_tokenizer=ref.tokenizer if ref else None,
-    )  # fmt: skip
+    pair = (ref.model, ref.tokenizer) if ref else None
+    data = UntargetedData(corpus, cfg, tuple(prompts) if prompts else None, pair)
+    res = run_probe(lm, run, "untargeted", data, batch_size=cfg.batch_size, seed=cfg.seed)
     print(f"samples: {res['n_samples']}  verbatim ({cfg.ngram}-gram in corpus): {res['verbatim']}")
     for name, r in res["by_ranking"].items():
         tops = "  ".join(f"top{k}: {r[f'top{k}']}/{r[f'top{k}_n']}" for k in cfg.top_ns)
@@ -246,8 +184,11 @@ def _add_exposure(sub: argparse._SubParsersAction) -> None:
     xp.add_argument("--secret-column", default="secret", help="column holding each canary's secret")
     add_data_columns(xp, text=False)
     xp.add_argument("--repeats-column", default="repeats", help="duplication count column ('' = none)")
-    xp.add_argument("--candidates", help="file of candidate secrets (a 'text' column / one per line); default: "
-                    "every digit string of the secret's shape")  # fmt: skip
+    xp.add_argument(
+        "--candidates",
+        help="file of candidate secrets (a 'text' column / one per line); default: every digit string of the "
+        "secret's shape",
+    )
     xp.add_argument(
         "--method", choices=("auto", "exact", "estimate"), default="auto", help="exact rank, estimate, or auto"
     )

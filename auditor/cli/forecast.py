@@ -43,17 +43,31 @@ def cmd_forecast(a: argparse.Namespace) -> int:
     from auditor.forecast.tokens import common_tokens
 
     cfg = ForecastConfig(
-        prefix_len=a.prefix_len, suffix_len=a.suffix_len, batch_size=batch_size_arg(a.batch_size),
-        text_column=a.text_column, id_column=a.id_column, prefix_column=a.prefix_column,
-        secret_column=a.secret_column, repeats_column=a.repeats_column or None, exposure=not a.no_exposure,
-        n_boot=a.n_boot, seed=a.seed,
-    )  # fmt: skip
+        prefix_len=a.prefix_len,
+        suffix_len=a.suffix_len,
+        batch_size=batch_size_arg(a.batch_size),
+        text_column=a.text_column,
+        id_column=a.id_column,
+        prefix_column=a.prefix_column,
+        secret_column=a.secret_column,
+        repeats_column=a.repeats_column or None,
+        exposure=not a.no_exposure,
+        n_boot=a.n_boot,
+        seed=a.seed,
+    )
     cfg.validate()
     entries = model_entries(a.early or [], a.final, a.fractions, lambda s: model_folder(model_spec(a, s)))
     groups = group_rows(_read_data(a.data, a.limit), cfg, source=", ".join(a.data))
     tokenized = common_tokens(entries, lambda s: model_spec(a, s), groups, cfg)  # before any model loads
-    config = {"command": "forecast", "early": a.early, "final": a.final, "data": a.data, "fractions": a.fractions,
-              "limit": a.limit, "forecast": asdict(cfg)}  # fmt: skip
+    config = {
+        "command": "forecast",
+        "early": a.early,
+        "final": a.final,
+        "data": a.data,
+        "fractions": a.fractions,
+        "limit": a.limit,
+        "forecast": asdict(cfg),
+    }
     models = {f"early.{i}": s for i, s in enumerate(a.early or [])} | {"final": a.final}
     run = open_run(a, config, models, forecast_models=[asdict(e) for e in entries])
     result = run_forecast(run, entries, lambda s: model_spec(a, s), tokenized, cfg)
@@ -76,16 +90,29 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--fractions. Every model needs the same tokenizer. Writes OUT/examples.jsonl, forecast.json, "
         "forecast.md, forecast.png; rerunning the same command resumes after the last model scored.",
     )
-    p.add_argument("--early", action="append", metavar="MODEL",
-                   help="an early checkpoint or a smaller model of the same family (repeat)")  # fmt: skip
+    p.add_argument(
+        "--early",
+        action="append",
+        metavar="MODEL",
+        help="an early checkpoint or a smaller model of the same family (repeat)",
+    )
     p.add_argument("--final", required=True, metavar="MODEL", help="the final model whose memorization is forecast")
-    p.add_argument("--data", action="append", required=True, metavar="FILE",
-                   help="examples: rows with a text, or canaries with a prefix and a secret (repeat)")  # fmt: skip
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="examples: rows with a text, or canaries with a prefix and a secret (repeat)",
+    )
     p.add_argument("--prefix-len", type=positive_int, default=32, help="prompt tokens of a text, BOS not counted")
     p.add_argument("--suffix-len", type=positive_int, default=32, help="suffix tokens to reproduce")
-    p.add_argument("--fractions", type=csv_type(float), metavar="F1,F2,...",
-                   help="fraction of training seen by each --early model, in order, each in (0, 1] "
-                        "(default: its checkpoint.json, else unknown)")  # fmt: skip
+    p.add_argument(
+        "--fractions",
+        type=csv_type(float),
+        metavar="F1,F2,...",
+        help="fraction of training seen by each --early model, in order, each in (0, 1] "
+        "(default: its checkpoint.json, else unknown)",
+    )
     p.add_argument("--out", default="reports/forecast", help="run directory (resumed if it exists)")
     p.add_argument("--overwrite", action="store_true", help="start the run directory again")
     add_batch_size(p, what="sequences per batch")

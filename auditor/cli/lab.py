@@ -72,8 +72,16 @@ def _build_smollm2(a: argparse.Namespace, ckpt: CheckpointSpec) -> int:
 
     if a.retrain:
         raise ConfigError(f"--retrain is for the standard preset; {a.preset} always trains (--overwrite rebuilds)")
-    info = build_smollm2(a.preset, a.seed, a.out, without_forget=a.without_forget, threads=a.threads,
-                         device=a.device, overwrite=a.overwrite, checkpoints=ckpt)  # fmt: skip
+    info = build_smollm2(
+        a.preset,
+        a.seed,
+        a.out,
+        without_forget=a.without_forget,
+        threads=a.threads,
+        device=a.device,
+        overwrite=a.overwrite,
+        checkpoints=ckpt,
+    )
     where = a.out or default_dir(a.preset, a.seed, a.without_forget)
     if info.get("cached"):
         print(f"the {a.preset} lab (seed {a.seed}) is already built in {where}; --overwrite rebuilds it")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
 
 from auditor.cli.common import (
@@ -25,13 +25,16 @@ from auditor.probes.mia import DEFAULT_ATTACKS
 from auditor.stats.metrics import TPR_FPRS
 
 if TYPE_CHECKING:
-    from auditor.probes.mia.runner import MIAConfig
+    from auditor.inputs.data import TextSet
+    from auditor.probes.mia.config import MIAConfig
+    from auditor.probes.mia.family import MIAData
     from auditor.store.runs import RunDir
 
 
 def _mia_config(a: argparse.Namespace) -> MIAConfig:
-    """The MIAConfig from the flags; bad attack names and sizes fail here, before any model is loaded."""
-    from auditor.probes.mia.runner import MIAConfig, expand_attacks
+    """The MIAConfig from the flags (the class the YAML section ``mia:`` builds); bad attack names and sizes fail
+    here, before any model is loaded."""
+    from auditor.probes.mia.config import MIAConfig, expand_attacks
 
     attacks = default_attacks(a.reference_model is not None) if a.attacks is None else parse_attacks(a.attacks)
     if not attacks:
@@ -40,57 +43,80 @@ def _mia_config(a: argparse.Namespace) -> MIAConfig:
         raise ConfigError(f"--max-tokens must be at least 2, got {a.max_tokens}")
     expand_attacks(attacks, a.reference_model is not None)
     return MIAConfig(
-        attacks=attacks, batch_size=batch_size_arg(a.batch_size), max_tokens=a.max_tokens, n_boot=a.n_boot, seed=a.seed
+        members=a.members,
+        nonmembers=a.nonmembers,
+        attacks=attacks,
+        limit=a.limit,
+        n_boot=a.n_boot,
+        max_tokens=a.max_tokens,
+        text_column=a.text_column,
+        id_column=a.id_column,
+        blind=a.blind,
+        batch_size=batch_size_arg(a.batch_size),
+        seed=a.seed,
     )
 
 
 def cmd_mia(a: argparse.Namespace) -> int:
+    """Score members vs non-members at one point through the one loop; print the table, draw the ROC."""
     from auditor.models.load import load_model
-    from auditor.probes.mia.runner import expand_attacks, run_mia
+    from auditor.pipeline.probe import run_probe
     from auditor.report.summary import write_summary
 
     cfg = _mia_config(a)
-    members = load_texts(a.members, a.text_column, a.id_column, limit=a.limit)
-    nonmembers = load_texts(a.nonmembers, a.text_column, a.id_column, limit=a.limit)
-    if "recall" in {base for _, base, _ in expand_attacks(cfg.attacks, True)} and len(nonmembers) < 2:
-        raise InputError(f"ReCaLL needs at least 2 non-members (one for the prefix), {a.nonmembers} has 1; "
-                         "drop 'recall' from --attacks or add texts")  # fmt: skip
-    config = {
-        "command": "mia",
-        "model": a.model,
-        "members": a.members,
-        "nonmembers": a.nonmembers,
-        "reference_model": a.reference_model,
-        "mia": asdict(cfg),
-        "columns": [a.text_column, a.id_column],
-        "blind": a.blind,
-        "limit": a.limit,
-    }
-    run = open_run(a, config, {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed})
+    members = load_texts(cfg.members, cfg.text_column, cfg.id_column, limit=cfg.limit)
+    nonmembers = load_texts(cfg.nonmembers, cfg.text_column, cfg.id_column, limit=cfg.limit)
+    _check_recall(cfg, nonmembers, a.nonmembers)
+    run = open_run(
+        a, _run_config(a, cfg), {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed}
+    )
+    data = _mia_data(cfg, members, nonmembers)  # the blind baseline before the model loads
     lm = load_model(model_spec(a, a.model))
     ref = load_model(model_spec(a, a.reference_model)) if a.reference_model else None
     run.update_manifest(checkpoint=lm.describe(), reference=ref.describe() if ref else None)
-    result = run_mia(
-        lm.model,
-        lm.tokenizer,
-        members,
-        nonmembers,
-        run,
-        cfg,
-        reference_model=ref.model if ref else None,
-        reference_tokenizer=ref.tokenizer if ref else None,
-        blind=a.blind,
-    )
+    if ref is not None:
+        data = replace(data, reference=(ref.model, ref.tokenizer))
+    result = run_probe(lm, run, "mia", data, batch_size=cfg.batch_size, seed=cfg.seed)
     print_table(result, cfg.attacks)
     _draw_roc(run, list(result))
-    blind = result.get("blind_baseline")
-    if blind and blind.get("shifted"):
-        print(f"SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
-              f"with AUC {blind['auc']:.3f}; the attack AUCs above measure the difference between the two sets, "
-              "not memorization (Das et al. 2024). Use members and non-members from one distribution.")  # fmt: skip
+    _warn_shifted(result.get("blind_baseline"))
     write_summary(run.path, command="mia")
     print(f"wrote {run.path / 'mia.json'}")
     return 0
+
+
+def _check_recall(cfg: MIAConfig, nonmembers: TextSet, path: str) -> None:
+    from auditor.probes.mia.config import expand_attacks
+
+    if "recall" in {base for _, base, _ in expand_attacks(cfg.attacks, True)} and len(nonmembers) < 2:
+        raise InputError(
+            f"ReCaLL needs at least 2 non-members (one for the prefix), {path} has 1; "
+            "drop 'recall' from --attacks or add texts"
+        )
+
+
+def _run_config(a: argparse.Namespace, cfg: MIAConfig) -> dict:
+    """What the run directory is keyed on (with the content of the files it names and the checkpoints): the
+    config holds the member and non-member files, their columns, the limit and the blind baseline's switch."""
+    return {"command": "mia", "model": a.model, "reference_model": a.reference_model, "mia": asdict(cfg)}
+
+
+def _mia_data(cfg: MIAConfig, members: TextSet, nonmembers: TextSet) -> MIAData:
+    """The ``mia`` family's data from the flags: the two sets, the settings and (``--blind``) the blind scores."""
+    from auditor.probes.mia.blind import blind_scores
+    from auditor.probes.mia.family import MIAData
+
+    blind = blind_scores(members.texts, nonmembers.texts, seed=cfg.seed) if cfg.blind_on() else None
+    return MIAData(members, nonmembers, cfg, blind)
+
+
+def _warn_shifted(blind: dict | None) -> None:
+    if blind and blind.get("shifted"):
+        print(
+            "SHIFTED SPLIT: the blind baseline, which never sees the model, separates members from non-members "
+            f"with AUC {blind['auc']:.3f}; the attack AUCs above measure the difference between the two sets, "
+            "not memorization (Das et al. 2024). Use members and non-members from one distribution."
+        )
 
 
 def _draw_roc(run: RunDir, attacks: list[str]) -> None:
@@ -159,7 +185,7 @@ def tuned_picks(attacks: tuple[str, ...], result: dict) -> dict[str, str]:
 
     Picking k on the same members and non-members it is scored on overstates the attack (the grid's best of
     several tries); Shi et al. 2024 and Zhang et al. 2024 fix k in advance (k = 0.2)."""
-    from auditor.probes.mia.runner import expand_attacks
+    from auditor.probes.mia.config import expand_attacks
 
     picks: dict[str, str] = {}
     for name in attacks:
@@ -190,8 +216,10 @@ def print_table(result: dict, attacks: tuple[str, ...]) -> None:
         print(f"{label:<18} {cells[0]:>22} " + " ".join(f"{c:>32}" for c in cells[1:]))
     for variant, grid in picks.items():
         k = variant.partition("@")[2]
-        print(f"(tuned) {variant}: the best k of the {grid} grid, tuned on the evaluation data, so its figures "
-              f"are optimistic; name one k in advance (--attacks {grid}@{k}) for an unbiased figure")  # fmt: skip
+        print(
+            f"(tuned) {variant}: the best k of the {grid} grid, tuned on the evaluation data, so its figures "
+            f"are optimistic; name one k in advance (--attacks {grid}@{k}) for an unbiased figure"
+        )
 
 
 def _with_ci(value: float, ci: list[float] | None) -> str:

@@ -20,6 +20,7 @@ from auditor.cli.common import (
     positive_int,
 )
 from auditor.cli.tables import print_run_table
+from auditor.errors import ConfigError
 from auditor.inputs.data import load_texts
 from auditor.store.runs import atomic_write_json
 
@@ -64,20 +65,22 @@ def sweep_overrides(a: argparse.Namespace) -> list[str]:
 
 def cmd_prune(a: argparse.Namespace) -> int:
     from auditor import pruning
-    from auditor.models.load import load_model, resolve_source
+    from auditor.models.load import load_model, load_tokenizer, resolve_source
     from auditor.pruning.calibration import calibration_rows
     from auditor.pruning.engine import Pruning
 
     spec = pruning.PruneSpec(sparsity=a.sparsity, structure=a.structure, granularity=a.granularity)
-    pruning.PRUNERS.get(a.method)
+    calibrates = getattr(pruning.PRUNERS.get(a.method), "needs_calibration", False)
+    if calibrates and not a.calibration:
+        raise ConfigError(f"--method {a.method} needs calibration texts; pass --calibration FILE")
     mspec = model_spec(a, a.model)
     src = resolve_source(mspec)
     out = outdir.check(a.out, "checkpoint", resume=False, overwrite=a.overwrite, sources=[] if src.hub else [src.path])
-    lm = load_model(mspec)
     rows = None
-    if a.calibration:
+    if a.calibration:  # from the tokenizer alone: a bad file or too few tokens stops before the model loads
         texts = load_texts(a.calibration, a.text_column, None).texts
-        rows = calibration_rows(lm.tokenizer, texts, a.n_samples, a.seq_len)
+        rows = calibration_rows(load_tokenizer(mspec, src), texts, a.n_samples, a.seq_len)
+    lm = load_model(mspec)
     report = Pruning(lm.model, a.method, rows, spec).apply_permanently(spec)
     recipe = {
         "method": a.method,

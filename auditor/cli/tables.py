@@ -1,5 +1,7 @@
 """The closing results table a command prints on stdout (as lm-eval prints its table): one row per measured
-point (checkpoint, method, sparsity), one column per headline figure found in the run's records."""
+point (checkpoint, method, sparsity), one column per headline figure found in the run's records, each figure
+with the number of items it was measured on (``0.025 (n=40)``) and the items left out when any
+(``0.000 (n=1, 39 skipped)``, their reasons under the table)."""
 
 from __future__ import annotations
 
@@ -27,27 +29,56 @@ def _point(r: dict) -> tuple[str, str, float]:
     return str(r.get("checkpoint", "")), str(r.get("method", "")), float(req if req is not None else 0.0)
 
 
-def records_table(records: list[dict], max_rows: int = 40) -> str:
-    """A plain-text table of the headline figures per point (at most ``max_rows`` rows, then a count)."""
-    by_point: dict[tuple[str, str, float], dict[str, float]] = {}
+def cell(r: dict) -> str:
+    """A figure with its n, and the items left out when any: ``0.000 (n=1, 39 skipped)``."""
+    text = f"{float(r['value']):.3f}"
+    n = r.get("n")
+    if not isinstance(n, int) or isinstance(n, bool):
+        return text
+    left = sum(v for v in (r.get("skipped") or {}).values() if isinstance(v, int))
+    return f"{text} (n={n}, {left} skipped)" if left else f"{text} (n={n})"
+
+
+def _cells(records: list[dict]) -> tuple[dict[tuple[str, str, float], dict[str, str]], dict[str, set[str]]]:
+    """``{point: {column title: cell}}`` and, per column, the reasons items were left out."""
+    by_point: dict[tuple[str, str, float], dict[str, str]] = {}
+    reasons: dict[str, set[str]] = {}
     for r in records:
         for fam, task, metric, title in HEADLINES:
             hit = (r.get("family"), r.get("metric")) == (fam, metric) and task in (None, r.get("task"))
-            if hit and isinstance(r.get("value"), int | float):
-                by_point.setdefault(_point(r), {}).setdefault(title, float(r["value"]))
+            if hit and isinstance(r.get("value"), int | float) and title not in by_point.get(_point(r), {}):
+                by_point.setdefault(_point(r), {})[title] = cell(r)
+                reasons.setdefault(title, set()).update(k for k, v in (r.get("skipped") or {}).items() if v)
+    return by_point, reasons
+
+
+def _layout(rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell: text left, numbers right (from the fourth column)."""
+    widths = [max(len(str(x)) for x in col) for col in zip(*rows, strict=True)]
+    lines = [
+        "  ".join(
+            str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in rows
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def records_table(records: list[dict], max_rows: int = 40) -> str:
+    """A plain-text table of the headline figures per point, each with its n (and the items skipped, when any,
+    with their reasons below the table); at most ``max_rows`` rows, then a count."""
+    by_point, reasons = _cells(records)
     if not by_point:
         return "(no headline figures in the records)"
     columns = [t for *_, t in HEADLINES if any(t in v for v in by_point.values())]
     head = ["checkpoint", "method", "sparsity", *columns]
     order = sorted(by_point.items(), key=lambda kv: (kv[0][0], kv[0][1] != "dense", kv[0]))
-    rows = [[c, m, f"{s:.2f}", *(f"{v[t]:.3f}" if t in v else "-" for t in columns)] for (c, m, s), v in order]
-    shown = rows[:max_rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *shown, strict=True)]
-    lines = ["  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(row, widths,
-             strict=True))) for row in [head, *shown]]  # fmt: skip
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    rows = [[c, m, f"{s:.2f}", *(v.get(t, "-") for t in columns)] for (c, m, s), v in order]
+    lines = _layout([head, *rows[:max_rows]])
     if len(rows) > max_rows:
         lines.append(f"... {len(rows) - max_rows} more points in records.jsonl")
+    lines += [f"skipped ({t}): {'; '.join(sorted(reasons[t]))}" for t in columns if reasons.get(t)]
     return "\n".join(lines)
 
 

@@ -62,8 +62,10 @@ def checkpoint_fraction(folder: Path | None) -> float | None:
         except (KeyError, TypeError, ValueError):
             frac = None
     if not _in_unit(frac):
-        raise InputError(f"{path}: the fraction of training seen is {frac!r}, not a number in (0, 1]; fix the "
-                         'file ({"step", "total_steps", "fraction"}) or delete it and pass --fractions')  # fmt: skip
+        raise InputError(
+            f"{path}: the fraction of training seen is {frac!r}, not a number in (0, 1]; fix the "
+            'file ({"step", "total_steps", "fraction"}) or delete it and pass --fractions'
+        )
     return float(frac)
 
 
@@ -72,8 +74,10 @@ def check_fractions(fractions: Sequence[float] | None, n_early: int) -> None:
     if not fractions:
         return
     if len(fractions) != n_early:
-        raise ConfigError(f"--fractions gives {len(fractions)} numbers for {n_early} --early models; give one per "
-                          "--early, in the same order")  # fmt: skip
+        raise ConfigError(
+            f"--fractions gives {len(fractions)} numbers for {n_early} --early models; give one per "
+            "--early, in the same order"
+        )
     bad = [f for f in fractions if not _in_unit(f)]
     if bad:
         raise ConfigError(f"--fractions must lie in (0, 1] (the fraction of training seen), got {bad[0]!r}")
@@ -97,8 +101,9 @@ def model_entries(
 ) -> list[ModelEntry]:
     """The early models (in the order given) then the final one, each with its fraction of training seen."""
     if not early:
-        raise ConfigError("give at least one --early model: an early checkpoint, or a smaller model with the same "
-                          "tokenizer")  # fmt: skip
+        raise ConfigError(
+            "give at least one --early model: an early checkpoint, or a smaller model with the same tokenizer"
+        )
     check_fractions(fractions, len(early))
     names = labels([*early, final])
     out = []
@@ -106,14 +111,23 @@ def model_entries(
         frac, where = checkpoint_fraction(folder_of(src)), CHECKPOINT_JSON
         given = fractions[n] if fractions else None
         if frac is not None and given is not None and not math.isclose(frac, given):
-            log.warning("%s: %s says fraction %.4g, --fractions %.4g; using %s", src, CHECKPOINT_JSON, frac, given,
-                        CHECKPOINT_JSON)  # fmt: skip
+            log.warning(
+                "%s: %s says fraction %.4g, --fractions %.4g; using %s",
+                src,
+                CHECKPOINT_JSON,
+                frac,
+                given,
+                CHECKPOINT_JSON,
+            )
         if frac is None:
             frac, where = given, ("--fractions" if given is not None else None)
         out.append(ModelEntry(names[src], src, "early", frac, where))
     final_frac = checkpoint_fraction(folder_of(final))
-    out.append(ModelEntry(names[final], final, "final", final_frac or 1.0,
-                          CHECKPOINT_JSON if final_frac is not None else "final"))  # fmt: skip
+    out.append(
+        ModelEntry(
+            names[final], final, "final", final_frac or 1.0, CHECKPOINT_JSON if final_frac is not None else "final"
+        )
+    )
     return out
 
 

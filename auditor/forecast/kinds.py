@@ -89,8 +89,9 @@ def _no_extra(model: PreTrainedModel, tok: PreTrainedTokenizerBase, t: Tokenized
 
 def _exposure(model: PreTrainedModel, tok: PreTrainedTokenizerBase, t: Tokenized, cfg: ForecastConfig) -> list[dict]:
     """Each canary's exposure in the space of its secret's digit strings (None without digits, or when off)."""
-    xcfg = ExposureConfig(prefix_column=cfg.prefix_column, secret_column=cfg.secret_column,
-                          batch_size=cfg.batch_size, seed=cfg.seed)  # fmt: skip
+    xcfg = ExposureConfig(
+        prefix_column=cfg.prefix_column, secret_column=cfg.secret_column, batch_size=cfg.batch_size, seed=cfg.seed
+    )
     out = []
     for row, it in zip(t.rows, t.items, strict=True):
         secret = row[cfg.secret_column]
@@ -118,8 +119,10 @@ def group_rows(
         kind = next((k for k in kinds if all(c in row for c in k.columns(cfg))), None)
         if kind is None:
             wants = " or ".join("+".join(repr(c) for c in k.columns(cfg)) for k in kinds)
-            raise InputError(f"{source}: row {n} has none of the columns {wants}; give plain texts or canaries, "
-                             "or name the columns with --text-column / --prefix-column / --secret-column")  # fmt: skip
+            raise InputError(
+                f"{source}: row {n} has none of the columns {wants}; give plain texts or canaries, "
+                "or name the columns with --text-column / --prefix-column / --secret-column"
+            )
         out.setdefault(kind.name, ([], []))
         out[kind.name][0].append(row)
         out[kind.name][1].append(i)

@@ -48,8 +48,9 @@ def plot_forecast(result: dict, path: str | Path) -> Path:
     ax.set_xlabel(xlabel)
     ax.set_ylabel("precision / recall")
     fin = result["final"]
-    ax.set_title(f"forecast of {fin['label']}'s memorized set ({fin['n_memorized']} of {result['n_examples']})",
-                 fontsize=10)  # fmt: skip
+    ax.set_title(
+        f"forecast of {fin['label']}'s memorized set ({fin['n_memorized']} of {result['n_examples']})", fontsize=10
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9, loc="best")
     fig.tight_layout()

@@ -46,14 +46,23 @@ PREDICTORS: Registry[Predictor] = Registry("forecast predictor")
 ORDER = ("memorization_score", "neg_nll", "neg_el2n", "exposure")  # column order of the tables
 
 for _p in (
-    Predictor("memorization_score", "score", 1.0, "score",
-              "fraction of the suffix tokens greedy decoding reproduces (Biderman et al. 2023)"),
+    Predictor(
+        "memorization_score",
+        "score",
+        1.0,
+        "score",
+        "fraction of the suffix tokens greedy decoding reproduces (Biderman et al. 2023)",
+    ),
     Predictor("neg_nll", "nll", -1.0, "-NLL", "minus the mean per-token negative log-likelihood of the sequence"),
-    Predictor("neg_el2n", "el2n", -1.0, "-EL2N",
-              "minus the mean per-token EL2N ||p - onehot||_2 (Paul et al. 2021)"),
-    Predictor("exposure", "exposure", 1.0, "exposure",
-              "canaries only: log2 |candidate space| - log2 rank of the secret (Carlini et al. 2019)"),
-):  # fmt: skip
+    Predictor("neg_el2n", "el2n", -1.0, "-EL2N", "minus the mean per-token EL2N ||p - onehot||_2 (Paul et al. 2021)"),
+    Predictor(
+        "exposure",
+        "exposure",
+        1.0,
+        "exposure",
+        "canaries only: log2 |candidate space| - log2 rank of the secret (Carlini et al. 2019)",
+    ),
+):
     PREDICTORS.register(_p.name)(_p)
 
 

@@ -90,8 +90,10 @@ def text_table(result: dict) -> str:
     """The closing table on stdout: the first column left-aligned, the others right-aligned."""
     head, rows = cells(result)
     widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
-    lines = ["  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(row, widths,
-             strict=True))) for row in [head, *rows]]  # fmt: skip
+    lines = [
+        "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(row, widths, strict=True)))
+        for row in [head, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     fin = result["final"]
     lines.append(f"final {fin['label']}: memorizes {fin['n_memorized']} of {result['n_examples']} examples")

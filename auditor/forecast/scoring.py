@@ -49,8 +49,16 @@ def score_kind(
     extra = KINDS.get(t.kind).extra(model, tokenizer, t, cfg)
     rows = []
     for m, a, b, x in zip(match, nll, el2n, extra, strict=True):
-        row = {"id": m["id"], "kind": t.kind, "prefix_len": m["prefix_len"], "suffix_len": m["suffix_len"],
-               "score": m["token_match"], "exact": bool(m["exact"]), "nll": a, "el2n": b}  # fmt: skip
+        row = {
+            "id": m["id"],
+            "kind": t.kind,
+            "prefix_len": m["prefix_len"],
+            "suffix_len": m["suffix_len"],
+            "score": m["token_match"],
+            "exact": bool(m["exact"]),
+            "nll": a,
+            "el2n": b,
+        }
         if m.get("repeats") is not None:
             row["repeats"] = m["repeats"]
         rows.append(row | x)

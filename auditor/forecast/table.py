@@ -48,8 +48,13 @@ def compare(early: dict[str, dict], final: dict[str, dict], cfg: ForecastConfig)
 
 
 def _row(entry: ModelEntry, early: dict[str, dict], final: dict[str, dict], cfg: ForecastConfig) -> dict:
-    res = {"label": entry.label, "source": entry.source, "fraction": entry.fraction,
-           "fraction_from": entry.fraction_from, **compare(early, final, cfg)}  # fmt: skip
+    res = {
+        "label": entry.label,
+        "source": entry.source,
+        "fraction": entry.fraction,
+        "fraction_from": entry.fraction_from,
+        **compare(early, final, cfg),
+    }
     kinds = sorted({r["kind"] for r in final.values()})
     if len(kinds) > 1:
         res["by_kind"] = {k: compare(_of_kind(early, k), _of_kind(final, k), cfg) for k in kinds}

@@ -45,11 +45,17 @@ def warn_short(tokenized: dict[str, Tokenized], cfg: ForecastConfig) -> None:
     kept = sum(len(t.items) for t in tokenized.values())
     need = cfg.prefix_len + cfg.suffix_len
     if not kept:
-        raise InputError(f"all {short} texts are too short: prefix_len + suffix_len = {cfg.prefix_len} + "
-                         f"{cfg.suffix_len} = {need} tokens are needed; lower --prefix-len / --suffix-len")  # fmt: skip
+        raise InputError(
+            f"all {short} texts are too short: prefix_len + suffix_len = {cfg.prefix_len} + "
+            f"{cfg.suffix_len} = {need} tokens are needed; lower --prefix-len / --suffix-len"
+        )
     if short:
-        log.warning("%d of %d texts have fewer than prefix_len + suffix_len = %d tokens and are skipped", short,
-                    short + sum(len(t.rows) for t in tokenized.values() if t.kind == "text"), need)  # fmt: skip
+        log.warning(
+            "%d of %d texts have fewer than prefix_len + suffix_len = %d tokens and are skipped",
+            short,
+            short + sum(len(t.rows) for t in tokenized.values() if t.kind == "text"),
+            need,
+        )
 
 
 def common_tokens(

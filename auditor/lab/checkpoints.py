@@ -160,8 +160,13 @@ class CheckpointSaver:
             if bars:
                 hf_logging.enable_progress_bar()
         self.tokenizer.save_pretrained(path)
-        meta = {"step": done, "total_steps": self.total, "fraction": done / self.total,
-                "requested_fraction": self.steps[done], "lab": self.lab}  # fmt: skip
+        meta = {
+            "step": done,
+            "total_steps": self.total,
+            "fraction": done / self.total,
+            "requested_fraction": self.steps[done],
+            "lab": self.lab,
+        }
         atomic_write_json(path / "checkpoint.json", meta)
         log.info("checkpoint %s saved (%.3f of training)", step_name(done), done / self.total)
 

@@ -10,7 +10,6 @@ and backward run under bf16 autocast with float32 master weights (Micikevicius e
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
 from contextlib import nullcontext
@@ -21,7 +20,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 import auditor.store.progress as progress
 from auditor.lab.checkpoints import CheckpointSaver
-from auditor.lab.train import padded_batch, train_step
+from auditor.lm.training import causal_lm_loss, collate, train_step, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +53,8 @@ def step_plan(lengths: list[int], batch_size: int, seed: int) -> list[list[int]]
 
 
 def lr_at(step: int, total: int, spec: FinetuneSpec) -> float:
-    warm = max(1, int(spec.warmup_frac * total))
-    if step < warm:
-        return spec.lr * (step + 1) / warm
-    progress = (step - warm) / max(1, total - warm)
-    return spec.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    """The fine-tuning schedule: linear warm-up, then cosine decay to 10% of ``spec.lr``."""
+    return warmup_cosine(step, total, spec.lr, spec.warmup_frac, floor=0.1)
 
 
 def _chunks(xs: list[float], n: int) -> list[list[float]]:
@@ -95,9 +91,10 @@ def finetune(
     t0, c0, tokens, losses = time.time(), time.process_time(), 0, []
     with progress.bar(len(plan), "fine-tuning", unit="step", logger=log) as p:
         for step, b in enumerate(plan):
-            batch = padded_batch([ids[i] for i in b], tokenizer.pad_token_id, device)
-            loss, n_tok = train_step(model, opt, batch, lr_at(step, len(plan), spec), autocast)
-            tokens += n_tok
+            batch = collate(ids, b, tokenizer.pad_token_id, device)
+            lr = lr_at(step, len(plan), spec)
+            loss = train_step(opt, model.parameters(), causal_lm_loss(model, batch, autocast), lr=lr)
+            tokens += batch.n_tokens
             losses.append(loss)
             if checkpoints is not None:
                 checkpoints.after_step(step + 1, model)

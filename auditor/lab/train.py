@@ -10,10 +10,8 @@ that ``AutoTokenizer.from_pretrained`` loads with no project code. The model is 
 from __future__ import annotations
 
 import logging
-import math
 import random
 import time
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -22,6 +20,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 import auditor.store.progress as progress
 from auditor.lab.checkpoints import CheckpointSaver
+from auditor.lm.training import causal_lm_loss, collate, train_step, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -189,21 +188,15 @@ def train_model(
     if checkpoints is not None:
         checkpoints.plan(step_docs)
     opt = _optimizer(model, spec)
-    warm = max(1, int(spec.warmup_frac * total))
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return spec.lr * (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return spec.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
     model.train()
     pad = tokenizer.pad_token_id
     t0, tokens, ema = time.time(), 0, None
     with progress.bar(total, "lab training", unit="step", logger=log) as p:
-        for step, batch in enumerate(plan):
-            loss, n_tok = train_step(model, opt, padded_batch(batch, pad), lr_at(step))
-            tokens += n_tok
+        for step, rows in enumerate(plan):
+            batch = collate(rows, range(len(rows)), pad)
+            lr = warmup_cosine(step, total, spec.lr, spec.warmup_frac, floor=0.05)
+            loss = train_step(opt, model.parameters(), causal_lm_loss(model, batch), lr=lr)
+            tokens += batch.n_tokens
             if checkpoints is not None:
                 checkpoints.after_step(step + 1, model)
             ema = loss if ema is None else 0.98 * ema + 0.02 * loss
@@ -217,38 +210,3 @@ def train_model(
         "tokens_per_second": round(tokens / max(elapsed, 1e-9), 1),
         "final_train_loss": round(ema or 0.0, 4),
     }
-
-
-def train_step(
-    model: torch.nn.Module,
-    opt: torch.optim.Optimizer,
-    batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor],
-    lr: float,
-    autocast: AbstractContextManager | None = None,
-) -> tuple[float, int]:
-    """One optimizer step on (ids, mask, labels) at learning rate ``lr`` (gradients clipped to norm 1);
-    returns the loss (one host sync per step, as before) and the batch's real tokens."""
-    x, mask, labels = batch
-    for g in opt.param_groups:
-        g["lr"] = lr
-    with autocast or nullcontext():
-        loss = model(input_ids=x, attention_mask=mask, labels=labels).loss
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-    opt.step()
-    return loss.item(), int(mask.sum())
-
-
-def padded_batch(
-    rows: list[list[int]], pad: int, device: str | torch.device = "cpu"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Right-padded input ids, attention mask and labels (-100 on padding) for a causal-LM training step."""
-    width = max(len(r) for r in rows)
-    x = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        x[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    labels = x.masked_fill(mask == 0, -100)
-    return x.to(device), mask.to(device), labels.to(device)

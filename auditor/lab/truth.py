@@ -90,8 +90,9 @@ def ground_truth(
     null = blind_null(members, nonmembers, spec.n_permutations, seed)
     can = files["canaries"]
     hits = greedy_answer_match(model, tokenizer, [c["prefix"] for c in can], [c["secret"] for c in can])
-    cfg = ExposureConfig(method=spec.exposure_method, n_estimate=spec.n_estimate, seed=seed,
-                         batch_size=spec.batch_size * 16)  # fmt: skip
+    cfg = ExposureConfig(
+        method=spec.exposure_method, n_estimate=spec.n_estimate, seed=seed, batch_size=spec.batch_size * 16
+    )
     exp = [canary_exposure(model, tokenizer, c["prefix"], c["secret"], cfg, c["id"])["exposure"] for c in can]
     figs: dict = {
         "loss_auc": round(auc([-v for v in nll_m], [-v for v in nll_n]), 4),

@@ -94,7 +94,7 @@ def length_order(lengths: Sequence[int], longest_first: bool = True) -> list[int
 
 
 def pad_batch(
-    seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device | None = None, side: str = "right"
+    seqs: Sequence[Sequence[int]], pad_id: int, device: str | torch.device | None = None, side: str = "right"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(ids, attention mask), both (len(seqs), longest) long tensors on ``device``, padded on ``side``."""
     if side not in ("left", "right"):

@@ -112,8 +112,11 @@ def teacher_forced(
     starts = [1] * len(seqs) if first is None else [max(1, int(f)) for f in first]
     if any(f >= len(s) for f, s in zip(starts, seqs, strict=True)):
         raise ConfigError("a sequence has no position to score (first >= its length)")
-    run = lambda idx: _local(model, [seqs[i] for i in idx], [starts[i] for i in idx], pad_id, reduce, batch_size,  # noqa: E731
-                             padding_side, chunk, use_chunked_head)  # fmt: skip
+
+    def run(idx: list[int]) -> list[tuple[torch.Tensor, ...]]:
+        sub_seqs, sub_starts = [seqs[i] for i in idx], [starts[i] for i in idx]
+        return _local(model, sub_seqs, sub_starts, pad_id, reduce, batch_size, padding_side, chunk, use_chunked_head)
+
     return shard_map(list(range(len(seqs))), run)  # data parallel: each process scores a share
 
 
@@ -138,9 +141,15 @@ def _local(
 
     def step(batch: list[int]) -> None:
         res = batch_pass(
-            model, path, [seqs[i] for i in batch], [starts[i] for i in batch],
-            pad_id=pad_id, reduce=reduce, side=padding_side, chunk=chunk,
-        )  # fmt: skip
+            model,
+            path,
+            [seqs[i] for i in batch],
+            [starts[i] for i in batch],
+            pad_id=pad_id,
+            reduce=reduce,
+            side=padding_side,
+            chunk=chunk,
+        )
         for i, r in zip(batch, res, strict=True):
             out[i] = r
 

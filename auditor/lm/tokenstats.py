@@ -81,6 +81,24 @@ def encode(
     return ids, cut
 
 
+def with_prefix(
+    ids: list[list[int]], prefix_ids: list[int] | None, bos: int | None
+) -> tuple[list[list[int]], list[int]]:
+    """Each text's ids with ``prefix_ids`` put after its BOS (if any); per text, how many leading ids to skip."""
+    seqs, skip = [], []
+    for x in ids:
+        if prefix_ids:
+            has_bos = bos is not None and x and x[0] == bos
+            head = [x[0]] if has_bos else []
+            body = x[1:] if has_bos else x
+            seqs.append(head + list(prefix_ids) + body)
+            skip.append(len(head) + len(prefix_ids))
+        else:
+            seqs.append(x)
+            skip.append(0)
+    return seqs, skip
+
+
 def compute_token_stats(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -112,18 +130,7 @@ def compute_token_stats(
     truncated = sum(cut)
     if truncated:
         log.warning("%d of %d texts were longer than %d tokens and were truncated", truncated, len(ids), limit)
-    bos = tokenizer.bos_token_id
-    seqs, skip = [], []
-    for x in ids:
-        if prefix_ids:
-            has_bos = bos is not None and x and x[0] == bos
-            head = [x[0]] if has_bos else []
-            body = x[1:] if has_bos else x
-            seqs.append(head + list(prefix_ids) + body)
-            skip.append(len(head) + len(prefix_ids))
-        else:
-            seqs.append(x)
-            skip.append(0)
+    seqs, skip = with_prefix(ids, prefix_ids, tokenizer.bos_token_id)
     short = [i for i, s in enumerate(seqs) if len(s) - skip[i] < (2 if not skip[i] else 1)]
     if short:
         raise InputError(f"{len(short)} texts have fewer than 2 tokens (first: index {short[0]}); remove empty texts")
@@ -134,9 +141,16 @@ def compute_token_stats(
         )
     first = [max(k, 1) for k in skip]  # score the text's own tokens: skip .. L-1
     out = teacher_forced(
-        model, seqs, first, pad_id=pad, reduce="stats", batch_size=batch_size,
-        padding_side=padding_side, chunk=chunk, use_chunked_head=use_chunked_head,
-    )  # fmt: skip
+        model,
+        seqs,
+        first,
+        pad_id=pad,
+        reduce="stats",
+        batch_size=batch_size,
+        padding_side=padding_side,
+        chunk=chunk,
+        use_chunked_head=use_chunked_head,
+    )
     res = [[r[k].double().numpy() for r in out] for k in range(3)]
     zl = [len(zlib.compress(t.encode("utf-8"))) for t in texts]
     return TokenStats(logprob=res[0], mu=res[1], sigma2=res[2], zlib_bytes=zl, truncated=truncated, cut=cut)  # type: ignore[arg-type]

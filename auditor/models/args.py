@@ -49,8 +49,10 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key.isidentifier():
-            raise ConfigError(f"--model-args: expected key=value items separated by commas, got {item!r} "
-                              "(e.g. attn_implementation=sdpa,peft=path/to/adapter)")  # fmt: skip
+            raise ConfigError(
+                f"--model-args: expected key=value items separated by commas, got {item!r} "
+                "(e.g. attn_implementation=sdpa,peft=path/to/adapter)"
+            )
         if key in OWNED_BY_FLAGS:
             raise ConfigError(f"--model-args: {key} has its own flag; use {OWNED_BY_FLAGS[key]} instead")
         if key in out:
@@ -81,6 +83,8 @@ def merge_adapter(model: Any, adapter: str, revision: str | None = None) -> Any:
         merged = PeftModel.from_pretrained(model, adapter, revision=revision).merge_and_unload()
     except (OSError, ValueError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise ConfigError(f"--model-args peft={adapter}: cannot load the adapter ({first}); give a folder written "
-                          "by PEFT's save_pretrained (adapter_config.json inside) or its hub id") from e  # fmt: skip
+        raise ConfigError(
+            f"--model-args peft={adapter}: cannot load the adapter ({first}); give a folder written "
+            "by PEFT's save_pretrained (adapter_config.json inside) or its hub id"
+        ) from e
     return merged

@@ -22,8 +22,10 @@ def resolve_device(device: str | None) -> str:
     process's GPU, ``cuda:LOCAL_RANK``; ``auto`` (one model split across GPUs) cannot be combined with it."""
     if parallel.world() > 1:
         if device == "auto":
-            raise ConfigError("--device auto splits one model across GPUs; under accelerate launch each process "
-                              "takes one GPU: drop --device auto, or run one process")  # fmt: skip
+            raise ConfigError(
+                "--device auto splits one model across GPUs; under accelerate launch each process "
+                "takes one GPU: drop --device auto, or run one process"
+            )
         if device in (None, "cuda") and torch.cuda.is_available():
             return f"cuda:{parallel.local_rank()}"
     if device is None:
@@ -54,8 +56,10 @@ def offload_kwargs(device: str, source: str, cache: Path) -> dict:
     (``cuda:N``: that one; ``auto``: all), keep what does not fit in CPU memory (80% of it), then on disk
     under the cache; accelerate's hooks bring each layer's weights to the GPU for its forward pass."""
     if device == "cpu" or not torch.cuda.is_available():
-        raise ConfigError("--offload keeps weights in CPU memory and runs layers on a GPU; torch sees no GPU "
-                          "(on a CPU the model is already in CPU memory: drop --offload)")  # fmt: skip
+        raise ConfigError(
+            "--offload keeps weights in CPU memory and runs layers on a GPU; torch sees no GPU "
+            "(on a CPU the model is already in CPU memory: drop --offload)"
+        )
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     gpus = range(torch.cuda.device_count()) if device == "auto" else [torch.device(device).index or 0]
     max_memory: dict = {i: int(torch.cuda.mem_get_info(i)[0] * 0.9) for i in gpus} | {"cpu": int(ram * 0.8)}

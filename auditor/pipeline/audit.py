@@ -16,6 +16,7 @@ Every (point, family) is a unit of its checkpoint's run directory, so a killed a
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import asdict, dataclass, field
@@ -24,16 +25,34 @@ from typing import Any
 
 from auditor.config import load_config
 from auditor.errors import ConfigError
-from auditor.models.load import LoadedModel, ModelSpec, load_model
-from auditor.pipeline.loop import Pruners, Step, close_data, plan, prepare_families, run_points
+from auditor.families import declared
+from auditor.models.load import LoadedModel, ModelSpec, load_model, load_tokenizer
+from auditor.pipeline.loop import (
+    Pruners,
+    Step,
+    check_families,
+    close_data,
+    plan,
+    prepare_families,
+    pruning_methods,
+    run_points,
+)
 from auditor.pipeline.runid import run_identity
-from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
+from auditor.pipeline.sections import (
+    Sections,
+    calibration_for,
+    calibration_loader,
+    check_pruning,
+    needs_calibration,
+    resolve_lab,
+    source_notes,
+    with_limit,
+)
 from auditor.pipeline.sweep import write_summaries
-from auditor.pruning import PRUNERS
 from auditor.report.figures import AUDIT_INDEX
-from auditor.report.gate import parse_rule
+from auditor.report.policy import parse_policy
 from auditor.report.summary import write_summary
-from auditor.store.runs import RunDir, atomic_write_json
+from auditor.store.runs import RunDir, atomic_write_json, discard_on_error
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +88,7 @@ class SweepSection:
     mia: bool = False  # also run membership inference at every point (when families is empty)
 
     def __post_init__(self) -> None:
-        for m in self.methods:
-            PRUNERS.get(m)
+        check_pruning(self.methods, self.sparsities, self.structure)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,7 +103,8 @@ class AuditConfig(Sections):
     compare: tuple[CheckpointRef, ...] = ()
     baseline: str | None = None  # label of the comparison that 'baseline' in rules means (default: the first)
     sweep: SweepSection = field(default_factory=SweepSection)
-    policy: tuple[str, ...] = ()  # gate rules 'PATH OP VALUE'
+    # gate rules 'PATH OP VALUE', or {rules: [...], min_n: N, inconclusive: fail|pass} (report/policy.py)
+    policy: tuple[str, ...] | dict = ()
     device: str | None = None
     dtype: str | None = None
     attn_implementation: str | None = None  # from_pretrained's attn_implementation
@@ -105,8 +124,8 @@ class AuditConfig(Sections):
             raise ConfigError(f"compare: duplicate checkpoint label(s) {', '.join(dup)}; labels must be unique")
         if self.baseline is not None and self.baseline not in labels[1:]:
             raise ConfigError(f"baseline: {self.baseline!r} is not a compare label; labels: {', '.join(labels[1:])}")
-        for r in self.policy:
-            parse_rule(r)
+        if self.policy:
+            parse_policy(self.policy)
         if not self.lab:
             if self.mia.enabled and not (self.mia.members and self.mia.nonmembers):
                 raise ConfigError("mia: give members and nonmembers files, or lab: FOLDER, or mia.enabled: false")
@@ -131,9 +150,9 @@ class AuditConfig(Sections):
         return list(self.capability.families) + (["mia"] if self.sweep.mia else [])
 
     def steps(self, primary: bool) -> list[Step]:
-        dense = list(dict.fromkeys(self.dense_families() + (self.sweep_families() if primary and self.sweep.enabled
-                                                            else [])))  # fmt: skip
-        if not (primary and self.sweep.enabled):
+        swept = primary and self.sweep.enabled
+        dense = list(dict.fromkeys(self.dense_families() + (self.sweep_families() if swept else [])))
+        if not swept:
             return plan(dense, (), (), ())
         return plan(dense, self.sweep.methods, self.sweep.sparsities, self.sweep_families())
 
@@ -149,10 +168,8 @@ def probe_config(cfg: AuditConfig) -> dict:
 
 
 def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
-    return ModelSpec(source=ref.model, revision=ref.revision, dtype=cfg.dtype, device=cfg.device,
-                     trust_remote_code=cfg.trust_remote_code, allow_pickle=cfg.allow_pickle,
-                     attn_implementation=cfg.attn_implementation, offload=cfg.offload,
-                     model_args=cfg.model_args)  # fmt: skip
+    keys = ("dtype", "device", "trust_remote_code", "allow_pickle", "attn_implementation", "offload", "model_args")
+    return ModelSpec(source=ref.model, revision=ref.revision, **{k: getattr(cfg, k) for k in keys})
 
 
 def audit_checkpoint(
@@ -165,12 +182,15 @@ def audit_checkpoint(
     data: dict[str, Any],
     lab: Path | None = None,
     identity: dict | None = None,
+    calibration: list | None = None,
 ) -> RunDir:
-    """Every enabled family (and, for the primary, the sweep) on one loaded checkpoint, resumably, in ``folder``."""
+    """Every enabled family (and, for the primary, the sweep) on one loaded checkpoint, resumably, in ``folder``.
+    ``calibration``: the sweep's calibration rows, made before loading (default: made from ``lm`` when needed)."""
     sub_cfg = probe_config(cfg) | {"_checkpoint": label}
     extra = {"checkpoint": lm.describe(), "label": label, "source_notes": source_notes(lm.source)}
     run = RunDir(folder, sub_cfg, extra_manifest=extra, identity=identity)
-    pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.sweep.structure)
+    rows = (lambda: calibration) if calibration is not None else (lambda: calibration_loader(cfg.calibration, lab, lm))
+    pruners = Pruners(lm, rows, cfg.sweep.structure)
     steps = cfg.steps(primary)
     run_points(lm, run, label, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
     write_summaries(run, [f for s in steps for f in s.families])
@@ -179,37 +199,84 @@ def audit_checkpoint(
 
 def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | None = None) -> Path:
     """Run (or resume) the audit; returns the run directory. Gate rules are checked by the caller.
-    ``loaded``: the candidate, already loaded (comparison checkpoints are loaded from their sources)."""
+    ``loaded``: the candidate, already loaded (comparison checkpoints are loaded from their sources).
+
+    Everything that needs no model is checked first, before any folder is made or model loaded: the data
+    (``prepare_families``), the policy's paths, each checkpoint's tokenizer against the families' data, the
+    calibration rows. A run that then fails before its first record removes the folder it made."""
     cfg = with_limit(cfg, cfg.limit)
-    out = Path(cfg.out)
     refs = [CheckpointRef(cfg.label, cfg.model, cfg.revision), *cfg.compare]
     names = list(dict.fromkeys([f for s in cfg.steps(True) for f in s.families]))
     lab = resolve_lab(cfg.lab)
     data = prepare_families(names, cfg, lab)  # bad input fails before any model loads
-    loaded_by = {cfg.label: loaded} if loaded is not None else None
-    identity, sources = run_identity(probe_config(cfg), {r.label: _spec(cfg, r) for r in refs}, lab, loaded_by)
-    top = RunDir(out, probe_config(cfg), overwrite=overwrite, extra_manifest={"kind": "audit"},
-                 identity=identity, sources=sources)  # fmt: skip  # refused before any model loads
+    try:
+        calibration = check_before_loading(cfg, refs, data, lab, loaded)
+        loaded_by = {cfg.label: loaded} if loaded is not None else None
+        identity, sources = run_identity(probe_config(cfg), {r.label: _spec(cfg, r) for r in refs}, lab, loaded_by)
+        top = open_audit_folder(cfg, refs, identity, sources, overwrite)  # refused before any model loads
+        with discard_on_error(top):
+            for i, ref in enumerate(refs):
+                if top.done(f"checkpoint/{ref.label}"):
+                    log.info("[%s] audited earlier, skipped", ref.label)
+                    continue
+                lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
+                folder = top.path / "checkpoints" / ref.label
+                rows = calibration if i == 0 else None
+                audit_checkpoint(
+                    cfg, ref.label, lm, folder, primary=i == 0, data=data, lab=lab, identity=identity, calibration=rows
+                )
+                top.write(f"checkpoint/{ref.label}", [])
+                del lm
+    finally:
+        close_data(data)
+    write_summary(top.path, command="audit")
+    return top.path
+
+
+def check_before_loading(
+    cfg: AuditConfig, refs: list[CheckpointRef], data: dict[str, Any], lab: Path | None, loaded: LoadedModel | None
+) -> list | None:
+    """The checks that need no model, before any folder or model: the policy's paths against the audit's
+    families, each checkpoint's tokenizer (loaded alone) against its families' data, and the candidate's sweep
+    calibration rows (returned; None when no method of the sweep calibrates)."""
+    check_policy(cfg, list(data))
+    tokenizers = [functools.cache(lambda ref=ref: load_tokenizer(_spec(cfg, ref))) for ref in refs]
+    if loaded is not None:
+        tokenizers[0] = lambda: loaded.tokenizer
+    for i, tok in enumerate(tokenizers):
+        mine = {name for step in cfg.steps(i == 0) for name in step.families}
+        check_families({n: d for n, d in data.items() if n in mine}, tok)
+    if not needs_calibration(pruning_methods(cfg.steps(True))):
+        return None
+    return calibration_for(cfg.calibration, lab, tokenizers[0]())
+
+
+def check_policy(cfg: AuditConfig, families: list[str]) -> None:
+    """Every policy rule's path is a figure that a family of this audit records (one line naming the rule)."""
+    for rule in parse_policy(cfg.policy).rules if cfg.policy else ():
+        text, path = rule.text, rule.path
+        if declared(path, families) is None:
+            raise ConfigError(
+                f"policy rule {text!r}: no family of this audit records {path!r} (families: {', '.join(families)}); "
+                "correct the path, or enable the family that records it"
+            )
+
+
+def open_audit_folder(
+    cfg: AuditConfig, refs: list[CheckpointRef], identity: dict, sources: list[str], overwrite: bool
+) -> RunDir:
+    """The audit's top folder (opened, resumed or refused), with its index of checkpoints and the policy."""
+    config = probe_config(cfg)
+    top = RunDir(
+        cfg.out, config, overwrite=overwrite, extra_manifest={"kind": "audit"}, identity=identity, sources=sources
+    )
     index = {
         "primary": cfg.label,
         "baseline": cfg.baseline_label,
         "checkpoints": {r.label: f"checkpoints/{r.label}" for r in refs},
         "models": {r.label: r.model for r in refs},
     }
-    atomic_write_json(out / AUDIT_INDEX, index)
+    atomic_write_json(top.path / AUDIT_INDEX, index)
     if cfg.policy:
-        atomic_write_json(out / "policy.json", {"rules": list(cfg.policy)})
-    try:
-        for i, ref in enumerate(refs):
-            if top.done(f"checkpoint/{ref.label}"):
-                log.info("[%s] audited earlier, skipped", ref.label)
-                continue
-            lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
-            folder = out / index["checkpoints"][ref.label]
-            audit_checkpoint(cfg, ref.label, lm, folder, primary=i == 0, data=data, lab=lab, identity=identity)
-            top.write(f"checkpoint/{ref.label}", [])
-            del lm
-    finally:
-        close_data(data)
-    write_summary(out, command="audit")
-    return out
+        atomic_write_json(top.path / "policy.json", parse_policy(cfg.policy).spec)
+    return top

@@ -18,6 +18,8 @@ from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from transformers import PreTrainedTokenizerBase
+
 import auditor.models.parallel as parallel
 import auditor.store.progress as progress
 from auditor.families import FAMILIES
@@ -51,8 +53,31 @@ def plan(
 
 
 def prepare_families(names: Sequence[str], sections: object, lab: Any) -> dict[str, Any]:
-    """Each family's data, loaded and validated once, before the model (bad input fails fast)."""
-    return {name: FAMILIES.get(name).prepare(sections, lab) for name in dict.fromkeys(names)}
+    """Each family's data, loaded and validated once, before the model (bad input fails fast); the data of
+    the families prepared so far are closed when one fails."""
+    data: dict[str, Any] = {}
+    try:
+        for name in dict.fromkeys(names):
+            data[name] = FAMILIES.get(name).prepare(sections, lab)
+    except BaseException:
+        close_data(data)
+        raise
+    return data
+
+
+def check_families(data: dict[str, Any], tokenizer: Callable[[], PreTrainedTokenizerBase]) -> None:
+    """Each prepared family's own ``check(data, tokenizer)``, where it has one (extraction: some text is long
+    enough for prefix + suffix), before the model loads; ``tokenizer`` (the checkpoint's, loaded alone) is
+    called only when a family has a check."""
+    checks = [(name, fn) for name in data if callable(fn := getattr(FAMILIES.get(name), "check", None))]
+    tok = tokenizer() if checks else None
+    for name, fn in checks:
+        fn(data[name], tok)
+
+
+def pruning_methods(steps: Sequence[Step]) -> list[str]:
+    """The pruning methods the steps run (the dense point is none)."""
+    return list(dict.fromkeys(s.method for s in steps if s.method != DENSE))
 
 
 def close_data(data: dict[str, Any]) -> None:
@@ -98,8 +123,9 @@ class Pruners:
                 self._rows = self._rows if self._rows is not None else self.calibration()
                 rows = self._rows
             log.info("[%s] preparing scores", method)
-            self._by_method[method] = Pruning(self.lm.model, method, rows, PruneSpec(sparsity=0.0),
-                                              share=parallel.broadcast_tensors)  # fmt: skip
+            self._by_method[method] = Pruning(
+                self.lm.model, method, rows, PruneSpec(sparsity=0.0), share=parallel.broadcast_tensors
+            )
         if self._session is None:
             stack = ExitStack()
             stack.enter_context(self._by_method[method].session())
@@ -133,10 +159,27 @@ def run_points(
                 for name in todo:
                     k = first + step.families.index(name) + 1
                     elapsed = progress.format_seconds(progress.clock() - t0)
-                    log.info("step %d/%d: [%s %s %.2f (actual %.4f)] %s, elapsed %s", k, total, checkpoint,
-                             step.method, step.sparsity, rep["overall"], name, elapsed)  # fmt: skip
-                    ctx = FamilyContext(lm.model, lm.tokenizer, point, rep["overall"], run.path / "samples",
-                                        batch_size=batch_size, seed=seed, logs=logs)  # fmt: skip
+                    log.info(
+                        "step %d/%d: [%s %s %.2f (actual %.4f)] %s, elapsed %s",
+                        k,
+                        total,
+                        checkpoint,
+                        step.method,
+                        step.sparsity,
+                        rep["overall"],
+                        name,
+                        elapsed,
+                    )
+                    ctx = FamilyContext(
+                        lm.model,
+                        lm.tokenizer,
+                        point,
+                        rep["overall"],
+                        run.path / "samples",
+                        batch_size=batch_size,
+                        seed=seed,
+                        logs=logs,
+                    )
                     run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
                     done += 1
             first += len(step.families)

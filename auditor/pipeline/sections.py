@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase
 
 from auditor.capability.builders import CapabilityConfig
 from auditor.errors import ConfigError
@@ -19,10 +22,13 @@ from auditor.lab.build import SHIPPED_DIR, verify_hashes
 from auditor.models.load import LoadedModel
 from auditor.probes.extraction.family import ExposureSection, ExtractionSection, UntargetedSection
 from auditor.probes.mia.family import MIASection
+from auditor.pruning import PRUNERS, PruneSpec
 from auditor.pruning.calibration import calibration_rows
 from auditor.unlearning.measures import UnlearningSection
 
 log = logging.getLogger(__name__)
+
+GRANULARITIES = (None, "layer", "row", "global")  # None: the method's own
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,33 @@ def calibration_path(cal: CalibrationConfig, lab: Path | None) -> str:
 
 def calibration_loader(cal: CalibrationConfig, lab: Path | None, lm: LoadedModel) -> list:
     """Token rows for Wanda / SparseGPT calibration (called only when a method needs them)."""
+    return calibration_for(cal, lab, lm.tokenizer)
+
+
+def calibration_for(cal: CalibrationConfig, lab: Path | None, tokenizer: PreTrainedTokenizerBase) -> list:
+    """Token rows for Wanda / SparseGPT calibration from the tokenizer alone: made before the model loads, so a
+    missing file or too few tokens stops the run before any work."""
     texts = load_texts(calibration_path(cal, lab), cal.text_column, None).texts
-    return calibration_rows(lm.tokenizer, texts, cal.n_samples, cal.seq_len)
+    return calibration_rows(tokenizer, texts, cal.n_samples, cal.seq_len)
+
+
+def needs_calibration(methods: Sequence[str]) -> bool:
+    return any(getattr(PRUNERS.get(m), "needs_calibration", False) for m in methods)
+
+
+def check_pruning(
+    methods: Sequence[str], sparsities: Sequence[float], structure: str = "unstructured", granularity: str | None = None
+) -> None:
+    """Pruning method names, sparsities (each in [0, 1)), structure and granularity, checked when the config is
+    read (a bad one found at the first pruned point would come after the dense point's work)."""
+    for m in methods:
+        PRUNERS.get(m)
+    for s in sparsities:
+        if not 0.0 <= s < 1.0:
+            raise ConfigError(f"sparsities: {s!r} is not a fraction in [0, 1); give values like 0.5 (half zeroed)")
+    PruneSpec(sparsity=0.0, structure=structure)
+    if granularity not in GRANULARITIES:
+        raise ConfigError(f"granularity: {granularity!r} is unknown; use one of layer, row, global (or leave it out)")
 
 
 def source_notes(source: str) -> list[str]:

@@ -14,6 +14,7 @@ capability families, ``capability.json`` and ``curves.png`` (Jin et al. 2024's t
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,13 +25,29 @@ from auditor.capability.schema import FAMILIES as CAPABILITY_FAMILIES
 from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.families import FAMILIES
-from auditor.models.load import LoadedModel, ModelSpec, load_model
-from auditor.pipeline.loop import Pruners, close_data, plan, points_summary, prepare_families, run_points
+from auditor.models.load import LoadedModel, ModelSpec, load_model, load_tokenizer
+from auditor.pipeline.loop import (
+    Pruners,
+    check_families,
+    close_data,
+    plan,
+    points_summary,
+    prepare_families,
+    pruning_methods,
+    run_points,
+)
 from auditor.pipeline.runid import run_identity
-from auditor.pipeline.sections import Sections, calibration_loader, resolve_lab, source_notes, with_limit
-from auditor.pruning import PRUNERS, PruneSpec
+from auditor.pipeline.sections import (
+    Sections,
+    calibration_for,
+    check_pruning,
+    needs_calibration,
+    resolve_lab,
+    source_notes,
+    with_limit,
+)
 from auditor.report.summary import write_summary
-from auditor.store.runs import RunDir, atomic_write_json
+from auditor.store.runs import RunDir, atomic_write_json, discard_on_error
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +79,9 @@ class SweepConfig(Sections):
     def __post_init__(self) -> None:
         if self.lab is None and self.model in ("lab", "lab:standard"):  # the shipped lab model: its own data
             object.__setattr__(self, "lab", "standard")
-        for m in self.methods:
-            PRUNERS.get(m)
+        check_pruning(self.methods, self.sparsities, self.structure, self.granularity)
         for f in self.families:
             FAMILIES.get(f)
-        for s in self.sparsities:
-            PruneSpec(sparsity=s, structure=self.structure)
         if not self.families:
             raise ConfigError("families: name at least one family, e.g. mia,extraction,fact_recall")
         native = [f for f in self.families if f in CAPABILITY_FAMILIES and f not in self.capability.files]
@@ -75,10 +89,8 @@ class SweepConfig(Sections):
             raise ConfigError("capability.source: lab needs lab: FOLDER (or capability.source: real)")
 
     def spec(self) -> ModelSpec:
-        return ModelSpec(self.model, revision=self.revision, device=self.device, dtype=self.dtype,
-                         trust_remote_code=self.trust_remote_code, allow_pickle=self.allow_pickle,
-                         attn_implementation=self.attn_implementation, offload=self.offload,
-                         model_args=self.model_args)  # fmt: skip
+        keys = ("revision", "device", "dtype", "trust_remote_code", "allow_pickle", "attn_implementation", "offload")
+        return ModelSpec(self.model, model_args=self.model_args, **{k: getattr(self, k) for k in keys})
 
 
 def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
@@ -86,20 +98,28 @@ def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
 
 
 def run_sweep(cfg: SweepConfig, overwrite: bool = False, loaded: LoadedModel | None = None) -> Path:
-    """Run (or resume) the sweep; returns the run directory. ``loaded``: an already-loaded model to use."""
+    """Run (or resume) the sweep; returns the run directory. ``loaded``: an already-loaded model to use.
+
+    Everything that needs no model is checked first, before the run folder is made or the model loaded: the
+    data (``prepare_families``), the families' checks with the tokenizer alone, the calibration rows. A run
+    that then fails before its first record removes the folder it made."""
     lab = resolve_lab(cfg.lab)
     data = prepare_families(cfg.families, with_limit(cfg, cfg.limit), lab)  # bad input fails before loading
-    config = asdict(cfg)
-    identity, sources = run_identity(config, {"model": cfg.spec()}, lab, {"model": loaded} if loaded else None)
-    seeds = {"bootstrap": cfg.seed, "capability": cfg.capability.seed}
-    run = RunDir(cfg.out, config, overwrite=overwrite, identity=identity, sources=sources,
-                 extra_manifest={"seeds": seeds, "kind": "sweep"})  # fmt: skip  # refused before loading
-    lm = loaded or load_model(cfg.spec())
-    run.update_manifest(checkpoint=lm.describe(), source_notes=source_notes(lm.source))
-    pruners = Pruners(lm, lambda: calibration_loader(cfg.calibration, lab, lm), cfg.structure, cfg.granularity)
     steps = plan(cfg.families, cfg.methods, cfg.sparsities, cfg.families)
     try:
-        run_points(lm, run, lm.source, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
+        tokenizer = functools.cache(lambda: loaded.tokenizer if loaded is not None else load_tokenizer(cfg.spec()))
+        check_families(data, tokenizer)
+        rows = calibration_for(cfg.calibration, lab, tokenizer()) if needs_calibration(pruning_methods(steps)) else None
+        config = asdict(cfg)
+        identity, sources = run_identity(config, {"model": cfg.spec()}, lab, {"model": loaded} if loaded else None)
+        seeds = {"bootstrap": cfg.seed, "capability": cfg.capability.seed}
+        extra = {"seeds": seeds, "kind": "sweep"}
+        run = RunDir(cfg.out, config, overwrite=overwrite, identity=identity, sources=sources, extra_manifest=extra)
+        with discard_on_error(run):
+            lm = loaded or load_model(cfg.spec())
+            run.update_manifest(checkpoint=lm.describe(), source_notes=source_notes(lm.source))
+            pruners = Pruners(lm, lambda: rows, cfg.structure, cfg.granularity)
+            run_points(lm, run, lm.source, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
     finally:
         close_data(data)
     write_summaries(run, cfg.families)

@@ -19,16 +19,17 @@ from pathlib import Path
 
 import auditor.models.parallel as parallel
 from auditor.errors import InputError
-from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, render_html, render_markdown
+from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, Verdict, render_html, render_markdown
 from auditor.report.extraction import extraction_section
 from auditor.report.figures import view_figures
 from auditor.report.headline import first_screen
 from auditor.report.numbers import Bits, delta, low_n_fpr
 from auditor.report.pruning import pruning_section
 from auditor.report.records import View, is_audit, views
-from auditor.report.redact import new_salt, redact_text
+from auditor.report.redact import new_salt, redact_text, scrub_paths
 from auditor.report.sections import capability_section, dense_capability_section, mia_section
 from auditor.report.unlearning import unlearning_section
+from auditor.store.record_tree import is_evidence
 from auditor.store.runs import MANIFEST
 
 __all__ = ["build_document", "redact_text", "write_report"]
@@ -63,7 +64,7 @@ def _all_figures(figs: dict) -> dict[str, object]:
             na = low_n_fpr(res.get("n_nonmembers"), 0.01)
             out[f"mia.{attack}.tpr@1%fpr"] = na or res.get("tpr@1%fpr")
     for key, v in figs.get("extraction", {}).items():
-        if key.startswith(("exact_extraction_rate", "approx_extraction_rate")) and _num(v):
+        if key.startswith(("exact_extraction_rate", "approx_extraction_rate")) and _num(v) and not is_evidence(key):
             out[f"extraction.{key}"] = v
     for key in ("exact_extraction_rate", "approx_extraction_rate"):
         v = figs.get("extraction_canaries", {}).get(key)
@@ -142,6 +143,11 @@ def build_document(run: Path, *, redact: bool = True, title: str | None = None, 
     doc = Document(title or ("memaudit release audit" if is_audit(run) else "memaudit report"))
     salt = new_salt() if redact else None  # one per document, never written: tags match within it only
     summary = first_screen(run, found, figs, primary, baseline)
+    if redact:  # a shareable report names no folder of the machine that made the run
+        manifest = scrub_paths(manifest)
+        for block in summary:
+            if isinstance(block, Verdict):
+                block.facts = [(k, scrub_paths(v)) for k, v in block.facts]
     summary.append(Paragraph(REDACTED_NOTE if redact else UNREDACTED_NOTE, "muted" if redact else "fail"))
     doc.sections.append(Section("Summary", summary))
     doc.sections += _sections(run, found, figs, salt, top)
@@ -150,6 +156,7 @@ def build_document(run: Path, *, redact: bool = True, title: str | None = None, 
         doc.sections.append(unlearning)
     manifests = dict.fromkeys(v.path for v in found)
     notes = [n for p in manifests for n in _read_json(p / MANIFEST).get("checkpoint", {}).get("notes", [])]
+    notes = [scrub_paths(n) for n in notes] if redact else notes
     if notes:
         doc.sections.append(Section("Notes", [Paragraph(n) for n in dict.fromkeys(notes)]))
     doc.sections.append(Section("All figures", _figures_table(figs, primary, baseline)))

@@ -22,6 +22,7 @@ from auditor.report.numbers import fmt
 from auditor.report.style import STYLE
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+STATUSES = ("PASS", "FAIL", "INCONCLUSIVE")  # a rule's status, styled in tables and on cards
 
 
 @dataclass
@@ -75,13 +76,14 @@ class Verdict:
 
 @dataclass
 class Card:
-    """One deciding figure: its value with CI, the rule it was held to, its direction and what it means."""
+    """One deciding figure: its value with CI, the rule it was held to, what it was measured on, its direction
+    and what it means."""
 
     name: str
     value: object
     ci: object = None
-    status: str = ""  # PASS / FAIL when a rule checked it
-    lines: list[str] = field(default_factory=list)  # rule, baseline, direction
+    status: str = ""  # PASS / FAIL / INCONCLUSIVE when a rule checked it
+    lines: list[str] = field(default_factory=list)  # rule, evidence (n of N unit), baseline, direction
     meaning: str = ""
 
 
@@ -118,7 +120,7 @@ def _html_table(b: Table) -> str:
             cls = ""
             if i in b.text_columns:
                 cls = " class='text'"
-            elif text in ("PASS", "FAIL"):
+            elif text in STATUSES:
                 cls = f" class='{text.lower()}'"
             cells.append(f"<td{cls}>{e(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
@@ -141,7 +143,7 @@ def _html_verdict(b: Verdict) -> str:
 
 def _html_card(c: Card) -> str:
     e = html.escape
-    cls = f" {c.status.lower()}" if c.status in ("PASS", "FAIL") else ""
+    cls = f" {c.status.lower()}" if c.status in STATUSES else ""
     badge = f"<div class='badge{cls}'>{e(c.status)}</div>" if c.status else ""
     ci = f"<div class='line'>95% CI {e(fmt(c.ci))}</div>" if c.ci is not None else ""
     lines = "".join(f"<div class='line'>{e(t)}</div>" for t in c.lines)
@@ -219,7 +221,10 @@ def _md_link(rel: str) -> str:
 
 def _md_card_rows(cards: list[Card]) -> list[str]:
     e = md_inline
-    lines = ["| result | figure | value | 95% CI | rule, baseline, direction | meaning |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| status | figure | value | 95% CI | rule, n, baseline, direction | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in cards:
         cells = [c.status or "-", c.name, c.value, "" if c.ci is None else c.ci, "; ".join(c.lines), c.meaning]
         lines.append("| " + " | ".join(e(x) for x in cells) + " |")

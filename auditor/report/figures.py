@@ -30,11 +30,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from auditor.capability.figures import is_capability
+from auditor.capability import curves
 from auditor.errors import InputError
 from auditor.families import declared, family
 from auditor.report.records import AUDIT_INDEX, View, is_audit, is_dense, points, requested, sparsity_key, views
-from auditor.stats.metrics import threshold_5pct
 from auditor.store.record_tree import merge
 
 __all__ = [
@@ -46,7 +45,6 @@ __all__ = [
     "is_audit",
     "view_figures",
 ]
-
 
 
 def point_tree(rows: list[dict], all_rows: list[dict] | None = None) -> dict:
@@ -71,19 +69,9 @@ def longest_key(node: dict, rest: str) -> str | None:
 
 
 def capability_curves(rows: list[dict]) -> dict[str, dict[str, dict]]:
-    """``{family: {method: {"sparsity": [...], "accuracy": [...], "threshold_5pct"}}}``; dense at sparsity 0."""
-    acc = [r for r in rows if is_capability(r) and r["metric"] == "accuracy" and r.get("value") is not None]
-    dense = {r["family"]: r["value"] for r in acc if is_dense(r)}
-    out: dict[str, dict[str, dict]] = {}
-    for method, pts in points(acc).items():
-        for fam, a0 in dense.items():
-            curve = {s: r["value"] for s, rs in pts.items() for r in rs if r["family"] == fam and s > 0}
-            if not curve:
-                continue
-            xs, ys = [0.0, *curve], [a0, *curve.values()]
-            thr = threshold_5pct(xs, ys)
-            out.setdefault(fam, {})[method] = {"sparsity": xs, "accuracy": ys, "threshold_5pct": thr}
-    return out
+    """``{family: {method: curve}}`` of the pruned methods, each curve the dense point then the method's points
+    with Jin et al.'s ``threshold_5pct``: :func:`auditor.capability.curves.capability_curves`, by family."""
+    return curves.by_family(curves.pruned(curves.capability_curves(rows)))
 
 
 def _same_point(rows: list[dict], method: str, s: float) -> list[dict]:

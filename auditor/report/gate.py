@@ -1,61 +1,84 @@
-"""The release gate: check a run's figures against a policy of threshold rules; exit 0 / 1 / 2.
+"""The release gate: check a run's figures against a policy of threshold rules; PASS, FAIL or INCONCLUSIVE.
 
-A policy is YAML with ``rules:``, a list of strings ``PATH OP VALUE``::
+A policy (:mod:`auditor.report.policy`) is YAML with ``rules:``, a list of strings ``PATH OP VALUE``::
 
     rules:
       - mia.min_k_pp@0.2.auc <= 0.6
       - mia.loss.auc.ci_low <= 0.6
-      - extraction.exact_extraction_rate@32 <= 0.01
+      - extraction.exact_extraction_rate@32 <= 0.01 (n >= 100)
       - exposure.rank1_rate <= 0
       - capability.fact_recall.accuracy >= 0.9 * baseline
+    min_n: 10             # the default
+    inconclusive: fail    # the default
 
 ``PATH`` addresses a figure of the run (see :func:`auditor.report.figures.collect_figures`); keys may contain
 dots (``min_k_pp@0.2``), so each step matches the longest key that fits. A figure recorded with its 95% interval
 (a sibling ``<figure>_ci`` list, ``docs/records.md``) also has ``<figure>.ci_low`` and ``<figure>.ci_high``:
 ``mia.loss.auc.ci_low <= 0.6`` fails only when the whole interval lies above 0.6. ``OP`` is one of
 ``<=``, ``<``, ``>=``, ``>``. ``VALUE`` is a number, or ``[NUMBER *] baseline [+|- NUMBER]``, where
-``baseline`` is the same figure on the run's baseline checkpoint (an audit's ``baseline:``). A threshold
-outside the figure's possible range (:func:`auditor.report.figures.figure_range`) gets a ``WARN`` line: such a
-rule can never fail (``exposure.max <= 20`` with 4-digit secrets, whose exposure is at most 13.29 bits) or never
-pass.
+``baseline`` is the same figure on the run's baseline checkpoint (an audit's ``baseline:``).
+
+A rule is INCONCLUSIVE, neither PASS nor FAIL, when its figure has too few items to decide
+(:mod:`auditor.report.inconclusive`): it was not measured (n = 0, or no value), it was measured on fewer than
+``min_n`` items (the rule's ``(n >= N)``, else the policy's ``min_n``, default 10; a figure whose records do not
+say their n is not held to it), it is a TPR at an FPR below 1/#non-members, or the rule reads the figure itself
+(not ``.ci_low`` / ``.ci_high``) and its 95% interval straddles the threshold. The verdict is PASS when every
+rule passes, or when none fails and the policy says ``inconclusive: pass``; else FAIL (exit 1).
+
+A threshold outside the figure's possible range (:func:`auditor.report.figures.figure_range`) gets a ``WARN``
+line: such a rule can never fail (``exposure.max <= 20`` with 4-digit secrets, whose exposure is at most 13.29
+bits) or never pass.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import operator
-import re
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import yaml
+from auditor.errors import InputError
+from auditor.report.evidence import evidence
+from auditor.report.figures import longest_key
+from auditor.report.gate_warnings import exposure_ceiling, range_warning, shift_warning
+from auditor.report.inconclusive import FAIL, INCONCLUSIVE, OPS, PASS, STATUSES, causes, verdict
+from auditor.report.policy import DEFAULT_MIN_N, Policy, Rule, load_policy, parse_policy, parse_rule, parse_rules
+from auditor.store.record_tree import is_evidence
 
-from auditor.errors import ConfigError, InputError
-from auditor.report.figures import figure_range, longest_key
-
-OPS = {"<=": operator.le, "<": operator.lt, ">=": operator.ge, ">": operator.gt}
-_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_RULE = re.compile(r"^\s*(?P<path>\S+)\s*(?P<op><=|>=|<|>)\s*(?P<value>.+?)\s*$")
-_BASELINE = re.compile(rf"^(?:(?P<mul>{_NUM})\s*\*\s*)?baseline(?:\s*(?P<sign>[-+])\s*(?P<add>{_NUM}))?$")
+__all__ = [
+    "CI_BOUNDS",
+    "DEFAULT_MIN_N",
+    "FAIL",
+    "INCONCLUSIVE",
+    "OPS",
+    "PASS",
+    "STATUSES",
+    "Policy",
+    "Rule",
+    "RuleResult",
+    "check",
+    "check_policy",
+    "exposure_ceiling",
+    "format_results",
+    "gate_summary",
+    "load_policy",
+    "parse_policy",
+    "parse_rule",
+    "parse_rules",
+    "range_warning",
+    "resolve",
+    "shift_warning",
+    "verdict_line",
+]
 CI_BOUNDS = {"ci_low": 0, "ci_high": 1}  # PATH suffix -> index into the figure's ``<figure>_ci`` [lo, hi] list
 
 
 @dataclass(frozen=True)
-class Rule:
-    """One parsed rule: ``path op (mul * baseline + add)`` or ``path op add`` when not relative."""
-
-    text: str
-    path: str
-    op: str
-    relative: bool
-    mul: float = 1.0
-    add: float = 0.0
-
-
-@dataclass(frozen=True)
 class RuleResult:
+    """One rule's outcome. ``passed`` is true only for PASS (kept for readers of older ``gate.json``);
+    ``evidence`` is the figure's items in one line (``1 of 40 texts (39 too short for prefix + suffix)``),
+    ``reason`` why the rule got its status."""
+
     rule: str
     path: str
     op: str
@@ -64,46 +87,13 @@ class RuleResult:
     baseline: float | None
     passed: bool
     warning: str | None = None  # the threshold lies outside the figure's possible range (see range_warning)
-
-
-def parse_rule(text: str) -> Rule:
-    """Parse ``PATH OP VALUE``; raise :class:`ConfigError` naming the rule on bad syntax."""
-    if not isinstance(text, str):
-        raise ConfigError(f"rule {text!r}: a rule is a string 'PATH OP VALUE', e.g. 'exposure.max <= 20'")
-    m = _RULE.match(text)
-    if not m:
-        raise ConfigError(f"rule {text!r}: expected 'PATH OP VALUE' with OP one of <=, <, >=, >")
-    value = m["value"]
-    if re.fullmatch(_NUM, value):
-        return Rule(text, m["path"], m["op"], relative=False, add=float(value))
-    b = _BASELINE.match(value)
-    if not b:
-        raise ConfigError(f"rule {text!r}: VALUE must be a number or '[NUMBER *] baseline [+|- NUMBER]', got {value!r}")
-    add = float(b["add"]) * (-1 if b["sign"] == "-" else 1) if b["add"] else 0.0
-    return Rule(text, m["path"], m["op"], relative=True, mul=float(b["mul"]) if b["mul"] else 1.0, add=add)
-
-
-def load_policy(path: str | Path) -> list[Rule]:
-    """Read a policy YAML file (``rules: [...]``)."""
-    p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"policy file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({e})") from e
-    if not isinstance(data, dict) or "rules" not in data:
-        raise ConfigError(f"{p}: a policy is a mapping with 'rules:', a list of 'PATH OP VALUE' strings")
-    extra = set(data) - {"rules"}
-    if extra:
-        raise ConfigError(f"{p}: unknown key(s) {', '.join(sorted(extra))}; a policy has only 'rules'")
-    return parse_rules(data["rules"])
-
-
-def parse_rules(rules: Any) -> list[Rule]:
-    if not isinstance(rules, list) or not rules:
-        raise ConfigError("policy rules: expected a non-empty list of 'PATH OP VALUE' strings")
-    return [parse_rule(r) for r in rules]
+    status: str = PASS
+    n: int | None = None
+    skipped: dict[str, int] = field(default_factory=dict)
+    ci: list[float] | None = None
+    min_n: int | None = None
+    evidence: str = ""
+    reason: str = ""
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
@@ -120,6 +110,9 @@ def _ci_bound(node: dict, key: str, bound: str, path: str) -> float:
 
 
 def _number(node: Any, path: str) -> float:
+    """The figure's number; NaN for a figure recorded without a value (not measured)."""
+    if node is None:
+        return math.nan
     if isinstance(node, dict):
         raise InputError(f"{path} is a group, not a figure; add one of: {', '.join(sorted(map(str, node))[:30])}")
     if isinstance(node, list) and path.endswith("_ci"):
@@ -130,8 +123,8 @@ def _number(node: Any, path: str) -> float:
 
 
 def resolve(figures: dict, path: str) -> float:
-    """The number at ``path`` in ``figures``; keys may contain dots (longest match wins), and
-    ``<figure>.ci_low`` / ``<figure>.ci_high`` read the figure's ``<figure>_ci`` interval."""
+    """The number at ``path`` in ``figures`` (NaN when recorded without a value); keys may contain dots (longest
+    match wins), and ``<figure>.ci_low`` / ``<figure>.ci_high`` read the figure's ``<figure>_ci`` interval."""
     node: Any = figures
     rest = path
     walked: list[str] = []
@@ -141,9 +134,10 @@ def resolve(figures: dict, path: str) -> float:
             raise InputError(f"{path}: {'.'.join(walked)} is a value, not a group; drop '.{rest}'{hint}")
         match = longest_key(node, rest)
         if match is None:
-            keys = ", ".join(sorted(map(str, node))[:30])
+            names = sorted(k for k in map(str, node) if not is_evidence(k))
+            keys = ", ".join(names[:30])
             where = ".".join(walked) or "the run"
-            hint = _did_you_mean(rest.split(".")[0], sorted(map(str, node)))
+            hint = _did_you_mean(rest.split(".")[0], names)
             raise InputError(f"{path}: nothing under {where} matches {rest!r}; available: {keys}{hint}")
         rest = rest[len(match) + 1 :]
         if rest in CI_BOUNDS and not isinstance(node[match], dict):
@@ -153,80 +147,94 @@ def resolve(figures: dict, path: str) -> float:
     return _number(node, path)
 
 
-def check(rules: list[Rule], figures: dict, baseline: dict | None) -> list[RuleResult]:
-    """Evaluate every rule; a missing path or baseline raises :class:`InputError` (a bad policy or run)."""
-    out = []
-    for r in rules:
-        value = resolve(figures, r.path)
-        base = None
-        if r.relative:
-            if baseline is None:
-                raise InputError(
-                    f"rule {r.text!r} compares with 'baseline', but the run has no baseline checkpoint; "
-                    "add compare: [{label: ..., model: ...}] (and baseline: LABEL) to the audit config"
-                )
-            base = resolve(baseline, r.path)
-            threshold = r.mul * base + r.add
-        else:
-            threshold = r.add
-        ok = not math.isnan(value) and OPS[r.op](value, threshold)
-        warning = range_warning(r, threshold, figures)
-        out.append(RuleResult(r.text, r.path, r.op, value, threshold, base, bool(ok), warning))
-    return out
+def _measured(v: float) -> float | None:
+    return None if math.isnan(v) else v
 
 
-def exposure_ceiling(figures: dict, path: str) -> float | None:
-    """``exposure.max_possible`` (log2 of the candidate count) beside the exposure figure at ``path``, falling
-    back to the dense point's; None when the records do not hold it."""
-    at = path.rfind("exposure.")
-    for where in (path[:at] + "exposure.max_possible", "exposure.max_possible") if at >= 0 else ():
-        try:
-            return resolve(figures, where)
-        except InputError:
-            continue
-    return None
+def _threshold(r: Rule, baseline: dict | None) -> tuple[float | None, float | None]:
+    """``(threshold, baseline value)``; the threshold is None when the baseline's figure was not measured."""
+    if not r.relative:
+        return r.add, None
+    if baseline is None:
+        raise InputError(
+            f"rule {r.text!r} compares with 'baseline', but the run has no baseline checkpoint; "
+            "add compare: [{label: ..., model: ...}] (and baseline: LABEL) to the audit config"
+        )
+    base = _measured(resolve(baseline, r.path))
+    return (None if base is None else r.mul * base + r.add), base
 
 
-def range_warning(rule: Rule, threshold: float, figures: dict) -> str | None:
-    """A ``WARN`` line when ``threshold`` lies outside the values the figure can take (:func:`figure_range`), so
-    the rule can never fail (``exposure.max <= 20`` with 4-digit secrets: exposure is at most log2(10^4) = 13.29
-    bits) or never pass; else None."""
-    bounds = figure_range(rule.path, exposure_ceiling(figures, rule.path))
-    if bounds is None or math.isnan(threshold):
-        return None
-    lo, hi = bounds
-    always = {"<=": threshold >= hi, "<": threshold > hi, ">=": threshold <= lo, ">": threshold < lo}[rule.op]
-    never = {"<=": threshold < lo, "<": threshold <= lo, ">=": threshold > hi, ">": threshold >= hi}[rule.op]
-    if not (always or never):
-        return None
-    verdict = "can never fail" if always else "can never pass"
-    return (f"WARN  {rule.text}: {rule.path} lies in [{lo:.4g}, {hi:.4g}], so '{rule.op} {threshold:.4g}' "
-            f"{verdict}; pick a threshold inside the range")  # fmt: skip
+def check_rule(r: Rule, figures: dict, baseline: dict | None, min_n: int = DEFAULT_MIN_N) -> RuleResult:
+    """One rule's result; a missing path or baseline raises :class:`InputError` (a bad policy or run)."""
+    value = _measured(resolve(figures, r.path))
+    threshold, base = _threshold(r, baseline)
+    ev = evidence(figures, r.path)
+    need = r.min_n if r.min_n is not None else min_n
+    why = causes(r, value, threshold, base, ev, need)
+    decided = value is not None and threshold is not None and OPS[r.op](value, threshold)
+    status = INCONCLUSIVE if why else (PASS if decided else FAIL)
+    if not why and value is not None and threshold is not None:
+        why = [f"{value:.4g} {r.op} {threshold:.4g}" if decided else f"{value:.4g} is not {r.op} {threshold:.4g}"]
+    warning = range_warning(r, threshold, figures) if threshold is not None else None
+    ci = list(ev.ci) if ev.ci is not None else None
+    found = {"n": ev.n, "skipped": dict(ev.skipped), "ci": ci, "min_n": need, "evidence": ev.line}
+    return RuleResult(
+        r.text, r.path, r.op, value, threshold, base, status == PASS, warning, status, **found, reason="; ".join(why)
+    )
 
 
-def gate_summary(results: list[RuleResult]) -> dict:
-    """The verdict, every rule's result, and the rules' range warnings (``warnings``)."""
+def check(
+    rules: list[Rule] | tuple[Rule, ...], figures: dict, baseline: dict | None, min_n: int = DEFAULT_MIN_N
+) -> list[RuleResult]:
+    """Evaluate every rule (``min_n``: the policy's minimum of items, for rules without their own)."""
+    return [check_rule(r, figures, baseline, min_n) for r in rules]
+
+
+def check_policy(policy: Policy, figures: dict, baseline: dict | None) -> list[RuleResult]:
+    """Evaluate a policy's rules with its ``min_n``."""
+    return check(policy.rules, figures, baseline, policy.min_n)
+
+
+def gate_summary(results: list[RuleResult], policy: Policy | None = None) -> dict:
+    """The verdict (``status`` PASS or FAIL; ``passed`` as before), what the policy was, every rule's result with
+    its status, and the rules' range warnings (``warnings``)."""
+    mode = policy.inconclusive if policy is not None else "fail"
+    status = verdict([r.status for r in results], mode)
     return {
-        "passed": all(r.passed for r in results),
+        "passed": status == PASS,
+        "status": status,
+        "counts": {s: sum(r.status == s for r in results) for s in STATUSES},
+        "policy": policy.record() if policy is not None else None,
         "rules": [asdict(r) for r in results],
         "warnings": [r.warning for r in results if r.warning],
     }
 
 
+def _num(v: float | None) -> str:
+    return "not measured" if v is None else f"{v:.4g}"
+
+
 def format_results(results: list[RuleResult]) -> list[str]:
+    """One line per rule, ``STATUS  PATH = VALUE OP THRESHOLD: evidence; why undecided``, and its warning."""
     lines = []
     for r in results:
-        base = f" (baseline {r.baseline:.4g})" if r.baseline is not None else ""
-        lines.append(f"{'PASS' if r.passed else 'FAIL'}  {r.path} = {r.value:.4g} {r.op} {r.threshold:.4g}{base}")
+        base = f" (baseline {_num(r.baseline)})" if r.baseline is not None or "baseline" in r.rule else ""
+        thr = "-" if r.threshold is None else f"{r.threshold:.4g}"
+        detail = "; ".join(x for x in (r.evidence, r.reason if r.status == INCONCLUSIVE else "") if x)
+        tail = f": {detail}" if detail else ""
+        lines.append(f"{r.status}  {r.path} = {_num(r.value)} {r.op} {thr}{base}{tail}")
         if r.warning:
             lines.append(r.warning)
     return lines
 
 
-def shift_warning(figures: dict) -> str | None:
-    """A line for the gate when the MIA split is shifted (the blind baseline, Das et al. 2024), else None."""
-    blind = figures.get("mia", {}).get("blind_baseline", {})
-    if not blind.get("shifted"):
-        return None
-    return (f"WARN  mia: shifted split: the blind baseline (model-free) separates members from non-members with "
-            f"AUC {blind.get('auc', float('nan')):.3f}; MIA figures measure the split, not memorization")  # fmt: skip
+def verdict_line(summary: dict) -> str:
+    """``gate: PASS (3/3 rules)``, with the number of INCONCLUSIVE rules and how the policy counts them."""
+    counts = summary.get("counts") or {}
+    line = f"gate: {summary['status']} ({counts.get(PASS, 0)}/{len(summary.get('rules', []))} rules)"
+    unsure = counts.get(INCONCLUSIVE, 0)
+    if unsure:
+        mode = (summary.get("policy") or {}).get("inconclusive", "fail")
+        how = "counted as failing" if mode == "fail" else "not counted"
+        line += f"; {unsure} INCONCLUSIVE, {how} (policy inconclusive: {mode})"
+    return line

@@ -1,9 +1,12 @@
 """The report's first screen: the verdict, what was audited, and the 3-6 figures that decided it.
 
-With a gate policy (``RUN/gate.json``) the figures are the rules' figures, failing rules first; without one,
-a fixed pick: MIA LOSS AUC, the best Min-K%++ AUC, the canary exact extraction rate, the max exposure and the
-fact recall / ICL accuracies when measured. Each figure shows its value with its 95% CI where the records
-have one, the baseline's value when there is a baseline checkpoint, its direction and what it means.
+With a gate verdict (``RUN/gate.json``: the audit's own policy, or one given with ``auditor gate --replace``) the
+banner says PASS or FAIL, names the policy it came from (source and SHA-256) and the rules that failed or were
+INCONCLUSIVE (too few items to decide); the figures are the rules' figures, failing rules first, then the
+inconclusive ones. Without one, the families' headline pick. Each card shows the figure with its 95% CI where
+the records have one (a rule on ``.ci_low`` / ``.ci_high`` shows its figure, the rule line names the end it
+reads), what it was measured on (``1 of 40 texts (39 too short for prefix + suffix)``), the rule's status, the
+baseline's value when there is a baseline checkpoint, its direction and what it means.
 """
 
 from __future__ import annotations
@@ -12,22 +15,16 @@ import json
 from pathlib import Path
 
 from auditor.report.doc import Card, Cards, Paragraph, Table, Verdict
+from auditor.report.evidence import evidence, figure_of, reads_interval
 from auditor.report.gate import CI_BOUNDS
-from auditor.report.meaning import direction, friendly, is_bits, lookup, meaning
+from auditor.report.inconclusive import FAIL, INCONCLUSIVE, PASS
+from auditor.report.meaning import direction, friendly, headline_paths, is_bits, lookup, meaning
 from auditor.report.numbers import Bits, BitsCI, delta, fmt, low_n_fpr
 from auditor.report.records import View
 from auditor.report.sections import checkpoint_name, read_manifest
 
 MAX_CARDS = 6
-FIXED = (
-    "mia.loss.auc",
-    "mia.<min_k_pp>.auc",
-    "extraction_canaries.exact_extraction_rate",
-    "exposure.max",
-    "capability.fact_recall.accuracy",
-    "capability.icl_classification.accuracy",
-)
-FALLBACK = ("mia.<best>.auc", "extraction.exact_extraction_rate", "exposure.mean")
+ORDER = {FAIL: 0, INCONCLUSIVE: 1, PASS: 2}  # the cards' order: failing rules first, then the undecided
 
 
 def _gate(run: Path) -> dict:
@@ -72,33 +69,39 @@ def _baseline_line(path: str, value: object, base: tuple[str, dict] | None) -> l
     return [f"baseline {label}: {fmt(b)}" + (f" (change {d})" if d else "")]
 
 
+def rule_status(rule: dict) -> str:
+    """A rule result's status; a ``gate.json`` written before statuses has only ``passed``."""
+    return str(rule.get("status") or (PASS if rule.get("passed") else FAIL))
+
+
+def _rule_line(rule: dict, figs: dict) -> str:
+    """``rule: TEXT``, and for a rule on an end of the interval, which end and its value."""
+    line = f"rule: {rule['rule']}"
+    if reads_interval(rule["path"]):
+        end = "lower" if rule["path"].endswith(".ci_low") else "upper"
+        line += f" (reads the CI's {end} end, {fmt(_value(figs, rule['path'])[0])})"
+    return line
+
+
 def card(path: str, figs: dict, base: tuple[str, dict] | None, rule: dict | None = None) -> Card:
-    """The card of one figure (``rule``: a ``gate.json`` rule result that checked it)."""
-    value, ci, parent = _value(figs, path)
-    lines = []
-    if rule:
-        lines.append(f"rule: {rule['rule']}")
-    lines += _baseline_line(path, value, base) + [direction(path, rule["op"] if rule else None)]
-    status = ("PASS" if rule["passed"] else "FAIL") if rule else ""
-    name = path if rule else friendly(path)
+    """The card of one figure (``rule``: a ``gate.json`` rule result that checked it): a rule on ``.ci_low`` /
+    ``.ci_high`` shows its figure with the interval, and every card says what the figure was measured on."""
+    target = figure_of(path)
+    value, ci, parent = _value(figs, target)
+    status = rule_status(rule) if rule else ""
+    lines = [_rule_line(rule, figs)] if rule else []
+    lines.append((rule or {}).get("evidence") or evidence(figs, target).line or "n not recorded")
+    if rule and status == INCONCLUSIVE and rule.get("reason"):
+        lines.append(f"inconclusive: {rule['reason']}")
+    lines += _baseline_line(target, value, base) + [direction(path, rule["op"] if rule else None)]
+    name = target if rule else friendly(path)
     return Card(name, "not measured" if value is None else value, ci, status, lines, meaning(path, parent))
 
 
 def fixed_paths(figs: dict) -> list[str]:
-    """The headline pick that exists in ``figs`` (at least 3 when the run measured that many)."""
-    mia = {a: r for a, r in figs.get("mia", {}).items() if isinstance(r.get("auc"), int | float)}
-    pp = [a for a in mia if a.startswith("min_k_pp")]
-    best = max((a for a in mia if a != "blind_baseline"), key=lambda a: mia[a]["auc"], default=None)
-    subs = {"<min_k_pp>": max(pp, key=lambda a: mia[a]["auc"]) if pp else None, "<best>": best}
-    out: list[str] = []
-    for pattern in FIXED + FALLBACK:
-        if pattern in FALLBACK and len(out) >= 3:
-            break
-        for sub, attack in subs.items():
-            pattern = pattern.replace(sub, attack or "\0")
-        if "\0" not in pattern and pattern not in out and _value(figs, pattern)[0] is not None:
-            out.append(pattern)
-    return out[:MAX_CARDS]
+    """The headline pick that exists in ``figs``: the figures the families declare as headline
+    (:func:`auditor.report.meaning.headline_paths`), at most ``MAX_CARDS``."""
+    return headline_paths(figs, MAX_CARDS)
 
 
 def _facts(run: Path, found: list[View], primary: str, baseline: str | None) -> list[tuple[str, str]]:
@@ -119,6 +122,48 @@ def _facts(run: Path, found: list[View], primary: str, baseline: str | None) -> 
     return facts
 
 
+def _policy_fact(gate: dict) -> tuple[str, str]:
+    """``("policy", "SOURCE (sha256 0123456789ab)")``: the policy the verdict came from."""
+    policy = gate.get("policy") if isinstance(gate.get("policy"), dict) else {}
+    if not policy:
+        return ("policy", "not recorded")
+    sha = str(policy.get("sha256") or "")[:12]
+    return ("policy", f"{policy.get('source') or 'given'}" + (f" (sha256 {sha})" if sha else ""))
+
+
+def _detail(gate: dict, rules: list[dict]) -> str:
+    """The banner's sentence: how many rules failed, which were INCONCLUSIVE and what the policy counts them as."""
+    statuses = [rule_status(r) for r in rules]
+    failed = statuses.count(FAIL)
+    unsure = [r["rule"] for r, s in zip(rules, statuses, strict=True) if s == INCONCLUSIVE]
+    parts = [f"{failed} of {len(rules)} rules failed"] if failed else []
+    if unsure:
+        mode = (gate.get("policy") or {}).get("inconclusive", "fail")
+        how = "counted as failing" if mode == "fail" else "not counted"
+        parts.append(
+            f"{len(unsure)} INCONCLUSIVE (too few items to decide; {how}, inconclusive: {mode}): " + ", ".join(unsure)
+        )
+    return "; ".join(parts) if parts else f"all {len(rules)} rules passed"
+
+
+def _rule_table(rules: list[dict]) -> list:
+    """Every rule of the policy with its status, figure, n and why it was undecided (over ``MAX_CARDS`` rules)."""
+    rows = [
+        [
+            rule_status(r),
+            r["rule"],
+            r["value"],
+            r["threshold"],
+            r["baseline"],
+            r.get("evidence") or "",
+            r.get("reason") if rule_status(r) == INCONCLUSIVE else "",
+        ]
+        for r in rules
+    ]
+    headers = ["status", "rule", "value", "threshold", "baseline", "n", "why inconclusive"]
+    return [Paragraph("Every rule of the policy:"), Table(headers, rows, text_columns=(6,))]
+
+
 def first_screen(run: Path, found: list[View], figs: dict[str, dict], primary: str, baseline: str | None) -> list:
     """The verdict banner, the deciding figures as cards, and (over 6 rules) the table of every rule."""
     gate = _gate(run)
@@ -126,23 +171,19 @@ def first_screen(run: Path, found: list[View], figs: dict[str, dict], primary: s
     facts = _facts(run, found, primary, baseline if base else None)
     rules = gate.get("rules") or []
     if not gate:
-        verdict = Verdict("NO POLICY", "No gate policy was checked for this run (auditor gate RUN --policy FILE); "
-                          "the figures below are the standard headline pick.", facts)  # fmt: skip
+        detail = (
+            "No gate policy was checked for this run (auditor gate RUN --policy FILE --replace); the figures "
+            "below are the standard headline pick."
+        )
+        verdict = Verdict("NO POLICY", detail, facts)
         cards = [card(p, figs[primary], base) for p in fixed_paths(figs[primary])]
     else:
-        n_failed = sum(not r.get("passed", False) for r in rules)
-        detail = f"{n_failed} of {len(rules)} rules failed" if n_failed else f"all {len(rules)} rules passed"
-        verdict = Verdict("PASS" if gate.get("passed") else "FAIL", detail, facts)
-        ordered = sorted(rules, key=lambda r: bool(r.get("passed")))  # failing rules first
+        status = gate.get("status") or (PASS if gate.get("passed") else FAIL)
+        verdict = Verdict(status, _detail(gate, rules), [*facts, _policy_fact(gate)])
+        ordered = sorted(rules, key=lambda r: ORDER.get(rule_status(r), 0))
         cards = [card(r["path"], figs[primary], base, r) for r in ordered[:MAX_CARDS]]
     blocks: list = [verdict, *[Paragraph(w, "fail") for w in gate.get("warnings", [])]]
     blocks.append(Cards(cards) if cards else Paragraph("No headline figure was measured in this run.", "muted"))
     if len(rules) > MAX_CARDS:
-        rows = [
-            ["PASS" if r["passed"] else "FAIL", r["rule"], r["value"], r["threshold"], r["baseline"]] for r in rules
-        ]
-        blocks += [
-            Paragraph("Every rule of the policy:"),
-            Table(["result", "rule", "value", "threshold", "baseline"], rows),
-        ]
+        blocks += _rule_table(rules)
     return blocks

@@ -54,7 +54,7 @@ def meaning(path: str, entry: dict) -> str:
     top = entry.get(fig.ceiling) if fig.ceiling else None
     if isinstance(top, int | float) and top > 0:
         n = f"{2**top:,.0f}" if top <= 40 else f"2^{top:.1f}"
-        text += f" Here the ceiling is {top:.1f} bits = log2 of {n} candidate secrets."
+        text += f" Here: ceiling {top:.1f} bits = log2 of {n} candidate secrets."
     return text
 
 

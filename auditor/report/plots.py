@@ -12,10 +12,12 @@ import matplotlib.pyplot as plt
 from matplotlib import ticker
 
 import auditor.models.parallel as parallel
+from auditor.capability.curves import JIN_THRESHOLDS
 from auditor.stats.metrics import roc_curve
 
 PLOTS = "plots"
 COLORS = {"fact_recall": "#d62728", "open_book": "#1f77b4", "overriding": "#2ca02c", "icl_classification": "#9467bd"}
+JIN_DRAWN = {"fact_recall": "fact_recall", "icl_classification": "icl"}  # family -> its JIN_THRESHOLDS key
 MEMORIZATION_COLORS = {"mia": "#000000", "extraction": "#ff7f0e", "canaries": "#8c564b", "exposure": "#7f7f7f"}
 
 
@@ -100,28 +102,46 @@ def plot_by_repeats(
     return _save(fig, path)
 
 
+def _capability_panel(ax: plt.Axes, method: str, fams: dict[str, dict]) -> None:
+    """One method's curves: accuracy with its 95% CI band, the 0-shot baseline where measured (dotted), the 5%
+    threshold (dotted vertical) and Jin et al.'s reported range for fact recall and ICL (shaded)."""
+    top = 0.95
+    for fam, c in fams.items():
+        xs, ys, thr = c["sparsity"], c["accuracy"], c["threshold_5pct"]
+        label = f"{fam} (5% thr {thr:g})" if thr is not None else fam
+        (line,) = ax.plot(xs, ys, marker="o", ms=3.5, color=COLORS.get(fam), label=label)
+        color = line.get_color()
+        lo = [ci[0] if ci[0] is not None else y for ci, y in zip(c["ci"], ys, strict=True)]
+        hi = [ci[1] if ci[1] is not None else y for ci, y in zip(c["ci"], ys, strict=True)]
+        ax.fill_between(xs, lo, hi, color=color, alpha=0.12, linewidth=0)
+        if "accuracy_0shot" in c:
+            ax.plot(xs, c["accuracy_0shot"], ls=":", marker=".", color=color, label=f"{fam} 0-shot")
+        if thr is not None and len(xs) > 1:
+            ax.axvline(thr, ls=":", color=color, lw=1)
+        if fam in JIN_DRAWN:
+            a, b = JIN_THRESHOLDS[JIN_DRAWN[fam]]
+            ax.axvspan(a, b, color=color, alpha=0.08, label=f"Jin et al. 2024: {fam} 5% thr {a:g}-{b:g}")
+        top = max(top, *xs)
+    ax.set_title(method)
+    ax.set_xlabel("requested sparsity")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(-0.02, top + 0.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=LEGEND, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
+
+
 def plot_capability(curves: dict[str, dict[str, dict]], path: Path) -> Path | None:
-    """Accuracy against sparsity, one panel per method, one line per family, its 5% threshold dotted."""
-    methods = list(dict.fromkeys(m for fam in curves.values() for m in fam))
+    """Accuracy against sparsity, one panel per method, one line per family (Jin et al. 2024's curves).
+
+    ``curves`` is ``{method: {family: curve}}`` as :func:`auditor.capability.curves.capability_curves` gives it
+    (``capability.json``; keys starting with ``_`` are skipped)."""
+    methods = [m for m, fams in curves.items() if not m.startswith("_") and fams]
     if not methods:
         return None
-    fig, axes = plt.subplots(1, len(methods), figsize=(5.0 * len(methods), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(methods), figsize=(5.6 * len(methods), 6.6), squeeze=False)
     for ax, m in zip(axes[0], methods, strict=True):
-        for fam, by_method in curves.items():
-            c = by_method.get(m)
-            if not c:
-                continue
-            thr = c["threshold_5pct"]
-            label = f"{fam} (5% thr {thr:g})" if thr is not None else fam
-            (line,) = ax.plot(c["sparsity"], c["accuracy"], marker="o", ms=3.5, color=COLORS.get(fam), label=label)
-            if thr is not None:
-                ax.axvline(thr, ls=":", color=line.get_color(), lw=1)
-        ax.set_title(m)
-        ax.set_xlabel("requested sparsity")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=LEGEND)
+        _capability_panel(ax, m, curves[m])
     return _save(fig, path)
 
 

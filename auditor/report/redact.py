@@ -1,14 +1,19 @@
 """Redaction of memorized and extracted texts: a coarse length and a tag keyed with a per-report salt.
 
 The report redacts by default (``build_document(run, redact=True)``); a caller passes ``redact=False`` only
-for a report that stays with whoever may read the training data.
+for a report that stays with whoever may read the training data. A redacted report also names no local
+path (:func:`scrub_paths`): the checkpoint's folder, data files and output folder appear by their last
+component only.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
+from pathlib import Path, PurePath
+from typing import Any
 
 SALT_BYTES = 16
 LENGTH_BUCKETS = (16, 64, 256, 1024)  # redact_text says "under N chars" for the first bound above the length
@@ -38,3 +43,45 @@ def redact_text(text: str, salt: bytes) -> str:
         raise ValueError(f"a redaction salt needs at least {SALT_BYTES} random bytes (new_salt())")
     tag = hmac.new(salt, text.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
     return f"[redacted: {_length_bucket(len(text))}, tag {tag}]"
+
+
+_DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".gguf", ".yaml", ".yml", ".safetensors", ".bin")
+_WORDS = re.compile(r"([\s()\[\],;\"']+)")
+_ABSOLUTE = re.compile(r"^(~|/|[A-Za-z]:[\\/]|\.{1,2}[\\/])")
+
+
+def is_local_path(text: str) -> bool:
+    """Whether a string names a place on the machine that made the run: an absolute or ``./`` path, a file
+    path with a data or weights suffix, or any path with a separator that exists here. A hub id
+    (``org/name``) that is not a folder here is not one."""
+    if not text or "\n" in text or len(text) > 4096:
+        return False
+    if _ABSOLUTE.match(text):
+        return True
+    if "/" not in text and "\\" not in text:
+        return False
+    if text.lower().endswith(_DATA_SUFFIXES):
+        return True
+    try:
+        return Path(text).exists()
+    except OSError:
+        return False
+
+
+def _path_tag(path: str) -> str:
+    return f"<local path .../{PurePath(path).name}>"
+
+
+def scrub_paths(value: Any) -> Any:
+    """``value`` (a JSON-like structure) with every local path replaced by ``<local path .../NAME>``, keeping only
+    the last component, so a shareable report names the file without the machine's folders."""
+    if isinstance(value, str):
+        if is_local_path(value):
+            return _path_tag(value)
+        parts = _WORDS.split(value)  # a path inside a sentence: "cand (/home/x/model)", "converted /x/m.gguf"
+        return "".join(_path_tag(w) if i % 2 == 0 and is_local_path(w) else w for i, w in enumerate(parts))
+    if isinstance(value, dict):
+        return {k: scrub_paths(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub_paths(v) for v in value]
+    return value

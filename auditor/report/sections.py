@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from auditor.capability.curves import by_family, capability_curves, pruned, threshold_gaps
 from auditor.inputs.data import load_texts
 from auditor.report.doc import Gallery, Image, Paragraph, Table
-from auditor.report.figures import capability_curves
 from auditor.report.numbers import low_n_fpr
 from auditor.report.plots import plot_capability, plot_path, plot_roc
 from auditor.report.records import View, samples
@@ -83,14 +83,20 @@ def shift_note(mia: dict) -> list:
         return []
     best = max((r.get("auc") or 0 for a, r in mia.items() if a != BLIND), default=0.0)
     if b.get("shifted"):
-        return [Paragraph(
-            f"Shifted split: the blind baseline, a classifier that never sees the model, separates members from "
-            f"non-members with AUC {b['auc']:.3f} (best attack {best:.3f}). The attack AUCs measure how the two "
-            "text sets differ, not what the model memorized (Das et al. 2024); use members and non-members drawn "
-            "from one distribution before reading them as memorization.")]  # fmt: skip
-    return [Paragraph(
-        f"The blind baseline (model-free, Das et al. 2024) reaches AUC {b['auc']:.3f}, below the best attack's "
-        f"{best:.3f}: the split does not give members away by itself.")]  # fmt: skip
+        return [
+            Paragraph(
+                f"Shifted split: the blind baseline, a classifier that never sees the model, separates members from "
+                f"non-members with AUC {b['auc']:.3f} (best attack {best:.3f}). The attack AUCs measure how the two "
+                "text sets differ, not what the model memorized (Das et al. 2024); use members and non-members drawn "
+                "from one distribution before reading them as memorization."
+            )
+        ]
+    return [
+        Paragraph(
+            f"The blind baseline (model-free, Das et al. 2024) reaches AUC {b['auc']:.3f}, below the best attack's "
+            f"{best:.3f}: the split does not give members away by itself."
+        )
+    ]
 
 
 def low_n_notes(mia: dict) -> list:
@@ -143,10 +149,13 @@ def mia_section(run: Path, found: list[View], figs: dict[str, dict], salt: bytes
     with_mia = [v for v in found if figs[v.label].get("mia")]
     if not with_mia:
         return []
-    blocks: list = [Paragraph(
-        "Higher score = more likely a training member. AUC 0.5: the attack cannot tell members from non-members; "
-        "1.0: it always can. TPR at a low FPR: the share of members caught while wrongly flagging that share of "
-        "non-members (needs at least 1/FPR non-members to be measured).")]  # fmt: skip
+    blocks: list = [
+        Paragraph(
+            "Higher score = more likely a training member. AUC 0.5: the attack cannot tell members from non-members; "
+            "1.0: it always can. TPR at a low FPR: the share of members caught while wrongly flagging that share of "
+            "non-members (needs at least 1/FPR non-members to be measured)."
+        )
+    ]
     blocks.append(with_checkpoint(MIA_HEADERS, {v.label: mia_rows(figs[v.label]["mia"]) for v in with_mia}))
     notes = [n for v in with_mia for n in low_n_notes(figs[v.label]["mia"])]
     blocks += list({n.text: n for n in notes}.values())
@@ -193,34 +202,30 @@ def dense_capability_section(found: list[View], figs: dict[str, dict]) -> list:
 
 
 def capability_section(run: Path, found: list[View], figs: dict[str, dict]) -> list:
-    """Accuracy against sparsity for each checkpoint that was pruned, with Jin et al.'s 5% thresholds."""
+    """Accuracy against sparsity for each checkpoint that was pruned, with Jin et al.'s 5% thresholds (the curves
+    of :mod:`auditor.capability.curves`, as ``capability.json`` holds them)."""
     blocks: list = []
     for v in found:
-        curves = capability_curves(v.rows)
+        curves = pruned(capability_curves(v.rows))
         if not curves:
             continue
-        cap, label = figs[v.label].get("capability", {}), v.label
+        label = v.label
         blocks.append(Paragraph(f"{label}: accuracy against sparsity (Jin et al. 2024 5% thresholds dotted)"))
         blocks += image(run, plot_capability(curves, plot_path(run, f"{label}-capability")), f"capability, {label}")
         rows = []
-        for fam, by_method in curves.items():
+        for fam, by_method in by_family(curves).items():
             for method, c in by_method.items():
                 pts = ", ".join(f"{s:g}:{a:.3f}" for s, a in zip(c["sparsity"], c["accuracy"], strict=True))
-                rows.append([method, fam, c["threshold_5pct"], cap.get(fam, {}).get("n"), pts])
+                rows.append([method, fam, c["threshold_5pct"], c["n"], pts])
         heads = ["method", "family", "threshold (within 5% of dense)", "n", "sparsity:accuracy"]
         blocks.append(Table(heads, rows))
         blocks += _gap(curves)
     return blocks
 
 
-def _gap(curves: dict) -> list:
-    gap = [
-        [m, fam, c["threshold_5pct"] - fr[m]["threshold_5pct"]]
-        for fam, by_method in curves.items()
-        if fam != "fact_recall" and (fr := curves.get("fact_recall"))
-        for m, c in by_method.items()
-        if m in fr and c["threshold_5pct"] is not None and fr[m]["threshold_5pct"] is not None
-    ]
+def _gap(curves: dict[str, dict[str, dict]]) -> list:
+    gaps = threshold_gaps(curves)
+    gap = [[m, fam, g] for fam, by_method in by_family(gaps).items() for m, g in by_method.items()]
     if not gap:
         return []
     return [

@@ -3,9 +3,10 @@
 The schema is documented in ``docs/summary-schema.md`` (JSON Schema: ``docs/summary.schema.json``); its
 ``schema_version`` changes whenever a key changes meaning or goes away. Every figure comes from the same
 figures tree the gate checks (:mod:`auditor.report.figures`, built from ``records.jsonl`` only), flattened to
-the gate's paths: ``figures["mia.loss.auc"] == {"value": ..., "ci_low": ..., "ci_high": ...}``, so any key of
-``figures`` is a valid rule path (``auditor gate``), and ``PATH.ci_low`` / ``PATH.ci_high`` too where the
-entry has them. Checkpoint identity and package versions come from the run's ``manifest.json``.
+the gate's paths: ``figures["mia.loss.auc"] == {"value", "ci_low", "ci_high", "n", "skipped"}``, so any key
+of ``figures`` is a valid rule path (``auditor gate``), and ``PATH.ci_low`` / ``PATH.ci_high`` too where the
+entry has them; ``n`` and ``skipped`` say how many items the figure was measured on and which were left out.
+Checkpoint identity and package versions come from the run's ``manifest.json``.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from auditor.report.figures import view_figures
 from auditor.report.records import View, read_json, views
 from auditor.report.sections import read_manifest
 from auditor.store.atomic import atomic_write_json
+from auditor.store.record_tree import EVIDENCE, is_evidence
 from auditor.store.runs import package_versions
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SUMMARY = "summary.json"
 VERSIONS = ("memaudit", "torch", "transformers")  # the packages a summary names (docs/summary-schema.md)
 MODE = 0o644  # readable by a CI uploader running as another user
+EVIDENCE_ORDER = sorted(EVIDENCE, key=len, reverse=True)  # "_low_n" before "_n": the longest suffix wins
 
 
 def _finite(v: Any) -> float | int | None:
     """A JSON-safe number: NaN and infinities (not valid JSON) become null; counts stay whole numbers."""
+    if v is None:
+        return None
     if isinstance(v, int):
         return v
     return float(v) if math.isfinite(v) else None
@@ -40,28 +45,47 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _split(name: str) -> tuple[str, str]:
+    """``(figure, sibling suffix)`` of a tree key: ``auc_ci`` -> ``("auc", "_ci")``; ``("auc", "")`` for a figure."""
+    for suffix in EVIDENCE_ORDER:
+        if name.endswith(suffix):
+            return name[: -len(suffix)], suffix
+    return name, ""
+
+
+def _evidence(entry: dict, suffix: str, v: Any) -> None:
+    """Put a sibling of a figure (``_ci``, ``_low_n``, ``_n``, ``_skipped``) on the figure's flat entry."""
+    if suffix == "_ci" and isinstance(v, list | tuple) and len(v) == 2:
+        lo, hi = v
+        entry["ci_low"] = _finite(lo) if _is_number(lo) else None
+        entry["ci_high"] = _finite(hi) if _is_number(hi) else None
+    elif suffix == "_low_n" and isinstance(v, bool):
+        entry["low_n"] = v
+    elif suffix == "_n" and _is_number(v):
+        entry["n"] = int(v)
+        entry.setdefault("skipped", {})
+    elif suffix == "_skipped" and isinstance(v, dict):
+        entry["skipped"] = {str(k): int(c) for k, c in v.items() if _is_number(c)}
+
+
 def flatten_figures(tree: dict, prefix: str = "") -> dict[str, dict]:
-    """``{gate path: {"value", "ci_low"?, "ci_high"?, "low_n"?}}`` for every number of a figures tree; a sibling
-    ``<figure>_ci`` list becomes its figure's ``ci_low`` / ``ci_high``, a ``<figure>_low_n`` flag (a TPR at an
-    FPR below 1/#non-members, :func:`auditor.stats.metrics.zero_fp_only`) its ``low_n``; strings are left out."""
+    """``{gate path: {"value", "ci_low"?, "ci_high"?, "low_n"?, "n"?, "skipped"?}}`` for every number of a figures
+    tree. A figure's siblings are folded into its entry, never figures of their own: ``<figure>_ci`` becomes
+    ``ci_low`` / ``ci_high``, ``<figure>_low_n`` (a TPR at an FPR below 1/#non-members,
+    :func:`auditor.stats.metrics.zero_fp_only`) ``low_n``, ``<figure>_n`` ``n`` (the items it was measured on) and
+    ``<figure>_skipped`` ``skipped`` (``{reason: count}`` of the items left out; ``{}`` when ``n`` is known and
+    none were); a figure recorded without a value has ``value`` null; strings are left out."""
     out: dict[str, dict] = {}
     for key, v in tree.items():
         path = f"{prefix}{key}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and not is_evidence(str(key)):
             out.update(flatten_figures(v, path + "."))
-        elif _is_number(v):
+        elif (v is None or _is_number(v)) and not is_evidence(str(key)):
             out[path] = {"value": _finite(v)}
     for key, v in tree.items():
-        name = str(key)
-        base = f"{prefix}{name.removesuffix('_ci').removesuffix('_low_n')}"
-        if base not in out or base == f"{prefix}{name}":
-            continue
-        if name.endswith("_ci") and isinstance(v, list | tuple) and len(v) == 2:
-            lo, hi = v
-            out[base] |= {"ci_low": _finite(lo) if _is_number(lo) else None,
-                          "ci_high": _finite(hi) if _is_number(hi) else None}  # fmt: skip
-        elif name.endswith("_low_n") and isinstance(v, bool):
-            out[base]["low_n"] = v
+        figure, suffix = _split(str(key))
+        if suffix and f"{prefix}{figure}" in out:
+            _evidence(out[f"{prefix}{figure}"], suffix, v)
     return out
 
 
@@ -69,8 +93,13 @@ def checkpoint_info(view: View) -> dict:
     """``{label, source, path, fingerprint, architecture}`` of a view's checkpoint, from its run's manifest."""
     manifest = read_manifest(view.path)
     ck = manifest.get("checkpoint") or {}
-    return {"label": view.checkpoint or view.label, "source": ck.get("source"), "path": ck.get("resolved"),
-            "fingerprint": ck.get("fingerprint"), "architecture": ck.get("architecture")}  # fmt: skip
+    return {
+        "label": view.checkpoint or view.label,
+        "source": ck.get("source"),
+        "path": ck.get("resolved"),
+        "fingerprint": ck.get("fingerprint"),
+        "architecture": ck.get("architecture"),
+    }
 
 
 def _versions(manifest: dict) -> dict[str, str | None]:
@@ -79,14 +108,32 @@ def _versions(manifest: dict) -> dict[str, str | None]:
     return {name: recorded.get(name) for name in VERSIONS}
 
 
+def _rule(r: dict) -> dict:
+    """One rule of a verdict, JSON-safe, with the fields a verdict written before statuses lacks filled in."""
+    out = {k: (_finite(v) if _is_number(v) else v) for k, v in r.items()}
+    out.setdefault("status", "PASS" if r.get("passed") else "FAIL")
+    out.setdefault("n", None)
+    out.setdefault("skipped", {})
+    ci = out.get("ci")
+    if isinstance(ci, list | tuple):
+        out["ci"] = [_finite(x) if _is_number(x) else None for x in ci]
+    return out
+
+
 def _gate(run: Path, gate: dict | None) -> dict | None:
-    """The verdict given, else the run's ``gate.json`` (the last ``auditor gate``), else None."""
+    """The verdict given, else the run's ``gate.json`` (its own verdict), else None."""
     if gate is None and (run / "gate.json").exists():
         gate = read_json(run / "gate.json")
     if not isinstance(gate, dict):
         return None
-    rules = [{k: (_finite(v) if _is_number(v) else v) for k, v in r.items()} for r in gate.get("rules", [])]
-    return {"passed": bool(gate.get("passed")), "rules": rules, "warnings": list(gate.get("warnings", []))}
+    passed = bool(gate.get("passed"))
+    return {
+        "passed": passed,
+        "status": gate.get("status") or ("PASS" if passed else "FAIL"),
+        "policy": gate.get("policy") if isinstance(gate.get("policy"), dict) else None,
+        "rules": [_rule(r) for r in gate.get("rules", [])],
+        "warnings": list(gate.get("warnings", [])),
+    }
 
 
 def build_summary(

@@ -82,8 +82,10 @@ def zero_fp_only(n_nonmembers: int, max_fpr: float) -> bool:
 def low_n_note(metric: str, n_nonmembers: int) -> str:
     """One sentence for a TPR-at-FPR figure measured on fewer than 1/FPR non-members."""
     fpr = TPR_FPRS[metric]
-    return (f"TPR@{fpr * 100:g}% FPR with {n_nonmembers:,} non-members: fewer than {round(1 / fpr):,}, so it is "
-            "the TPR at zero false positives")  # fmt: skip
+    return (
+        f"TPR@{fpr * 100:g}% FPR with {n_nonmembers:,} non-members: fewer than {round(1 / fpr):,}, so it is "
+        "the TPR at zero false positives"
+    )
 
 
 def membership_metrics(
@@ -108,8 +110,11 @@ def membership_metrics_many(
             res[name] = tpr_at_fpr(members, nonmembers, fpr)
             res[f"{name}_ci"] = list(percentile_ci(vals))
             res[f"{name}_low_n"] = zero_fp_only(nonmembers.size, fpr)
-        res |= {"accuracy": best_accuracy(members, nonmembers), "n_members": int(members.size),
-                "n_nonmembers": int(nonmembers.size)}  # fmt: skip
+        res |= {
+            "accuracy": best_accuracy(members, nonmembers),
+            "n_members": int(members.size),
+            "n_nonmembers": int(nonmembers.size),
+        }
         out.append(res)
     low = [low_n_note(k, splits[0][1].size) for k in TPR_FPRS if out[0][f"{k}_low_n"]]
     if warn and low:
@@ -152,37 +157,3 @@ def threshold_5pct(sparsity: list[float], accuracy: list[float], tolerance: floa
             break
         best = s
     return best
-
-
-def privleak(forget_auc: float, retrain_auc: float | None) -> float | None:
-    """PrivLeak % (MUSE, arXiv:2407.06460): ((1 - auc) - (1 - auc_r)) / (1 - auc_r) x 100; None without auc_r < 1.
-
-    ``auc`` = P(forget text scored more member-like than holdout); MUSE's AUC (muse_bench ``eval.py``,
-    ``forget_holdout_Min-40%``) labels holdout as members, i.e. 1 - auc. 0 = the retrain model; negative =
-    forget set still detectable (MUSE's target model: about -100); positive = over-unlearned."""
-    if retrain_auc is None or retrain_auc >= 1:
-        return None
-    return ((1 - forget_auc) - (1 - retrain_auc)) / (1 - retrain_auc) * 100
-
-
-def percentiles(scores: Sequence[float], reference: Sequence[float]) -> np.ndarray:
-    """Each score's percentile among ``reference`` (fraction of reference scores <= it)."""
-    ref = np.sort(np.asarray(reference, dtype=float))
-    return np.searchsorted(ref, np.asarray(scores, dtype=float), side="right") / max(1, ref.size)
-
-
-def onion_counts(
-    p0: Sequence[float], p1: Sequence[float], v0: Sequence[float], v1: Sequence[float], margin: float
-) -> dict:
-    """The onion check (Carlini et al. 2022): texts (aligned arrays, before -> after) whose MIA percentile
-    (``p``) or verbatim similarity (``v``, NaN = not measured) rose by more than ``margin``."""
-    p0a, p1a = np.asarray(p0, dtype=float), np.asarray(p1, dtype=float)
-    mia_up = p1a - p0a > margin
-    verb_up = np.nan_to_num(np.asarray(v1, dtype=float) - np.asarray(v0, dtype=float)) > margin
-    return {
-        "n_retain": int(p0a.size),
-        "more_exposed_mia": int(mia_up.sum()),
-        "more_extractable": int(verb_up.sum()),
-        "more_exposed_any": int((mia_up | verb_up).sum()),
-        "mean_percentile_change": float((p1a - p0a).mean()) if p0a.size else 0.0,
-    }

@@ -77,8 +77,15 @@ def clear(folder: Path) -> None:
             child.unlink()
 
 
-def check(out: str | Path, kind: str, *, resume: bool, overwrite: bool = False,
-          sources: Iterable[str | Path] = (), flag: str = "--out") -> Path:  # fmt: skip
+def check(
+    out: str | Path,
+    kind: str,
+    *,
+    resume: bool,
+    overwrite: bool = False,
+    sources: Iterable[str | Path] = (),
+    flag: str = "--out",
+) -> Path:
     """Raise :class:`OutputError` (one line) unless ``out`` may hold a ``kind`` output; changes nothing.
 
     ``resume``: a marked folder of the same kind may be reused as it is (a run directory resumes).

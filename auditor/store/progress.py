@@ -114,8 +114,17 @@ def _fmt_value(v: object) -> str:
 class Progress:
     """One open progress block: counts what is done and shows it as :func:`bar` decided."""
 
-    def __init__(self, total: int | None, desc: str, unit: str, how: str, logger: logging.Logger,
-                 interval: float, file: IO[str], level: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        total: int | None,
+        desc: str,
+        unit: str,
+        how: str,
+        logger: logging.Logger,
+        interval: float,
+        file: IO[str],
+        level: int,
+    ) -> None:
         self.total, self.desc, self.unit, self.mode = total, desc, unit, how
         self.logger, self.interval = logger, interval
         self.n = self.skipped = self.lines = 0
@@ -124,8 +133,16 @@ class Progress:
         self._last_n = 0
         self._bar: tqdm | None = None
         if how == "bar":
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=file, leave=level == 0, position=level,
-                             dynamic_ncols=True, delay=0.0 if level == 0 else 0.5)  # fmt: skip
+            self._bar = tqdm(
+                total=total,
+                desc=desc,
+                unit=unit,
+                file=file,
+                leave=level == 0,
+                position=level,
+                dynamic_ncols=True,
+                delay=0.0 if level == 0 else 0.5,
+            )
 
     def update(self, n: int = 1, **postfix: Any) -> None:
         """``n`` more done (a batch, a unit, a step); ``postfix`` (e.g. ``loss=2.31``) shown beside the count."""

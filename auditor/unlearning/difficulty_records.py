@@ -106,8 +106,10 @@ def measure_references(run: RunDir, plan: DifficultyPlan, lm: LoadedModel, label
         if src.label != label or run.done(_unit(src.metric)):
             continue
         values = REFERENCES.get(src.metric)(lm.model, lm.tokenizer, plan.forget.texts, batch_size)
-        recs = [Record(FAMILY, i, src.metric, float(v), checkpoint=src.record_as, extra={"model": src.model})
-                for i, v in zip(plan.forget.ids, values, strict=True)]  # fmt: skip
+        recs = [
+            Record(FAMILY, i, src.metric, float(v), checkpoint=src.record_as, extra={"model": src.model})
+            for i, v in zip(plan.forget.ids, values, strict=True)
+        ]
         run.write(_unit(src.metric), recs)
 
 
@@ -128,12 +130,28 @@ def method_records(
         extra |= {"repeats": repeats.get(ex.id), "el2n": el2n.get(ex.id), "el2n_model": plan.el2n_model}
         extra |= {k: trajectory[k] for k in ("max_step", "every", "prefix_len", "suffix_len")}
         reached = ex.steps_to_unextractable is not None if measurable else None
-        out.append(Record(FAMILY, ex.id, "steps_to_unextractable", ex.steps_to_unextractable, checkpoint=method,
-                          extra=extra | {"reached": reached}))  # fmt: skip
+        out.append(
+            Record(
+                FAMILY,
+                ex.id,
+                "steps_to_unextractable",
+                ex.steps_to_unextractable,
+                checkpoint=method,
+                extra=extra | {"reached": reached},
+            )
+        )
         if oracle is not None:
             hit = ex.steps_to_oracle_loss is not None if ex.oracle_loss is not None else None
-            out.append(Record(FAMILY, ex.id, "steps_to_oracle_loss", ex.steps_to_oracle_loss, checkpoint=method,
-                              extra=extra | {"reached": hit}))  # fmt: skip
+            out.append(
+                Record(
+                    FAMILY,
+                    ex.id,
+                    "steps_to_oracle_loss",
+                    ex.steps_to_oracle_loss,
+                    checkpoint=method,
+                    extra=extra | {"reached": hit},
+                )
+            )
     return out
 
 
@@ -156,8 +174,12 @@ def finish(
     for method in pending:
         path = folders[method] / TRAJECTORY_FILE
         if not path.is_file():
-            log.warning("%s: no %s (checkpoint made without tracking); no difficulty rows for %s", folders[method],
-                        TRAJECTORY_FILE, method)  # fmt: skip
+            log.warning(
+                "%s: no %s (checkpoint made without tracking); no difficulty rows for %s",
+                folders[method],
+                TRAJECTORY_FILE,
+                method,
+            )
             run.write(_unit(method), [])
             continue
         trajectory = json.loads(path.read_text(encoding="utf-8"))

@@ -84,8 +84,11 @@ def by_el2n_tercile(rows: Rows) -> list[tuple[str, Rows]]:
 
 def censored(rows: Rows, metric: str) -> tuple[list[float], int]:
     """The steps of the rows where ``metric`` was measured, not-reached as +inf; and how many not reached."""
-    vals = [r.get(metric) if r.get(f"{metric}_reached") else math.inf for r in rows
-            if r.get(f"{metric}_reached") is not None]  # fmt: skip
+    vals = [
+        r.get(metric) if r.get(f"{metric}_reached") else math.inf
+        for r in rows
+        if r.get(f"{metric}_reached") is not None
+    ]
     return [float(v) for v in vals], sum(1 for v in vals if v == math.inf)
 
 
@@ -126,8 +129,11 @@ def bin_stats(rows: Rows, max_step: int) -> dict:
 
 def _correlation(rows: Rows, metric: str, covariate: str, max_step: int, every: int) -> dict:
     """Spearman's rho of a criterion's steps (not reached = max_step + every, tied last) with a covariate."""
-    pairs = [(r[metric] if r[f"{metric}_reached"] else max_step + every, r[covariate]) for r in rows
-             if r.get(f"{metric}_reached") is not None and isinstance(r.get(covariate), int | float)]  # fmt: skip
+    pairs = [
+        (r[metric] if r[f"{metric}_reached"] else max_step + every, r[covariate])
+        for r in rows
+        if r.get(f"{metric}_reached") is not None and isinstance(r.get(covariate), int | float)
+    ]
     out: dict = {"criterion": metric, "covariate": covariate, "n": len(pairs), "rho": None, "p": None}
     if len(pairs) >= 3 and len({a for a, _ in pairs}) > 1 and len({b for _, b in pairs}) > 1:
         res = spearmanr([a for a, _ in pairs], [b for _, b in pairs])
@@ -145,8 +151,7 @@ def difficulty_table(records: list[dict]) -> dict:
         table["methods"][method] = {"n": len(rows), "max_step": max_step, "every": every}
         for binning in BIN_ORDER:
             for label, part in BINNINGS.get(binning)(rows):
-                table["rows"].append({"method": method, "binning": binning, "bin": label,
-                                      **bin_stats(part, max_step)})  # fmt: skip
+                table["rows"].append({"method": method, "binning": binning, "bin": label, **bin_stats(part, max_step)})
         for metric in CRITERIA:
             for cov in ("repeats", "el2n"):
                 table["correlations"].append({"method": method, **_correlation(rows, metric, cov, max_step, every)})
@@ -182,8 +187,13 @@ def findings(correlations: list[dict]) -> list[dict]:
     for (method, metric), cs in keyed.items():
         parts = [_clause(c) for c in cs if c["n"] > 0]
         if parts:
-            out.append({"method": method, "criterion": metric,
-                        "text": f"{method}, {CRITERIA[metric]}: " + "; ".join(parts) + "."})  # fmt: skip
+            out.append(
+                {
+                    "method": method,
+                    "criterion": metric,
+                    "text": f"{method}, {CRITERIA[metric]}: " + "; ".join(parts) + ".",
+                }
+            )
     return out
 
 
@@ -204,8 +214,11 @@ def summary_lines(table: dict) -> list[str]:
     """A few lines for stdout: per method, the median steps to unextractable per EL2N tercile and repeats bin."""
     lines = []
     for method, info in table["methods"].items():
-        cells = [f"{r['bin']}: {steps_cell(r, 'median_steps_to_unextractable', info['max_step'])}"
-                 + (f" ({r['not_reached']} not reached)" if r["not_reached"] else "")
-                 for r in table["rows"] if r["method"] == method]  # fmt: skip
+        cells = [
+            f"{r['bin']}: {steps_cell(r, 'median_steps_to_unextractable', info['max_step'])}"
+            + (f" ({r['not_reached']} not reached)" if r["not_reached"] else "")
+            for r in table["rows"]
+            if r["method"] == method
+        ]
         lines.append(f"  {method} (n = {info['n']}, {info['max_step']} steps): " + "; ".join(cells))
     return lines

@@ -99,8 +99,11 @@ class DifficultyTracker:
         t0 = time.perf_counter()
         with _measuring(model):
             losses = mean_nll(model, tok, self._texts, bs)
-            pred = teacher_forced(model, self._seqs, self._first, pad_id=tok.pad_token_id, reduce="argmax",
-                                  batch_size=bs) if self._seqs else []  # fmt: skip
+            pred = (
+                teacher_forced(model, self._seqs, self._first, pad_id=tok.pad_token_id, reduce="argmax", batch_size=bs)
+                if self._seqs
+                else []
+            )
         for n, loss in enumerate(losses):
             self._loss[n].append(float(loss))
         for n, seq, first, (p,) in zip(self._split, self._seqs, self._first, pred, strict=True):
@@ -112,6 +115,14 @@ class DifficultyTracker:
         """JSON-ready: measured ``steps``, ``ids``, per example ``extractable`` flags (null: too short to split)
         and ``loss`` per measured step, the settings, and the ``seconds`` spent measuring."""
         s = self.settings
-        return {"every": s.every, "prefix_len": s.prefix_len, "suffix_len": s.suffix_len, "steps": self.steps,
-                "max_step": self.steps[-1] if self.steps else 0, "seconds": round(self.seconds, 2), "ids": self.ids,
-                "extractable": self._ext, "loss": self._loss}  # fmt: skip
+        return {
+            "every": s.every,
+            "prefix_len": s.prefix_len,
+            "suffix_len": s.suffix_len,
+            "steps": self.steps,
+            "max_step": self.steps[-1] if self.steps else 0,
+            "seconds": round(self.seconds, 2),
+            "ids": self.ids,
+            "extractable": self._ext,
+            "loss": self._loss,
+        }

@@ -11,7 +11,7 @@ from scipy.stats import ks_2samp
 
 from auditor.capability.figures import is_capability
 from auditor.family import Figure
-from auditor.stats.metrics import privleak
+from auditor.unlearning.compare import privleak
 
 _MUSE = "(MUSE, Shi et al. 2024)"
 UNLEARNING_FIGURES: tuple[Figure, ...] = (

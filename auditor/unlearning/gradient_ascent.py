@@ -13,8 +13,9 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
+from auditor.lm.training import Batch
 from auditor.unlearning.base import UNLEARNERS, UnlearnConfig
-from auditor.unlearning.trainer import Batch, GradientUnlearner, mean_token_nll, token_logprobs
+from auditor.unlearning.trainer import GradientUnlearner, mean_token_nll, token_logprobs
 
 
 @UNLEARNERS.register("gradient_ascent")

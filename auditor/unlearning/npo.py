@@ -23,15 +23,10 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
+from auditor.lm.batching import input_device
+from auditor.lm.training import Batch, collate
 from auditor.unlearning.base import UNLEARNERS, UnlearnConfig
-from auditor.unlearning.trainer import (
-    Batch,
-    GradientUnlearner,
-    collate,
-    input_device,
-    mean_token_nll,
-    token_logprobs,
-)
+from auditor.unlearning.trainer import GradientUnlearner, mean_token_nll, token_logprobs
 
 
 def npo_loss(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor:

@@ -11,7 +11,7 @@ LLMs", arXiv:2401.06121), as locuslab/open-unlearning computes them.
   ``truth_ratio``: ``wrong_prob / correct_prob`` with ``wrong_prob = exp(-mean_k avg_loss_k)``).
   Forget set: ``mean(min(R, 1/R))`` (``closer_to_1_better``); retain set: ``mean(max(0, 1 - R))``
   (``true_better``).
-* Forget quality (derived against the retrain model, :func:`auditor.store.record_tree.unlearning_tree`): the
+* Forget quality (derived against the retrain model, :func:`auditor.unlearning.figures.unlearning_tree`): the
   p-value of ``scipy.stats.ks_2samp`` between the model's and the retrain model's forget-set R values
   (open-unlearning ``privacy.py``, ``ks_test``).
 * Model utility: the harmonic mean (``scipy.stats.hmean``) of open-unlearning's ``model_utility``

@@ -1,4 +1,6 @@
-"""The loop shared by the gradient-based unlearners: batching, token log-probs, AdamW with clipping.
+"""The loop shared by the gradient-based unlearners: batch plans, token log-probs, AdamW with clipping.
+
+Batches and the optimizer step are the project's one training step (:mod:`auditor.lm.training`).
 
 A method subclasses :class:`GradientUnlearner` and writes only its loss on a forget batch (and a retain
 batch, when it uses one). The loop is architecture-agnostic (only ``model(input_ids, attention_mask)``
@@ -17,7 +19,6 @@ import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -25,20 +26,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 import auditor.store.progress as progress
 from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import TextSet
-from auditor.lm.batching import input_device, pad_batch
+from auditor.lm.batching import input_device
+from auditor.lm.training import Batch, collate, train_step
 from auditor.unlearning.base import StepObserver, UnlearnConfig
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Batch:
-    """Right-padded token ids; ``labels`` is ``input_ids`` with padding set to -100; ``index`` are text positions."""
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    labels: torch.Tensor
-    index: list[int]
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, texts: TextSet, max_len: int) -> list[list[int]]:
@@ -49,12 +41,6 @@ def encode(tokenizer: PreTrainedTokenizerBase, texts: TextSet, max_len: int) -> 
         shown = ", ".join(short[:20])
         raise InputError(f"{texts.source}: texts with fewer than 2 tokens cannot be trained on: {shown}; drop them")
     return seqs
-
-
-def collate(seqs: list[list[int]], index: list[int], pad_id: int, device: torch.device) -> Batch:
-    """The texts ``index`` right-padded (``auditor.lm.batching.pad_batch``) on ``device``, padding labelled -100."""
-    ids, mask = pad_batch([seqs[i] for i in index], pad_id, device)
-    return Batch(ids, mask, ids.masked_fill(mask == 0, -100), list(index))
 
 
 def token_logprobs(model: PreTrainedModel, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,12 +123,7 @@ class GradientUnlearner:
         loss, parts = self.loss(model, fb, rb, config)
         if not torch.isfinite(loss):
             raise ConfigError(f"{self.name}: the loss became {loss.item()} at step {step}; lower lr (now {config.lr})")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.max_grad_norm > 0:
-            torch.nn.utils.clip_grad_norm_(params, config.max_grad_norm)
-        opt.step()
-        return {"loss": float(loss.detach()), **parts}
+        return {"loss": train_step(opt, params, loss, max_grad_norm=config.max_grad_norm), **parts}
 
     def run(
         self,
@@ -183,7 +164,7 @@ class GradientUnlearner:
                     fb = collate(f_seqs, f_plan[step], pad, device)
                     rb = collate(r_seqs, r_plan[step], pad, device) if r_plan else None
                     history.append(self._step(model, opt, params, fb, rb, config, step))
-                    tokens += int(fb.attention_mask.sum()) + (int(rb.attention_mask.sum()) if rb is not None else 0)
+                    tokens += fb.n_tokens + (rb.n_tokens if rb is not None else 0)
                     p.update(1, **{k: round(v, 4) for k, v in history[-1].items()})
                     if observer is not None and observer.due(step + 1):
                         observer.observe(model, step + 1)

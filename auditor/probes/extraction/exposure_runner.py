@@ -1,9 +1,10 @@
-"""Run canary exposure into a run directory: per-canary lines in resumable units, then aggregates and records.
+"""Canary exposure at one point: per-canary lines in resumable units, then aggregates and records.
 
-Writes ``samples/NAME.jsonl`` (one line per canary: ``id, repeats, exposure, rank, log_likelihood,
-space_size, method``), ``NAME.json`` (``mean, max, median, min, n, rank1_rate, by_repeats`` with each
-count's ``mean``/``max``/``n``) and records (family ``extraction``, metric ``exposure``: task NAME = the
-mean, ``NAME@max`` = the max, ``NAME@repeats=R`` = the mean per duplication count).
+Appends one samples line per canary (``id, repeats, exposure, rank, log_likelihood, space_size, method``) in
+units (:func:`auditor.probes.units.run_units`); the aggregates (``mean, max, median, min, n, rank1_rate,
+by_repeats`` with each count's ``mean``/``max``/``n``; ``exposure.json`` of ``auditor exposure``) and the records
+(family ``exposure``, metric ``exposure``: task NAME = the mean, ``NAME@max`` = the max, ``NAME@repeats=R`` = the
+mean per duplication count) come from those lines.
 """
 
 from __future__ import annotations
@@ -16,22 +17,26 @@ from dataclasses import asdict
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.store.progress as progress
 from auditor.inputs.data import TextSet
-from auditor.models.parallel import shard_map
 from auditor.probes.extraction.config import ExposureConfig
 from auditor.probes.extraction.exposure import canary_exposure, digit_slots
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
 from auditor.probes.extraction.runner import digest
-from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.probes.units import Unit, run_units
+from auditor.store.runs import Record, SampleLog
 
 log = logging.getLogger(__name__)
 
 
 def _stats(values: list[float]) -> dict:
     a = np.asarray(values, dtype=np.float64)
-    return {"n": int(a.size), "mean": float(a.mean()), "max": float(a.max()), "min": float(a.min()),
-            "median": float(np.median(a))}  # fmt: skip
+    return {
+        "n": int(a.size),
+        "mean": float(a.mean()),
+        "max": float(a.max()),
+        "min": float(a.min()),
+        "median": float(np.median(a)),
+    }
 
 
 def check_canaries(
@@ -76,21 +81,19 @@ def exposure_result(
         out = []
         for i in part:
             r = rows[i]
-            res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config,
-                                  ids[i])  # fmt: skip
-            out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res,
-                        "scope": scope})  # fmt: skip
+            res = canary_exposure(model, tokenizer, r[config.prefix_column], r[config.secret_column], config, ids[i])
+            out.append({"id": ids[i], **({"repeats": reps[i]} if reps[i] is not None else {}), **res})
         return out
 
-    with progress.bar(len(rows), f"exposure ({name})", unit="canary", logger=log) as p:
-        for start in range(0, len(rows), config.unit_size):
-            idx = range(start, min(start + config.unit_size, len(rows)))
-            ukey = f"{name}-{scope}-" + digest([ids[i] for i in idx])
-            if samples.has(ukey):
-                p.skip(len(idx))
-                continue
-            samples.append(ukey, shard_map(list(idx), rows_of))  # data parallel: canaries shared across processes
-            p.update(len(idx))
+    starts = range(0, len(rows), config.unit_size)
+    units = [
+        Unit(
+            f"{name}-{scope}-" + digest(ids[s : s + config.unit_size]),
+            list(range(s, min(s + config.unit_size, len(rows)))),
+        )
+        for s in starts
+    ]
+    run_units(samples, units, rows_of, desc=f"exposure ({name})", unit="canary", extra={"scope": scope}, logger=log)
     mine = [r for r in samples.rows() if r.get("scope") == scope]
     result = summarize_exposure(mine)
     return result, exposure_records(result, name, tags)
@@ -110,26 +113,6 @@ def exposure_records(result: dict, name: str, tags: dict) -> list[Record]:
         extra = {"statistic": "mean", "repeats": int(rep), "max": s["max"]}
         recs.append(Record("exposure", f"{name}@repeats={rep}", "exposure", s["mean"], n=s["n"], extra=extra, **tags))
     return recs
-
-
-def run_exposure(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    canaries: TextSet | Sequence[dict],
-    run: RunDir,
-    config: ExposureConfig | None = None,
-    record_tags: dict | None = None,
-    name: str = "exposure",
-) -> dict:
-    """:func:`exposure_result` into a run directory; returns (and writes to ``NAME.json``) the aggregates."""
-    config = config or ExposureConfig()
-    tags = dict(record_tags or {})
-    result, recs = exposure_result(model, tokenizer, canaries, run.samples(name), config, tags, name)
-    runit = f"{name}-records-{digest({'tags': tags, 'config': asdict(config)})}"
-    if not run.done(runit):
-        run.write(runit, recs)
-    atomic_write_json(run.path / f"{name}.json", result)
-    return result
 
 
 def summarize_exposure(rows: list[dict]) -> dict:

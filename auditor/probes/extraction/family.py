@@ -13,11 +13,22 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
 from auditor.inputs.data import TextSet, load_texts, read_rows
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 from auditor.probes.extraction.exposure_runner import exposure_result
+from auditor.probes.extraction.figures import (
+    EXPOSURE_FIGURES,
+    EXTRACTION_FIGURES,
+    UNTARGETED_FIGURES,
+    exposure_tree,
+    extraction_tree,
+    untargeted_tree,
+)
+from auditor.probes.extraction.precheck import check_extraction
 from auditor.probes.extraction.runner import extraction_result
 from auditor.probes.extraction.untargeted import read_corpus, untargeted_result
 from auditor.store.runs import Record
@@ -85,8 +96,9 @@ class UntargetedSection:
     id_column: str = "id"
 
     def __post_init__(self) -> None:
-        UntargetedConfig(n_samples=self.n_samples, sample_len=self.sample_len, top_k=self.top_k, top_p=self.top_p,
-                         ngram=self.ngram).validate()  # fmt: skip
+        UntargetedConfig(
+            n_samples=self.n_samples, sample_len=self.sample_len, top_k=self.top_k, top_p=self.top_p, ngram=self.ngram
+        ).validate()
 
 
 def canaries_path(sections: object, lab: Path | None) -> str | None:
@@ -97,9 +109,21 @@ def canaries_path(sections: object, lab: Path | None) -> str | None:
 
 @dataclass(frozen=True)
 class ExtractionData:
-    texts: TextSet
+    """What the family extracts: texts (or rows with their own prefix and suffix), settings, and canaries."""
+
+    texts: TextSet | list[dict]
     config: ExtractionConfig
-    canaries: list[dict] | None
+    canaries: list[dict] | None = None
+
+
+@dataclass(frozen=True)
+class UntargetedData:
+    """The corpus to check samples against, the settings, prompts to start from and a reference model."""
+
+    corpus: TextSet | list[dict] | list[str]
+    config: UntargetedConfig
+    prompts: tuple[str, ...] | None = None  # default: start from BOS
+    reference: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # the 'reference' ranking's model
 
 
 class ExtractionFamily:
@@ -109,22 +133,38 @@ class ExtractionFamily:
     section = "extraction"
     needs = frozenset({"generate", "texts"})
     samples = "extraction"
+    figures = EXTRACTION_FIGURES
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        return extraction_tree(rows)
 
     def prepare(self, sections: object, lab: Path | None) -> ExtractionData:
         s: ExtractionSection = sections.extraction  # type: ignore[attr-defined]
-        texts = load_texts(lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column,
-                           limit=s.limit)  # fmt: skip
+        texts = load_texts(
+            lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column, limit=s.limit
+        )
         cfg = s.lengths(lab_texts=s.data is None)
         cpath = canaries_path(sections, lab) if s.canaries else None
         return ExtractionData(texts, cfg, read_rows(cpath) if cpath else None)
+
+    def check(self, data: ExtractionData, tokenizer: PreTrainedTokenizerBase) -> None:
+        """Before the model loads (the tokenizer alone): some text is long enough, the canary rows are usable."""
+        check_extraction(data, tokenizer)
 
     def run(self, ctx: FamilyContext, data: ExtractionData) -> list[Record]:
         cfg = replace(data.config, batch_size=ctx.batch_size)
         _, recs = extraction_result(ctx.model, ctx.tokenizer, data.texts, ctx.samples("extraction"), cfg, ctx.tags)
         if data.canaries:
             ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=ctx.batch_size)
-            _, more = extraction_result(ctx.model, ctx.tokenizer, data.canaries, ctx.samples("extraction_canaries"),
-                                        ccfg, ctx.tags, name="extraction_canaries")  # fmt: skip
+            _, more = extraction_result(
+                ctx.model,
+                ctx.tokenizer,
+                data.canaries,
+                ctx.samples("extraction_canaries"),
+                ccfg,
+                ctx.tags,
+                name="extraction_canaries",
+            )
             recs += more
         return recs
 
@@ -136,6 +176,10 @@ class ExposureFamily:
     section = "exposure"
     needs = frozenset({"loglik", "canaries"})
     samples = "exposure"
+    figures = EXPOSURE_FIGURES
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        return {"exposure": exposure_tree(rows)}
 
     def prepare(self, sections: object, lab: Path | None) -> tuple[list[dict], ExposureConfig]:
         s: ExposureSection = sections.exposure  # type: ignore[attr-defined]
@@ -157,16 +201,32 @@ class UntargetedFamily:
     section = "untargeted"
     needs = frozenset({"generate", "corpus"})
     samples = "untargeted"
+    figures = UNTARGETED_FIGURES
 
-    def prepare(self, sections: object, lab: Path | None) -> tuple[TextSet, UntargetedConfig]:
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        return {"untargeted": untargeted_tree(rows)}
+
+    def prepare(self, sections: object, lab: Path | None) -> UntargetedData:
         s: UntargetedSection = sections.untargeted  # type: ignore[attr-defined]
-        corpus = read_corpus(lab_file(s.corpus, lab, "members.jsonl", "untargeted.corpus"), s.text_column,
-                             s.id_column)  # fmt: skip
-        cfg = UntargetedConfig(n_samples=s.n_samples, sample_len=s.sample_len, top_k=s.top_k, top_p=s.top_p,
-                               ngram=s.ngram)  # fmt: skip
-        return corpus, cfg
+        path = lab_file(s.corpus, lab, "members.jsonl", "untargeted.corpus")
+        corpus = read_corpus(path, s.text_column, s.id_column)
+        cfg = UntargetedConfig(
+            n_samples=s.n_samples, sample_len=s.sample_len, top_k=s.top_k, top_p=s.top_p, ngram=s.ngram
+        )
+        return UntargetedData(corpus, cfg)
 
-    def run(self, ctx: FamilyContext, data: tuple[TextSet, UntargetedConfig]) -> list[Record]:
-        corpus, cfg = data
-        cfg = replace(cfg, batch_size=ctx.batch_size, seed=ctx.seed)
-        return untargeted_result(ctx.model, ctx.tokenizer, corpus, ctx.samples("untargeted"), cfg, ctx.tags)[1]
+    def run(self, ctx: FamilyContext, data: UntargetedData) -> list[Record]:
+        cfg = replace(data.config, batch_size=ctx.batch_size, seed=ctx.seed)
+        ref_model, ref_tok = data.reference or (None, None)
+        _, recs = untargeted_result(
+            ctx.model,
+            ctx.tokenizer,
+            data.corpus,
+            ctx.samples("untargeted"),
+            cfg,
+            ctx.tags,
+            prompts=data.prompts,
+            reference_model=ref_model,
+            reference_tokenizer=ref_tok,
+        )
+        return recs

@@ -27,19 +27,18 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.store.progress as progress
 from auditor.errors import AuditorError, ConfigError, InputError
 from auditor.inputs.data import TextSet, load_texts
 from auditor.lm.decoding import decode
 from auditor.lm.scoring import token_logprobs
-from auditor.models.parallel import shard_map
 from auditor.probes.extraction.config import UntargetedConfig
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids
 from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.runner import digest
 from auditor.probes.extraction.sampling import Sampler
+from auditor.probes.units import Unit, run_units
 from auditor.stats.metrics import proportion_ci
-from auditor.store.runs import Record, RunDir, SampleLog, atomic_write_json
+from auditor.store.runs import Record, SampleLog
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +117,14 @@ def sample_unit(
     sampler = Sampler(config.top_k, config.top_p, config.temperature, config.seed, indices=tuple(indices))
     prompts = [prompt_ids[g % len(prompt_ids)] for g in indices]
     dec = decode(
-        model, prompts, config.sample_len, pad_id=tokenizer.pad_token_id, batch_size=config.batch_size,
-        choose=sampler, want_logprobs=True,
-    )  # fmt: skip
+        model,
+        prompts,
+        config.sample_len,
+        pad_id=tokenizer.pad_token_id,
+        batch_size=config.batch_size,
+        choose=sampler,
+        want_logprobs=True,
+    )
     texts = [tokenizer.decode(t, skip_special_tokens=True) for t in dec.tokens]
     ref = _reference_log_ppl(*reference, texts) if reference else None
     rows = []
@@ -201,56 +205,33 @@ def untargeted_result(
     reference = (reference_model, reference_tokenizer or tokenizer) if reference_model is not None else None
     tags = dict(record_tags or {})
     scope = digest({"tags": tags, "config": asdict(config), "prompts": list(prompts or []), "ref": bool(reference)})
-    with progress.bar(config.n_samples, f"untargeted sampling ({name})", unit="sample", logger=log) as p:
-        for start in range(0, config.n_samples, config.unit_size):
-            count = min(config.unit_size, config.n_samples - start)
-            ukey = f"{name}-{scope}-{start}"
-            if samples.has(ukey):
-                p.skip(count)
-                continue
-            rows = shard_map(
-                list(range(start, start + count)),  # data parallel: samples shared across processes
-                lambda part: sample_unit(model, tokenizer, part, prompt_ids, index, config, reference),
-            )
-            samples.append(ukey, [{**r, "scope": scope} for r in rows])
-            p.update(count)
+    size = config.unit_size
+    units = [
+        Unit(f"{name}-{scope}-{start}", list(range(start, min(start + size, config.n_samples))))
+        for start in range(0, config.n_samples, size)
+    ]
+
+    def score(part: list[int]) -> list[dict]:
+        return sample_unit(model, tokenizer, part, prompt_ids, index, config, reference)
+
+    run_units(
+        samples, units, score, desc=f"untargeted sampling ({name})", unit="sample", extra={"scope": scope}, logger=log
+    )
     mine = sorted((r for r in samples.rows() if r.get("scope") == scope), key=lambda r: r["id"])
     result = summarize_untargeted(mine, config)
-    n = result["n_samples"]
-    recs = [Record("untargeted", name, "verbatim_rate", result["verbatim_rate"], n=n,
-                   ci=tuple(result["verbatim_rate_ci"]), extra={"ngram": config.ngram}, **tags)]  # fmt: skip
+    return result, untargeted_records(result, config, name, tags)
+
+
+def untargeted_records(result: dict, config: UntargetedConfig, name: str, tags: dict) -> list[Record]:
+    """Task NAME: ``verbatim_rate`` over every sample; task ``NAME@<ranking>``: ``verbatim@topK`` per ranking."""
+    extra = {"ngram": config.ngram}
+    rate, ci = result["verbatim_rate"], tuple(result["verbatim_rate_ci"])
+    recs = [Record("untargeted", name, "verbatim_rate", rate, n=result["n_samples"], ci=ci, extra=dict(extra), **tags)]
     for rank_name, entry in result["by_ranking"].items():
         for k in config.top_ns:
-            m = entry[f"top{k}_n"]
-            hits = entry[f"top{k}"]
-            recs.append(Record("untargeted", f"{name}@{rank_name}", f"verbatim@top{k}", hits / m if m else None,
-                               n=m, ci=proportion_ci(hits, m), extra={"ngram": config.ngram}, **tags))  # fmt: skip
-    return result, recs
-
-
-def run_untargeted(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    corpus: TextSet | Sequence[dict] | Sequence[str],
-    run: RunDir,
-    config: UntargetedConfig | None = None,
-    *,
-    prompts: Sequence[str] | None = None,
-    reference_model: PreTrainedModel | None = None,
-    reference_tokenizer: PreTrainedTokenizerBase | None = None,
-    record_tags: dict | None = None,
-    name: str = "untargeted",
-) -> dict:
-    """:func:`untargeted_result` into a run directory: ``NAME.json``, ``samples/NAME.jsonl`` and records."""
-    config = config or UntargetedConfig()
-    result, recs = untargeted_result(
-        model, tokenizer, corpus, run.samples(name), config, record_tags, prompts=prompts,
-        reference_model=reference_model, reference_tokenizer=reference_tokenizer, name=name,
-    )  # fmt: skip
-    scope = digest({"tags": dict(record_tags or {}), "config": asdict(config), "prompts": list(prompts or []),
-                    "ref": reference_model is not None})  # fmt: skip
-    runit = f"{name}-records-{scope}"
-    if not run.done(runit):
-        run.write(runit, recs)
-    atomic_write_json(run.path / f"{name}.json", result)
-    return result
+            m, hits = entry[f"top{k}_n"], entry[f"top{k}"]
+            value = hits / m if m else None
+            task, metric = f"{name}@{rank_name}", f"verbatim@top{k}"
+            ci = proportion_ci(hits, m)
+            recs.append(Record("untargeted", task, metric, value, n=m, ci=ci, extra=dict(extra), **tags))
+    return recs

@@ -73,16 +73,20 @@ class LowestKMeans:
 FIGURES = ("auc", *TPR_FPRS, "accuracy")  # the figures of membership_metrics recorded per attack
 
 
-def metric_records(task: str, res: dict, extra: dict, tags: dict) -> list[Record]:
+def metric_records(
+    task: str, res: dict, extra: dict, tags: dict, skipped: dict[str, int] | None = None
+) -> list[Record]:
     """One ``mia`` record per figure of :func:`auditor.stats.metrics.membership_metrics`, with its bootstrap CI when it
     has one (AUC, TPR at each FPR). Every ``extra`` holds the class sizes and ``extra``; a TPR's also holds its
-    ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives)."""
+    ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives). ``skipped``: the
+    texts given but not scored, by reason."""
     n = res["n_members"] + res["n_nonmembers"]
     base = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], **extra}
     out = []
     for metric in FIGURES:
         ci = res.get(f"{metric}_ci")
         more = {"max_fpr": TPR_FPRS[metric], "low_n": res[f"{metric}_low_n"]} if metric in TPR_FPRS else {}
-        out.append(Record("mia", task, metric, res[metric], n=n, ci=tuple(ci) if ci else None,
-                          extra={**base, **more}, **tags))  # fmt: skip
+        ci = tuple(ci) if ci else None
+        gone = dict(skipped or {})
+        out.append(Record("mia", task, metric, res[metric], n=n, ci=ci, extra={**base, **more}, skipped=gone, **tags))
     return out

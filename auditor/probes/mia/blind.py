@@ -61,10 +61,16 @@ def blind_scores(members: list[str], nonmembers: list[str], *, folds: int = 5, s
         scale = StandardScaler()
         tr = [texts[i] for i in train]
         te = [texts[i] for i in test]
-        x_tr = hstack([words.fit_transform(tr), _chars(chars, tr, fit=True), csr_matrix(scale.fit_transform(
-            surface_features(tr)))]).tocsr()  # fmt: skip
-        x_te = hstack([words.transform(te), _chars(chars, te, fit=False),
-                       csr_matrix(scale.transform(surface_features(te)))]).tocsr()  # fmt: skip
+        x_tr = hstack(
+            [
+                words.fit_transform(tr),
+                _chars(chars, tr, fit=True),
+                csr_matrix(scale.fit_transform(surface_features(tr))),
+            ]
+        ).tocsr()
+        x_te = hstack(
+            [words.transform(te), _chars(chars, te, fit=False), csr_matrix(scale.transform(surface_features(te)))]
+        ).tocsr()
         clf = LogisticRegression(C=1.0, max_iter=2000).fit(x_tr, y[train])
         scores[test] = clf.predict_proba(x_te)[:, 1]
     return scores

@@ -7,54 +7,34 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
 from auditor.inputs.data import TextSet, load_texts
+from auditor.probes.mia import DEFAULT_ATTACKS
 from auditor.probes.mia.blind import blind_records, blind_scores
-from auditor.probes.mia.runner import MIAConfig, expand_attacks, mia_records, score_members
+from auditor.probes.mia.config import MIAConfig, expand_attacks
+from auditor.probes.mia.figures import MIA_FIGURES, mia_tree
+from auditor.probes.mia.runner import mia_records, score_members
 from auditor.store.runs import Record
 
-HEADLINE_ATTACKS: tuple[str, ...] = ("loss", "zlib", "min_k@0.2", "min_k_pp@0.2")
+HEADLINE_ATTACKS: tuple[str, ...] = DEFAULT_ATTACKS
+MIASection = MIAConfig  # the YAML section ``mia:`` is the probe's one config
 
 
-@dataclass(frozen=True)
-class MIASection:
-    """Membership inference: member and non-member texts (default: the lab's) and attacks."""
-
-    enabled: bool = True
-    members: str | None = None
-    nonmembers: str | None = None
-    attacks: tuple[str, ...] = HEADLINE_ATTACKS
-    limit: int | None = None  # at most this many texts of each class
-    n_boot: int = 1000  # bootstrap resamples for the AUC CI
-    max_tokens: int | None = None  # truncate texts to this many tokens (default: the model's context)
-    text_column: str = "text"
-    id_column: str = "id"
-    top_texts: int = 5  # highest-scoring member texts shown in the report
-    # The model-free classifier of member vs non-member (Das et al. 2024) beside every attack; default: on
-    # when the split is the user's (members/nonmembers given), off for the lab's random split.
-    blind: bool | None = None
-    blind_threshold: float = 0.6  # a blind AUC at or above this (or the best attack's) flags the split shifted
-
-    def __post_init__(self) -> None:
-        expand_attacks(self.attacks, True)
-        if self.n_boot < 1:
-            raise ConfigError(f"n_boot: must be at least 1, got {self.n_boot}")
-        if not 0.5 <= self.blind_threshold <= 1:
-            raise ConfigError(f"blind_threshold: must be in [0.5, 1], got {self.blind_threshold}")
-
-    def blind_on(self) -> bool:
-        return self.blind if self.blind is not None else self.members is not None
+RECALL_PREFIX = "non-members used as the ReCaLL prefix"  # the texts given but not scored, when ReCaLL runs
 
 
 @dataclass(frozen=True)
 class MIAData:
+    """What the family scores: the two sets, the settings, the blind baseline's scores and a reference model."""
+
     members: TextSet
     nonmembers: TextSet
     config: MIAConfig
     blind: np.ndarray | None = None  # out-of-fold blind-baseline scores, members first (computed before loading)
-    blind_threshold: float = 0.6
+    reference: tuple[PreTrainedModel, PreTrainedTokenizerBase] | None = None  # the 'reference' attack's model
 
 
 class MIAFamily:
@@ -64,27 +44,50 @@ class MIAFamily:
     section = "mia"
     needs = frozenset({"loglik", "members", "nonmembers"})
     samples = "mia_scores"
+    figures = MIA_FIGURES
+
+    def tree(self, rows: list[dict], all_rows: list[dict]) -> dict:
+        return {"mia": mia_tree(rows)}
 
     def prepare(self, sections: object, lab: Path | None) -> MIAData:
-        s: MIASection = sections.mia  # type: ignore[attr-defined]
+        s: MIAConfig = sections.mia  # type: ignore[attr-defined]
         expand_attacks(s.attacks, False)
-        mpath = lab_file(s.members, lab, "members.jsonl", "mia.members")
-        members = load_texts(mpath, s.text_column, s.id_column, limit=s.limit)
-        nonmembers = load_texts(
-            lab_file(s.nonmembers, lab, "nonmembers.jsonl", "mia.nonmembers"), s.text_column, s.id_column, limit=s.limit
+        if s.seed:
+            raise ConfigError(f"mia.seed: {s.seed} is not used here: the run's seed is the bootstrap's; set seed: N")
+        members = load_texts(
+            lab_file(s.members, lab, "members.jsonl", "mia.members"), s.text_column, s.id_column, limit=s.limit
         )
-        cfg = MIAConfig(attacks=s.attacks, n_boot=s.n_boot, max_tokens=s.max_tokens)
+        path = lab_file(s.nonmembers, lab, "nonmembers.jsonl", "mia.nonmembers")
+        nonmembers = load_texts(path, s.text_column, s.id_column, limit=s.limit)
         blind = blind_scores(members.texts, nonmembers.texts) if s.blind_on() else None
-        return MIAData(members, nonmembers, cfg, blind, s.blind_threshold)
+        return MIAData(members, nonmembers, s, blind)
 
     def run(self, ctx: FamilyContext, data: MIAData) -> list[Record]:
-        cfg = replace(data.config, batch_size=ctx.batch_size, seed=ctx.seed)
+        size = data.config.batch_size if data.config.batch_size is not None else ctx.batch_size
+        cfg = replace(data.config, batch_size=size, seed=ctx.seed)
+        ref_model, ref_tok = data.reference or (None, None)
         rows, variants, _ = score_members(
-            ctx.model, ctx.tokenizer, data.members, data.nonmembers, ctx.samples(self.samples), cfg
+            ctx.model,
+            ctx.tokenizer,
+            data.members,
+            data.nonmembers,
+            ctx.samples(self.samples),
+            cfg,
+            reference_model=ref_model,
+            reference_tokenizer=ref_tok,
         )
-        result, records = mia_records(rows, variants, cfg, ctx.tags)
+        given = len(data.members) + len(data.nonmembers)  # every text given is scored, or was the ReCaLL prefix
+        skipped = {RECALL_PREFIX: given - len(rows)} if given > len(rows) else {}
+        result, records = mia_records(rows, variants, cfg, ctx.tags, skipped)
         if data.blind is not None:
             aucs = {a: r["auc"] for a, r in result.items()}
-            records += blind_records(data.blind, len(data.members), aucs, threshold=data.blind_threshold,
-                                     n_boot=cfg.n_boot, seed=cfg.seed, tags=ctx.tags)  # fmt: skip
+            records += blind_records(
+                data.blind,
+                len(data.members),
+                aucs,
+                threshold=cfg.blind_threshold,
+                n_boot=cfg.n_boot,
+                seed=cfg.seed,
+                tags=ctx.tags,
+            )
         return records
