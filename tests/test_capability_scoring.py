@@ -25,6 +25,7 @@ from auditor.capability.schema import (
 )
 from auditor.capability.userfile import load_user_task
 from auditor.report.figures import capability_curves as report_curves
+from auditor.report.plots import plot_capability
 from auditor.stats.metrics import threshold_5pct
 from auditor.store.runs import Record, RunDir
 
@@ -102,6 +103,7 @@ def test_curves_are_computed_once_for_the_json_and_the_report(tmp_path: Path) ->
     for r in _records():
         run.write(f"{r.method}/{r.requested_sparsity}/{r.family}/{r.metric}", [r])
     cap = write_capability(run.path)
+    plot_capability(cap, run.path / "curves.png")  # drawn by the report's plotter, from the same JSON
     assert (run.path / "curves.png").stat().st_size > 10_000
     assert json.loads((run.path / "capability.json").read_text()) == cap
     rows = [json.loads(x) for x in (run.path / "records.jsonl").read_text().splitlines()]

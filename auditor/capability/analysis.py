@@ -52,13 +52,12 @@ def _notes(run_dir: Path) -> list[str]:
 
 
 def write_capability(run_dir: str | Path) -> dict:
-    """Rebuild ``RUN/capability.json`` and ``RUN/curves.png`` from ``RUN/records.jsonl``; returns the JSON."""
-    from auditor.report.plots import plot_capability  # matplotlib: only when the files are written
-
+    """Rebuild ``RUN/capability.json`` from ``RUN/records.jsonl``; returns the JSON. Its plot, ``curves.png``,
+    is drawn by the report's plotter (:func:`auditor.report.plots.plot_capability`), called by the sweep's
+    summaries step: the capability room computes, the report draws."""
     run_dir = Path(run_dir)
     cap = capability_json(log_rows(run_dir / RECORDS), _notes(run_dir))
     atomic_write_json(run_dir / "capability.json", cap)
-    plot_capability(cap, run_dir / "curves.png")
     return cap
 
 

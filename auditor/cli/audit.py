@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 from auditor.cli.common import (
     add_batch_size,
     add_command,
-    add_device_dtype,
+    add_model_args,
     add_set,
     flag_overrides,
+    model_option_keys,
     positive_int,
     yaml_value,
 )
@@ -24,20 +25,11 @@ from auditor.tasks import tasks_dir
 if TYPE_CHECKING:  # the report (and with it torch) loads when a command runs, not for --help
     from auditor.report.policy import Policy
 
-# ``audit`` / ``demo`` flags -> AuditConfig keys; only flags given are passed on.
-# flag (argparse attribute) -> config key, for audit, demo and unlearn-compare (their configs share these keys)
-MODEL_KEYS = (
-    "device",
-    "dtype",
-    "batch_size",
-    "allow_pickle",
-    "trust_remote_code",
-    "attn_implementation",
-    "offload",
-    "model_args",
-)
-AUDIT_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in ("model", "revision", "limit", *MODEL_KEYS))
-COMPARE_KEYS: tuple[tuple[str, str], ...] = tuple((k, k) for k in MODEL_KEYS)
+# flag (argparse attribute) -> config key, only flags given passed on. The model flags are ModelOptions' fields,
+# which AuditConfig and the unlearn-compare config share; unlearn-compare's checkpoints carry their own revision.
+MODEL_KEYS: tuple[str, ...] = tuple(k for _, k in model_option_keys())
+AUDIT_KEYS: tuple[tuple[str, str], ...] = (("model", "model"), ("limit", "limit"), *model_option_keys())
+COMPARE_KEYS: tuple[tuple[str, str], ...] = model_option_keys(revision=False)
 
 
 def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
@@ -155,18 +147,14 @@ def cmd_gate(a: argparse.Namespace) -> int:
 
 
 def _add_model_overrides(p: argparse.ArgumentParser, candidate: bool = True) -> None:
-    """The model flags, each setting the config key of the same name; a flag left out: the config's value."""
+    """The model flags (:func:`add_model_args`), each setting the config key of its name; a flag left out: the
+    config's value. ``candidate``: also --model, --revision (the candidate's) and --limit."""
     group = p.add_argument_group("model and data (each flag sets the config key of its name; left out: the config's)")
     if candidate:
         group.add_argument("--model", help="the candidate checkpoint: folder, .gguf, hub id or alias (key model)")
-        group.add_argument("--revision", help="hub revision of the candidate (branch, tag or commit)")
         group.add_argument("--limit", type=positive_int, help="at most N texts / items per section (key limit)")
-    add_device_dtype(group)
+    add_model_args(group, cache_dir=False, revision=candidate)
     add_batch_size(group, default=None)
-    group.add_argument("--allow-pickle", action="store_true", help="allow .bin (pickle) weights in every checkpoint")
-    group.add_argument(
-        "--trust-remote-code", action="store_true", help="run the checkpoints' own code (only if trusted)"
-    )
 
 
 def _add_gate_parser(sub: argparse._SubParsersAction) -> None:

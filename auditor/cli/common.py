@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.cli.overrides import batch_size_arg, batch_size_type, flag_overrides, yaml_value  # noqa: F401
 from auditor.errors import AuditorError
+from auditor.models.options import ModelOptions, ModelSpec, option_names
 
 if TYPE_CHECKING:
-    from auditor.models.load import ModelSpec
     from auditor.store.runs import RunDir
 
 Handler = Callable[[argparse.Namespace], int]
@@ -103,11 +103,14 @@ positive_int = int_at_least(1)
 nonneg_int = int_at_least(0)  # seeds, counts where 0 means "off"
 
 
-def float_in(low: float | None = None, high: float | None = None, *, open_low: bool = False,
-             open_high: bool = False) -> Callable[[str], float]:  # fmt: skip
+def float_in(
+    low: float | None = None, high: float | None = None, *, open_low: bool = False, open_high: bool = False
+) -> Callable[[str], float]:
     """An argparse ``type``: a finite number (never nan or inf) within the bounds given (closed unless open_*)."""
-    parts = [f"{'>' if open_low else '>='} {low:g}" if low is not None else "",
-             f"{'<' if open_high else '<='} {high:g}" if high is not None else ""]  # fmt: skip
+    parts = [
+        f"{'>' if open_low else '>='} {low:g}" if low is not None else "",
+        f"{'<' if open_high else '<='} {high:g}" if high is not None else "",
+    ]
     where = " and ".join(x for x in parts if x)
     text = f"a finite number{' ' + where if where else ''}"
 
@@ -153,9 +156,15 @@ def csv_type(item: type = str) -> Callable[[str], list]:
 # ---------------------------------------------------------------- shared flags
 
 
-def add_model_args(p: argparse.ArgumentParser, *, cache_dir: bool = True) -> None:
-    """--revision, --dtype, --device, --trust-remote-code, --allow-pickle and (unless told not to) --cache-dir."""
-    p.add_argument("--revision", help="hub revision (branch, tag or commit) for a hub id")
+def add_model_args(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, *, cache_dir: bool = True, revision: bool = True
+) -> None:
+    """The model flags, declared once: one per :class:`~auditor.models.options.ModelOptions` field, named as
+    the field (``--attn-implementation`` sets ``attn_implementation``), batch size aside (:func:`add_batch_size`,
+    whose default differs per command); :func:`model_options` reads them back. ``revision=False``: no
+    ``--revision`` (a command whose checkpoints carry their own); ``cache_dir=False``: no ``--cache-dir``."""
+    if revision:
+        p.add_argument("--revision", help="hub revision (branch, tag or commit) for a hub id")
     add_device_dtype(p)
     p.add_argument(
         "--trust-remote-code", action="store_true", help="run the checkpoint's own Python code (off by default)"
@@ -170,20 +179,37 @@ def add_model_args(p: argparse.ArgumentParser, *, cache_dir: bool = True) -> Non
 _model_args = add_model_args  # the name older callers import
 
 
-def add_device_dtype(p: argparse.ArgumentParser) -> None:
+def add_device_dtype(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """--dtype, --device, --attn-implementation, --offload, --model-args: the part of :func:`add_model_args`
+    that says how the weights are loaded (for a command that declares the other model flags itself)."""
     p.add_argument("--dtype", choices=DTYPES, help="weights dtype (default: float32 on CPU, bfloat16/float16 on GPU)")
     p.add_argument(
         "--device", type=device_type, metavar="DEVICE", help=f"{DEVICE_HELP}; default: cuda if available, else cpu"
     )
-    p.add_argument("--attn-implementation", metavar="NAME",
-                   help="attention kernel passed to from_pretrained: eager, sdpa, flash_attention_2, ... "
-                        "(default: the checkpoint's / transformers' choice)")  # fmt: skip
-    p.add_argument("--offload", action="store_true",
-                   help="a model bigger than the GPU: what does not fit stays in CPU memory (then disk) and "
-                        "each layer is brought to the GPU for its forward pass (accelerate; no pruning)")  # fmt: skip
-    p.add_argument("--model-args", metavar="K=V,...",
-                   help="more from_pretrained options, e.g. low_cpu_mem_usage=true or peft=ADAPTER_DIR (a PEFT/LoRA "
-                        "adapter, merged into the weights; needs `pip install peft`)")  # fmt: skip
+    p.add_argument(
+        "--attn-implementation",
+        metavar="NAME",
+        help="attention kernel passed to from_pretrained: eager, sdpa, flash_attention_2, ... "
+        "(default: the checkpoint's / transformers' choice)",
+    )
+    p.add_argument(
+        "--offload",
+        action="store_true",
+        help="a model bigger than the GPU: what does not fit stays in CPU memory (then disk) and "
+        "each layer is brought to the GPU for its forward pass (accelerate; no pruning)",
+    )
+    p.add_argument(
+        "--model-args",
+        metavar="K=V,...",
+        help="more from_pretrained options, e.g. low_cpu_mem_usage=true or peft=ADAPTER_DIR (a PEFT/LoRA "
+        "adapter, merged into the weights; needs `pip install peft`)",
+    )
+
+
+def model_option_keys(*, revision: bool = True) -> tuple[tuple[str, str], ...]:
+    """(flag attribute, config key) for every model option (the same name): the part of a command's
+    flag-to-key mapping that :func:`flag_overrides` reads for a config that inherits ModelOptions."""
+    return tuple((k, k) for k in option_names() if revision or k != "revision")
 
 
 def add_batch_size(p: argparse.ArgumentParser, default: str | None = "auto", what: str = "texts per batch") -> None:
@@ -207,22 +233,17 @@ def add_set(p: argparse.ArgumentParser, overwrite: bool = True) -> None:
         p.add_argument("--overwrite", action="store_true", help="start the run directory again")
 
 
+def model_options(a: argparse.Namespace) -> ModelOptions:
+    """The :class:`ModelOptions` the model flags give (a flag absent or not given: the option's default)."""
+    values = {k: getattr(a, k) for k in option_names() if getattr(a, k, None) is not None}
+    if "batch_size" in values:
+        values["batch_size"] = batch_size_arg(values["batch_size"])
+    return ModelOptions(**values)
+
+
 def model_spec(a: argparse.Namespace, source: str) -> ModelSpec:
     """The ModelSpec for ``source`` from the model flags (absent flags: the loader's defaults)."""
-    from auditor.models.load import ModelSpec
-
-    return ModelSpec(
-        source=source,
-        revision=getattr(a, "revision", None),
-        dtype=getattr(a, "dtype", None),
-        device=getattr(a, "device", None),
-        trust_remote_code=getattr(a, "trust_remote_code", False),
-        allow_pickle=getattr(a, "allow_pickle", False),
-        cache_dir=getattr(a, "cache_dir", None),
-        attn_implementation=getattr(a, "attn_implementation", None),
-        offload=getattr(a, "offload", False),
-        model_args=getattr(a, "model_args", None),
-    )
+    return model_options(a).spec_for(source, cache_dir=getattr(a, "cache_dir", None))
 
 
 _model_spec = model_spec  # the name older callers import

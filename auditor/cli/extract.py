@@ -40,17 +40,20 @@ def _loaded(run: RunDir, lm: LoadedModel) -> None:
 
 def cmd_extract(a: argparse.Namespace) -> int:
     """Discoverable extraction at one point through the one loop; print the table per prefix length."""
-    from auditor.models.load import load_model
+    from auditor.models.load import load_model, load_tokenizer
     from auditor.pipeline.probe import run_probe
-    from auditor.probes.extraction.family import ExtractionData
+    from auditor.probes.extraction.family import ExtractionData, ExtractionFamily
     from auditor.report.summary import write_summary
 
-    cfg = extraction_config(a)
-    rows = read_data_rows(a.data, "data file")[: a.limit]
+    given = extraction_config(a)
+    rows = read_data_rows(str(given.data), "data file")[: given.limit]
+    data = ExtractionData(rows, given.resolved(), source=str(given.data), flags=True)
+    ExtractionFamily().check(data, load_tokenizer(model_spec(a, a.model)))  # the audit's check, before loading
+    cfg = data.config
     run = _open_run(a, "extract", {"data": a.data, "limit": a.limit, "extraction": asdict(cfg)})
     lm = load_model(model_spec(a, a.model))
     _loaded(run, lm)
-    res = run_probe(lm, run, "extraction", ExtractionData(rows, cfg), batch_size=cfg.batch_size)
+    res = run_probe(lm, run, "extraction", data, batch_size=cfg.batch_size)
     _print_extraction(res)
     write_summary(run.path, command="extract")
     print(f"wrote {Path(run.path) / 'extraction.json'}")
@@ -152,8 +155,8 @@ def _add_extract(sub: argparse._SubParsersAction) -> None:
     )
     _common(ex)
     ex.add_argument("--data", required=True, help="texts (jsonl/csv/parquet/txt/HF dir)")
-    ex.add_argument("--prefix-len", type=positive_int, default=32, help="prefix tokens, BOS not counted")
-    ex.add_argument("--suffix-len", type=positive_int, default=32, help="target suffix tokens")
+    ex.add_argument("--prefix-len", type=positive_int, help="prefix tokens, BOS not counted (default 32)")
+    ex.add_argument("--suffix-len", type=positive_int, help="target suffix tokens (default 32)")
     ex.add_argument("--prefix-lens", help="prefix-length sweep, e.g. 8,16,32,64 (overrides --prefix-len)")
     ex.add_argument("--approx-threshold", type=fraction, default=0.75, help="approximate memorization threshold")
     ex.add_argument(

@@ -9,27 +9,17 @@ import argparse
 from typing import TYPE_CHECKING
 
 from auditor.cli.common import batch_size_arg
-from auditor.errors import AuditorError, ConfigError, InputError
-from auditor.inputs.data import read_rows
+from auditor.errors import ConfigError
 
 if TYPE_CHECKING:
     from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 
 
 def read_data_rows(path: str, what: str) -> list[dict]:
-    """Rows of a data file; any read failure becomes an InputError naming the file."""
-    try:
-        rows = read_rows(path)
-    except AuditorError:
-        raise
-    except (OSError, ValueError) as e:  # e.g. a Parquet reader's own errors
-        raise InputError(
-            f"cannot read {what} {path}: {type(e).__name__}; give a readable JSONL, CSV, Parquet or TXT file "
-            "(UTF-8) or a dataset saved with save_to_disk"
-        ) from e
-    if not rows:
-        raise InputError(f"{what} {path} is empty; give a file with at least one row")
-    return rows
+    """Rows of a data file, every column kept; any read failure becomes an InputError naming the file."""
+    from auditor.probes.extraction.rows import read_data_rows as read
+
+    return read(path, what)
 
 
 def int_list(value: str | None, flag: str) -> tuple[int, ...]:
@@ -46,13 +36,16 @@ def int_list(value: str | None, flag: str) -> tuple[int, ...]:
 
 
 def extraction_config(a: argparse.Namespace) -> ExtractionConfig:
-    """The ExtractionConfig from the flags; bad lengths and columns fail here, before any model is loaded."""
+    """The ExtractionConfig from the flags, as the YAML section ``extraction:`` with the same keys gives it (lengths
+    left unset stay None); bad lengths and columns fail here, before any model is loaded."""
     from auditor.probes.extraction.config import ExtractionConfig
 
-    cfg = ExtractionConfig(
+    return ExtractionConfig(
+        data=a.data,
+        limit=a.limit,
         prefix_len=a.prefix_len,
         suffix_len=a.suffix_len,
-        prefix_lens=int_list(a.prefix_lens, "--prefix-lens"),
+        prefix_lens=int_list(a.prefix_lens, "--prefix-lens") or None,
         batch_size=batch_size_arg(a.batch_size),
         approx_threshold=a.approx_threshold,
         approx_metric=a.approx_metric,
@@ -63,8 +56,6 @@ def extraction_config(a: argparse.Namespace) -> ExtractionConfig:
         suffix_column=a.suffix_column,
         keep_text=not a.no_text,
     )
-    cfg.validate()
-    return cfg
 
 
 def exposure_config(a: argparse.Namespace) -> ExposureConfig:

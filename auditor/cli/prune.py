@@ -80,7 +80,7 @@ def cmd_prune(a: argparse.Namespace) -> int:
     if a.calibration:  # from the tokenizer alone: a bad file or too few tokens stops before the model loads
         texts = load_texts(a.calibration, a.text_column, None).texts
         rows = calibration_rows(load_tokenizer(mspec, src), texts, a.n_samples, a.seq_len)
-    lm = load_model(mspec)
+    lm = load_model(mspec, src)
     report = Pruning(lm.model, a.method, rows, spec).apply_permanently(spec)
     recipe = {
         "method": a.method,

@@ -32,6 +32,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from auditor.errors import ModelLoadError
 from auditor.models.args import canonical, merge_adapter, parse_model_args, split_adapter
 from auditor.models.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
+from auditor.models.options import ModelSpec
 from auditor.models.pretrained import model_from, tokenizer_from
 from auditor.store.atomic import publish_modes
 from auditor.store.identity import folder_fingerprint
@@ -42,22 +43,6 @@ ALIASES = ("lab", "lab:standard", "lab:retrain", "lab:smollm2", "lab:smollm2-ret
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # alias -> cache folder written by `auditor lab build --preset smollm2 [--without-forget]` (auditor.lab.smollm2)
 SMOLLM2_LABS = {"lab:smollm2": "lab-smollm2-seed0", "lab:smollm2-retrain": "lab-smollm2-seed0-retrain"}
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What to load and how."""
-
-    source: str  # alias, local folder, .gguf file, or hub id
-    revision: str | None = None  # hub revision (branch, tag or commit)
-    dtype: str | None = None  # float32 | bfloat16 | float16; None: float32 on CPU, bf16/fp16 on GPU
-    device: str | None = None  # cpu | cuda | auto (device_map="auto"); None: cuda if available
-    trust_remote_code: bool = False
-    allow_pickle: bool = False  # allow .bin (pickle) weights; safetensors only when False
-    cache_dir: str | None = None  # where converted checkpoints live; default ~/.cache/memaudit
-    attn_implementation: str | None = None  # passed to from_pretrained: eager | sdpa | flash_attention_2 | ...
-    offload: bool = False  # weights that do not fit on the GPU stay in CPU memory (then disk), brought in per layer
-    model_args: str | None = None  # "key=value,..." for from_pretrained, incl. peft=ADAPTER (auditor.models.args)
 
 
 @dataclass
@@ -234,15 +219,17 @@ def load_tokenizer(spec: ModelSpec | str, resolved: Resolved | None = None) -> P
     return tokenizer_from(r.path, _source_kwargs(spec, r), spec.source)
 
 
-def load_model(spec: ModelSpec | str) -> LoadedModel:
-    """Load ``spec.source`` in eval mode with gradients off; set a pad token if it lacks one."""
+def load_model(spec: ModelSpec | str, resolved: Resolved | None = None) -> LoadedModel:
+    """Load ``spec.source`` in eval mode with gradients off; set a pad token if it lacks one.
+    ``resolved``: ``resolve_source(spec)`` when the caller has it already (a run resolves each checkpoint once,
+    for its identity, then loads it)."""
     if isinstance(spec, str):
         spec = ModelSpec(source=spec)
     device = resolve_device(spec.device)
     dtype = resolve_dtype(spec.dtype, device)
     src = spec.source
     options, adapter = split_adapter(parse_model_args(spec.model_args))
-    r = resolve_source(spec)
+    r = resolved or resolve_source(spec)
     kwargs: dict = {**options, "dtype": dtype, **_source_kwargs(spec, r)}
     if spec.attn_implementation:
         kwargs["attn_implementation"] = spec.attn_implementation

@@ -19,14 +19,15 @@ from __future__ import annotations
 import functools
 import logging
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.families import declared
-from auditor.models.load import LoadedModel, ModelSpec, load_model, load_tokenizer
+from auditor.models.load import LoadedModel, ModelSpec, Resolved, load_model, load_tokenizer
+from auditor.models.options import ModelOptions
 from auditor.pipeline.loop import (
     Pruners,
     Step,
@@ -37,7 +38,7 @@ from auditor.pipeline.loop import (
     pruning_methods,
     run_points,
 )
-from auditor.pipeline.runid import run_identity
+from auditor.pipeline.runid import resolve_checkpoints, run_identity
 from auditor.pipeline.sections import (
     Sections,
     calibration_for,
@@ -92,28 +93,22 @@ class SweepSection:
 
 
 @dataclass(frozen=True, kw_only=True)
-class AuditConfig(Sections):
-    """``auditor audit`` configuration; see tasks/configs/audit-example.yaml for a commented example."""
+class AuditConfig(Sections, ModelOptions):
+    """``auditor audit`` configuration; see tasks/configs/audit-example.yaml for a commented example.
+
+    The model keys (device, dtype, batch_size, ... at the top level) are :class:`ModelOptions`', for every
+    checkpoint audited; ``revision`` is the candidate's (a ``compare`` entry gives its own)."""
 
     model: str  # the candidate checkpoint
     label: str = "candidate"
     out: str = "reports/audit"
     lab: str | None = None  # a lab folder: default data for every section
-    revision: str | None = None
     compare: tuple[CheckpointRef, ...] = ()
     baseline: str | None = None  # label of the comparison that 'baseline' in rules means (default: the first)
     sweep: SweepSection = field(default_factory=SweepSection)
     # gate rules 'PATH OP VALUE', or {rules: [...], min_n: N, inconclusive: fail|pass} (report/policy.py)
     policy: tuple[str, ...] | dict = ()
-    device: str | None = None
-    dtype: str | None = None
-    attn_implementation: str | None = None  # from_pretrained's attn_implementation
-    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
     limit: int | None = None  # at most this many texts / items per section (where a section sets none)
-    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
-    batch_size: int | None = None
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -168,8 +163,8 @@ def probe_config(cfg: AuditConfig) -> dict:
 
 
 def _spec(cfg: AuditConfig, ref: CheckpointRef) -> ModelSpec:
-    keys = ("dtype", "device", "trust_remote_code", "allow_pickle", "attn_implementation", "offload", "model_args")
-    return ModelSpec(source=ref.model, revision=ref.revision, **{k: getattr(cfg, k) for k in keys})
+    """The checkpoint ``ref`` under the audit's model options, at its own revision."""
+    return replace(cfg.model_options, revision=ref.revision).spec_for(ref.model)
 
 
 def audit_checkpoint(
@@ -210,16 +205,18 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
     lab = resolve_lab(cfg.lab)
     data = prepare_families(names, cfg, lab)  # bad input fails before any model loads
     try:
-        calibration = check_before_loading(cfg, refs, data, lab, loaded)
         loaded_by = {cfg.label: loaded} if loaded is not None else None
-        identity, sources = run_identity(probe_config(cfg), {r.label: _spec(cfg, r) for r in refs}, lab, loaded_by)
+        specs = {r.label: _spec(cfg, r) for r in refs}
+        where = resolve_checkpoints(specs, loaded_by)  # once per checkpoint: checks, identity and loading share it
+        calibration = check_before_loading(cfg, refs, data, lab, loaded, where)
+        identity, sources = run_identity(probe_config(cfg), specs, lab, loaded_by, where)
         top = open_audit_folder(cfg, refs, identity, sources, overwrite)  # refused before any model loads
         with discard_on_error(top):
             for i, ref in enumerate(refs):
                 if top.done(f"checkpoint/{ref.label}"):
                     log.info("[%s] audited earlier, skipped", ref.label)
                     continue
-                lm = loaded if (i == 0 and loaded is not None) else load_model(_spec(cfg, ref))
+                lm = loaded if (i == 0 and loaded is not None) else load_model(specs[ref.label], where[ref.label])
                 folder = top.path / "checkpoints" / ref.label
                 rows = calibration if i == 0 else None
                 audit_checkpoint(
@@ -234,13 +231,22 @@ def run_audit(cfg: AuditConfig, overwrite: bool = False, loaded: LoadedModel | N
 
 
 def check_before_loading(
-    cfg: AuditConfig, refs: list[CheckpointRef], data: dict[str, Any], lab: Path | None, loaded: LoadedModel | None
+    cfg: AuditConfig,
+    refs: list[CheckpointRef],
+    data: dict[str, Any],
+    lab: Path | None,
+    loaded: LoadedModel | None,
+    resolved: dict[str, Resolved] | None = None,
 ) -> list | None:
     """The checks that need no model, before any folder or model: the policy's paths against the audit's
     families, each checkpoint's tokenizer (loaded alone) against its families' data, and the candidate's sweep
-    calibration rows (returned; None when no method of the sweep calibrates)."""
+    calibration rows (returned; None when no method of the sweep calibrates). ``resolved``: label -> the
+    checkpoint's resolved source (default: resolved here)."""
     check_policy(cfg, list(data))
-    tokenizers = [functools.cache(lambda ref=ref: load_tokenizer(_spec(cfg, ref))) for ref in refs]
+    where = resolved or {}
+    tokenizers = [
+        functools.cache(lambda ref=ref: load_tokenizer(_spec(cfg, ref), where.get(ref.label))) for ref in refs
+    ]
     if loaded is not None:
         tokenizers[0] = lambda: loaded.tokenizer
     for i, tok in enumerate(tokenizers):

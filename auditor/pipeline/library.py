@@ -72,8 +72,8 @@ def run_extraction(
     checkpoint: str = "model",
 ) -> dict:
     """Discoverable extraction of ``texts`` (strings, rows, or rows with their own prefix and suffix columns);
-    returns ``extraction.json``."""
-    config = config or ExtractionConfig()
+    returns ``extraction.json``. Lengths the config leaves unset are the user defaults (32 and 32)."""
+    config = (config or ExtractionConfig()).resolved()
     rows = texts if isinstance(texts, TextSet) else as_rows(texts)
     lm = loaded(model, tokenizer, checkpoint)
     return run_probe(lm, run, "extraction", ExtractionData(rows, config), batch_size=config.batch_size)

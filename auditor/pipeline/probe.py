@@ -95,10 +95,10 @@ def _mia(run: RunDir, point: Point, data: Any) -> dict:
 
 def _extraction(run: RunDir, point: Point, data: ExtractionData) -> dict:
     """``extraction.json``: the aggregates of the scored rows, against the texts given (scored or too short)."""
-    rows = as_rows(data.texts)
-    wanted = set(row_ids(rows, data.config.id_column))
+    rows, cfg = as_rows(data.texts), data.config.resolved()
+    wanted = set(row_ids(rows, cfg.id_column))
     scored = [r for r in point_rows(run, "extraction", point) if r["id"] in wanted]
-    return summarize(scored, data.config, given_of(rows, data.config))
+    return summarize(scored, cfg, given_of(rows, cfg))
 
 
 def _exposure(run: RunDir, point: Point, data: Any) -> dict:

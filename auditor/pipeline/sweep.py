@@ -26,6 +26,7 @@ from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.families import FAMILIES
 from auditor.models.load import LoadedModel, ModelSpec, load_model, load_tokenizer
+from auditor.models.options import ModelOptions
 from auditor.pipeline.loop import (
     Pruners,
     check_families,
@@ -36,7 +37,7 @@ from auditor.pipeline.loop import (
     pruning_methods,
     run_points,
 )
-from auditor.pipeline.runid import run_identity
+from auditor.pipeline.runid import resolve_checkpoints, run_identity
 from auditor.pipeline.sections import (
     Sections,
     calibration_for,
@@ -53,8 +54,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, kw_only=True)
-class SweepConfig(Sections):
-    """A sweep over methods and sparsities. Keys mirror ``auditor sweep`` flags."""
+class SweepConfig(Sections, ModelOptions):
+    """A sweep over methods and sparsities. Keys mirror ``auditor sweep`` flags; the model keys (device, dtype,
+    batch_size, revision, ... at the top level) are :class:`ModelOptions`'."""
 
     model: str  # checkpoint (folder, hub id, .gguf, lab, smollm2-135m)
     out: str = "reports/sweep"  # run directory (resumed if it exists)
@@ -65,15 +67,6 @@ class SweepConfig(Sections):
     families: tuple[str, ...] = ("mia", "lab")
     lab: str | None = None  # lab folder or 'standard' (ground truth for 'lab', default data for the others)
     limit: int | None = None  # at most this many texts / items per family (where a section sets none)
-    batch_size: int | None = None
-    device: str | None = None
-    dtype: str | None = None
-    revision: str | None = None
-    attn_implementation: str | None = None  # from_pretrained's attn_implementation
-    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
-    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
-    trust_remote_code: bool = False
-    allow_pickle: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,8 +82,8 @@ class SweepConfig(Sections):
             raise ConfigError("capability.source: lab needs lab: FOLDER (or capability.source: real)")
 
     def spec(self) -> ModelSpec:
-        keys = ("revision", "device", "dtype", "trust_remote_code", "allow_pickle", "attn_implementation", "offload")
-        return ModelSpec(self.model, model_args=self.model_args, **{k: getattr(self, k) for k in keys})
+        """The swept checkpoint under the config's model options."""
+        return self.spec_for(self.model)
 
 
 def load_sweep_config(path: str | None, overrides: list[str]) -> SweepConfig:
@@ -107,16 +100,18 @@ def run_sweep(cfg: SweepConfig, overwrite: bool = False, loaded: LoadedModel | N
     data = prepare_families(cfg.families, with_limit(cfg, cfg.limit), lab)  # bad input fails before loading
     steps = plan(cfg.families, cfg.methods, cfg.sparsities, cfg.families)
     try:
-        tokenizer = functools.cache(lambda: loaded.tokenizer if loaded is not None else load_tokenizer(cfg.spec()))
+        spec, loaded_by = cfg.spec(), {"model": loaded} if loaded else None
+        where = resolve_checkpoints({"model": spec}, loaded_by).get("model")  # once: checks, identity, loading
+        tokenizer = functools.cache(lambda: loaded.tokenizer if loaded is not None else load_tokenizer(spec, where))
         check_families(data, tokenizer)
         rows = calibration_for(cfg.calibration, lab, tokenizer()) if needs_calibration(pruning_methods(steps)) else None
         config = asdict(cfg)
-        identity, sources = run_identity(config, {"model": cfg.spec()}, lab, {"model": loaded} if loaded else None)
+        identity, sources = run_identity(config, {"model": spec}, lab, loaded_by, {"model": where} if where else None)
         seeds = {"bootstrap": cfg.seed, "capability": cfg.capability.seed}
         extra = {"seeds": seeds, "kind": "sweep"}
         run = RunDir(cfg.out, config, overwrite=overwrite, identity=identity, sources=sources, extra_manifest=extra)
         with discard_on_error(run):
-            lm = loaded or load_model(cfg.spec())
+            lm = loaded or load_model(spec, where)
             run.update_manifest(checkpoint=lm.describe(), source_notes=source_notes(lm.source))
             pruners = Pruners(lm, lambda: rows, cfg.structure, cfg.granularity)
             run_points(lm, run, lm.source, steps, data, pruners, batch_size=cfg.batch_size, seed=cfg.seed)
@@ -132,4 +127,6 @@ def write_summaries(run: RunDir, families: tuple[str, ...] | list[str]) -> None:
     records = run.all_records()
     atomic_write_json(run.path / "sweep.json", {"points": points_summary(records), "records": len(records)})
     if any(is_capability_family(f) for f in families):
-        write_capability(run.path)
+        from auditor.report.plots import plot_capability  # matplotlib: only when the files are written
+
+        plot_capability(write_capability(run.path), run.path / "curves.png")

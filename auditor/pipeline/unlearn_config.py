@@ -12,6 +12,7 @@ from auditor.capability.builders import CapabilityConfig
 from auditor.config import load_config
 from auditor.errors import ConfigError
 from auditor.models.load import ModelSpec
+from auditor.models.options import ModelOptions
 from auditor.pipeline.sections import CalibrationConfig, Sections
 from auditor.pruning import PRUNERS
 from auditor.unlearning.measures import UnlearningSection
@@ -43,9 +44,10 @@ class Unlearned:
     model: str
 
 
-@dataclass(frozen=True)
-class UnlearnCompareConfig:
-    """``auditor unlearn-compare`` configuration (see tasks/configs/unlearn-lab.yaml)."""
+@dataclass(frozen=True, kw_only=True)
+class UnlearnCompareConfig(ModelOptions):
+    """``auditor unlearn-compare`` configuration (see tasks/configs/unlearn-lab.yaml); the model options
+    (device, dtype, ...) are :class:`auditor.models.options.ModelOptions`' flat keys, as in audit and sweep."""
 
     base: str  # the model before unlearning
     forget: str  # texts to forget (jsonl/csv/parquet/txt; id + text)
@@ -72,27 +74,10 @@ class UnlearnCompareConfig:
     calibration: CalibrationConfig = field(default_factory=CalibrationConfig)
     text_column: str = "text"
     id_column: str = "id"
-    batch_size: int | None = None
-    device: str | None = None
-    dtype: str | None = None
-    attn_implementation: str | None = None  # from_pretrained's attn_implementation
-    model_args: str | None = None  # more from_pretrained options "key=value,...", incl. peft=ADAPTER
-    offload: bool = False  # accelerate big-model inference (weights beyond the GPU in CPU memory)
-    trust_remote_code: bool = False
-    allow_pickle: bool = False  # allow .bin (pickle) weights in every checkpoint compared
     seed: int = 0
 
     def spec(self, model: str) -> ModelSpec:
-        return ModelSpec(
-            model,
-            device=self.device,
-            dtype=self.dtype,
-            trust_remote_code=self.trust_remote_code,
-            allow_pickle=self.allow_pickle,
-            attn_implementation=self.attn_implementation,
-            offload=self.offload,
-            model_args=self.model_args,
-        )
+        return self.spec_for(model)
 
     def __post_init__(self) -> None:
         labels = ["base", "retrain"] + [u.label for u in self.unlearned] + list(self.methods)

@@ -112,7 +112,7 @@ def _rate_plot(run: Path, figs: dict[str, dict]) -> list:
         for lb, d in _by(figs, fam, "by_repeats").items():
             name = what if len(figs) == 1 else f"{lb}, {what}"
             lines[name] = _curve(d, "exact_extraction_rate")
-    path = plot_by_repeats(lines, "exact extraction rate", plot_path(run, "extraction_by_repeats"))
+    path = plot_by_repeats(lines, "exact extraction rate", plot_path(run, "extraction_by_repeats"), limits=(0.0, 1.0))
     return image(run, path, "exact extraction rate against repeats in training")
 
 

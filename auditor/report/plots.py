@@ -78,10 +78,16 @@ def plot_roc(rows: list[dict], attacks: list[str], path: Path, title: str = "") 
 
 
 def plot_by_repeats(
-    lines: dict[str, list[tuple[float, float]]], ylabel: str, path: Path, *, ceiling: float | None = None
+    lines: dict[str, list[tuple[float, float]]],
+    ylabel: str,
+    path: Path,
+    *,
+    ceiling: float | None = None,
+    limits: tuple[float, float] | None = None,
 ) -> Path | None:
     """A figure against the number of times a text was repeated in training, one line per checkpoint (or
-    series); ``ceiling`` (e.g. exposure's log2 of the number of candidate secrets) is drawn dashed."""
+    series); ``ceiling`` (e.g. exposure's log2 of the number of candidate secrets) is drawn dashed. The y axis
+    spans the figure's possible values: ``limits`` (a rate: 0 to 1), else 0 to the ceiling."""
     lines = {k: sorted(v) for k, v in lines.items() if v}
     if not lines:
         return None
@@ -96,7 +102,12 @@ def plot_by_repeats(
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))  # 16, not 2^4
     ax.set_xlabel("repeats in training")
     ax.set_ylabel(ylabel)
-    ax.margins(y=0.08)
+    lo, hi = limits if limits is not None else (0.0, ceiling) if ceiling is not None else (None, None)
+    if lo is not None and hi is not None:
+        pad = 0.04 * (hi - lo)
+        ax.set_ylim(lo - pad, hi + pad)  # the whole possible range: a rate of 0.05 is not drawn as a tall line
+    else:
+        ax.margins(y=0.08)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=LEGEND)
     return _save(fig, path)

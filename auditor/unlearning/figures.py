@@ -47,7 +47,7 @@ def unlearning_tree(rows: list[dict]) -> dict:
     """``{label: {measurement: value, <capability family>: accuracy, "privleak", "forget_quality"}}`` at one point.
 
     Both derived against a ``retrain`` checkpoint measured at the same point: PrivLeak (MUSE,
-    :func:`auditor.stats.metrics.privleak`, in percent) from ``forget_auc``, and forget quality (TOFU).
+    :func:`auditor.unlearning.compare.privleak`, in percent) from ``forget_auc``, and forget quality (TOFU).
     """
     labels = list(dict.fromkeys(str(r.get("checkpoint")) for r in rows if r["family"] == "unlearning"))
     out: dict[str, dict] = {lb: {} for lb in labels}

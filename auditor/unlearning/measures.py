@@ -10,7 +10,7 @@ locuslab/open-unlearning). Definitions in :mod:`auditor.unlearning.generate` and
   (``knowmem_max_new_tokens``, cut at MUSE's stop strings) against the gold answer;
 * ``forget_auc`` / ``retain_auc``: AUC of an MIA (default Min-K% with k = 0.4, as MUSE) that forget
   (retain) texts score as more member-like than holdout texts; PrivLeak is derived from it against the
-  retrain model (:func:`auditor.stats.metrics.privleak`);
+  retrain model (:func:`auditor.unlearning.compare.privleak`);
 * ``holdout_ppl``: perplexity of the holdout texts;
 * TOFU: ``truth_ratio_forget`` (mean min(R, 1/R); the per-question R in ``extra.truth_ratios``, from which
   forget quality is derived against the retrain model), and with a retain QA file ``prob_retain``,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from auditor.errors import ConfigError
 
@@ -21,15 +21,27 @@ def _seed(value: int) -> None:
         raise ConfigError(f"seed must be a whole number >= 0, got {value!r}")
 
 
+USER_LENGTHS: tuple[tuple[int, ...], int] = ((32,), 32)  # Carlini et al. 2023 / Pythia: 32-token prefix and suffix
+LAB_LENGTHS: tuple[tuple[int, ...], int] = ((4, 8, 16), 16)  # the lab's biographies are ~40 tokens
+HEADLINE_PREFIX = 32  # the headline prefix length when swept (else the longest swept length)
+
+
 @dataclass(frozen=True)
 class ExtractionConfig:
-    """Discoverable extraction (greedy decoding from training-text prefixes)."""
+    """Discoverable extraction (greedy decoding from training-text prefixes): the one config of the probe.
 
-    prefix_len: int = 32  # prefix text tokens (a BOS is added in front and not counted); the headline figures
-    suffix_len: int = 32  # target tokens after the prefix; exactly this many are decoded
-    prefix_lens: tuple[int, ...] = ()  # prefix-length sweep; () = (prefix_len,). Headline: prefix_len if swept,
-    # else the longest swept length
-    batch_size: int | None = None  # prompts per decoding batch; None = auto (32 CPU / 128 GPU, halved on OOM)
+    The YAML section ``extraction:`` and ``auditor extract``'s flags both build it (key ``prefix_lens`` is flag
+    ``--prefix-lens``, ...). The lengths left unset (None) are filled by :meth:`resolved`: on the lab's own short
+    texts (4, 8, 16) and 16, on the user's 32 and 32.
+    """
+
+    enabled: bool = True
+    data: str | None = None  # the texts (jsonl/csv/parquet/txt/HF dir); None: the lab's members
+    limit: int | None = None  # only the first N rows of data
+    prefix_len: int | None = None  # the headline prefix length (default 32); alone, the one length measured
+    prefix_lens: tuple[int, ...] | None = None  # prefix-length sweep (text tokens; a BOS in front is not counted)
+    suffix_len: int | None = None  # target tokens after the prefix; exactly this many are decoded
+    batch_size: int | None = None  # prompts per decoding batch; None: the run's (auto: 32 CPU / 128 GPU, halved)
     unit_size: int = 256  # texts per resumable unit
     approx_threshold: float = 0.75  # approximately memorized: approx_metric >= this (Ippolito et al. 2022)
     approx_metric: str = "similarity"  # similarity (1 - token edit distance / m) or bleu (BLEU-4)
@@ -39,23 +51,42 @@ class ExtractionConfig:
     prefix_column: str | None = None  # column mode: rows carry their own prefix ...
     suffix_column: str | None = None  # ... and suffix strings (e.g. the lab's canaries: prefix / secret)
     keep_text: bool = True  # write the generated and true suffix text into the samples (reports can redact)
+    # greedy extraction of the canaries' secrets from their prefixes, by repeat count (task extraction_canaries);
+    # on by default when there are canaries (the exposure section's, or the lab's); an audit or sweep only
+    canaries: bool = True
+
+    def __post_init__(self) -> None:
+        self.validate()
 
     @property
     def column_mode(self) -> bool:
         return self.prefix_column is not None
 
+    def resolved(self, lab_texts: bool = False) -> ExtractionConfig:
+        """The config with every length set: as given, else the defaults for the lab's texts or the user's."""
+        prefix, suffix = LAB_LENGTHS if lab_texts else USER_LENGTHS
+        lens = self.prefix_lens or ((self.prefix_len,) if self.prefix_len else prefix)
+        return replace(
+            self,
+            prefix_len=self.prefix_len or HEADLINE_PREFIX,
+            prefix_lens=tuple(lens),
+            suffix_len=self.suffix_len or suffix,
+        )
+
     def sweep(self) -> tuple[int, ...]:
-        return tuple(sorted(set(self.prefix_lens))) if self.prefix_lens else (self.prefix_len,)
+        """The prefix lengths measured, ascending (unset lengths: the user defaults)."""
+        return tuple(sorted(set(self.resolved().prefix_lens or ())))
 
     def headline(self) -> int:
-        s = self.sweep()
-        return self.prefix_len if self.prefix_len in s else s[-1]
+        """The prefix length of the headline figures: ``prefix_len`` if swept, else the longest swept length."""
+        s, k = self.sweep(), self.resolved().prefix_len
+        return k if k in s else s[-1]
 
     def validate(self) -> None:
-        for k in self.sweep():
+        for k in self.prefix_lens or ():
             _positive("prefix_len", k, allow_none=False)
-        _positive("suffix_len", self.suffix_len, allow_none=False)
-        _positive("batch_size", self.batch_size)
+        for name in ("prefix_len", "suffix_len", "batch_size", "limit"):
+            _positive(name, getattr(self, name))
         _positive("unit_size", self.unit_size, allow_none=False)
         if not 0.0 <= self.approx_threshold <= 1.0:
             raise ConfigError(f"approx_threshold must be in [0, 1], got {self.approx_threshold}")

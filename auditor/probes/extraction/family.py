@@ -17,7 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
-from auditor.inputs.data import TextSet, load_texts, read_rows
+from auditor.inputs.data import TextSet, read_rows
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 from auditor.probes.extraction.exposure_runner import exposure_result
 from auditor.probes.extraction.figures import (
@@ -29,42 +29,12 @@ from auditor.probes.extraction.figures import (
     untargeted_tree,
 )
 from auditor.probes.extraction.precheck import check_extraction
+from auditor.probes.extraction.rows import read_data_rows
 from auditor.probes.extraction.runner import extraction_result
 from auditor.probes.extraction.untargeted import read_corpus, untargeted_result
 from auditor.store.runs import Record
 
-
-@dataclass(frozen=True)
-class ExtractionSection:
-    """Discoverable extraction: k-token prefix -> greedy m-token suffix (default data: the lab's members)."""
-
-    enabled: bool = True
-    data: str | None = None
-    prefix_lens: tuple[int, ...] | None = None  # default (32,), Pythia's; on the lab's own texts (4, 8, 16)
-    suffix_len: int | None = None  # default 32; on the lab's own texts 16 (lab biographies are ~40 tokens)
-    limit: int | None = None
-    text_column: str = "text"
-    id_column: str = "id"
-    approx_threshold: float = 0.75
-    # greedy extraction of the canaries' secrets from their prefixes, by repeat count (task extraction_canaries);
-    # on by default when there are canaries (the exposure section's, or the lab's)
-    canaries: bool = True
-
-    def __post_init__(self) -> None:
-        self.lengths(False).validate()
-
-    def lengths(self, lab_texts: bool) -> ExtractionConfig:
-        """Prefix lengths and suffix length, with the defaults for user data or for the lab's short texts."""
-        prefix, suffix = LAB_LENGTHS if lab_texts else USER_LENGTHS
-        return ExtractionConfig(
-            prefix_lens=self.prefix_lens or prefix,
-            suffix_len=self.suffix_len or suffix,
-            approx_threshold=self.approx_threshold,
-        )
-
-
-USER_LENGTHS: tuple[tuple[int, ...], int] = ((32,), 32)  # Carlini et al. 2023 / Pythia: 32-token prefix and suffix
-LAB_LENGTHS: tuple[tuple[int, ...], int] = ((4, 8, 16), 16)
+ExtractionSection = ExtractionConfig  # the YAML section ``extraction:`` is the probe's one config
 
 
 @dataclass(frozen=True)
@@ -112,8 +82,10 @@ class ExtractionData:
     """What the family extracts: texts (or rows with their own prefix and suffix), settings, and canaries."""
 
     texts: TextSet | list[dict]
-    config: ExtractionConfig
+    config: ExtractionConfig  # resolved (:meth:`ExtractionConfig.resolved`): every length set
     canaries: list[dict] | None = None
+    source: str = "data"  # where the rows came from, for messages (a TextSet names its own)
+    flags: bool = False  # the config came from ``auditor extract``'s flags: messages name flags, not YAML keys
 
 
 @dataclass(frozen=True)
@@ -139,23 +111,24 @@ class ExtractionFamily:
         return extraction_tree(rows)
 
     def prepare(self, sections: object, lab: Path | None) -> ExtractionData:
-        s: ExtractionSection = sections.extraction  # type: ignore[attr-defined]
-        texts = load_texts(
-            lab_file(s.data, lab, "members.jsonl", "extraction.data"), s.text_column, s.id_column, limit=s.limit
-        )
-        cfg = s.lengths(lab_texts=s.data is None)
+        """The section's rows (every column kept: repeats, a row's own prefix and suffix) and the resolved config."""
+        s: ExtractionConfig = sections.extraction  # type: ignore[attr-defined]
+        path = lab_file(s.data, lab, "members.jsonl", "extraction.data")
+        rows = read_data_rows(path, "extraction.data")[: s.limit]
         cpath = canaries_path(sections, lab) if s.canaries else None
-        return ExtractionData(texts, cfg, read_rows(cpath) if cpath else None)
+        canaries = read_rows(cpath) if cpath else None
+        return ExtractionData(rows, s.resolved(lab_texts=s.data is None), canaries, source=path)
 
     def check(self, data: ExtractionData, tokenizer: PreTrainedTokenizerBase) -> None:
         """Before the model loads (the tokenizer alone): some text is long enough, the canary rows are usable."""
         check_extraction(data, tokenizer)
 
     def run(self, ctx: FamilyContext, data: ExtractionData) -> list[Record]:
-        cfg = replace(data.config, batch_size=ctx.batch_size)
+        size = data.config.batch_size if data.config.batch_size is not None else ctx.batch_size
+        cfg = replace(data.config.resolved(), batch_size=size)
         _, recs = extraction_result(ctx.model, ctx.tokenizer, data.texts, ctx.samples("extraction"), cfg, ctx.tags)
         if data.canaries:
-            ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=ctx.batch_size)
+            ccfg = ExtractionConfig(prefix_column="prefix", suffix_column="secret", batch_size=size)
             _, more = extraction_result(
                 ctx.model,
                 ctx.tokenizer,

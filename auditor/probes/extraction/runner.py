@@ -59,13 +59,14 @@ def build_items(
         return {"columns": items}
     require_columns(rows, (config.text_column,), source, "name the text column (--text-column)")
     lead = len(split_lead(tokenizer))
-    check_context(model, lead + max(config.sweep()) + config.suffix_len, "prefix plus suffix")
+    suffix_len = config.resolved().suffix_len or 0
+    check_context(model, lead + max(config.sweep()) + suffix_len, "prefix plus suffix")
     texts = [r[config.text_column] for r in rows]
     out, short = {}, {}
     for k in config.sweep():
-        out[k], short[k] = token_items(tokenizer, ids, texts, k, config.suffix_len, reps)
+        out[k], short[k] = token_items(tokenizer, ids, texts, k, suffix_len, reps)
     if not any(out.values()):
-        raise_all_short(len(rows), short[min(short)], min(config.sweep()), config.suffix_len, tokenizer, texts)
+        raise_all_short(len(rows), short[min(short)], min(config.sweep()), suffix_len, tokenizer, texts)
     return out
 
 
@@ -93,8 +94,7 @@ def extraction_result(
     headline prefix length with ``n``, ``skipped_short`` and ``n_texts``, ``exact_extraction_rate@K`` per swept K,
     ``by_prefix_len`` and, where the rows carry duplication counts, ``by_repeats``) and its records.
     """
-    config = config or ExtractionConfig()
-    config.validate()
+    config = (config or ExtractionConfig()).resolved()  # lengths left unset: the user defaults (32 / 32)
     source = texts.source if isinstance(texts, TextSet) else "data"
     rows = as_rows(texts, source)
     items = build_items(model, tokenizer, rows, config, source)
