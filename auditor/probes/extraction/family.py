@@ -19,6 +19,7 @@ from auditor.errors import ConfigError
 from auditor.family import FamilyContext, lab_file
 from auditor.inputs.data import TextSet, read_rows
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
+from auditor.probes.extraction.data import ExtractionData
 from auditor.probes.extraction.exposure_runner import exposure_result
 from auditor.probes.extraction.figures import (
     EXPOSURE_FIGURES,
@@ -75,17 +76,6 @@ def canaries_path(sections: object, lab: Path | None) -> str | None:
     """The canaries file: the exposure section's, else the lab's, else none."""
     given = sections.exposure.canaries  # type: ignore[attr-defined]
     return given or (str(lab / "canaries.jsonl") if lab is not None else None)
-
-
-@dataclass(frozen=True)
-class ExtractionData:
-    """What the family extracts: texts (or rows with their own prefix and suffix), settings, and canaries."""
-
-    texts: TextSet | list[dict]
-    config: ExtractionConfig  # resolved (:meth:`ExtractionConfig.resolved`): every length set
-    canaries: list[dict] | None = None
-    source: str = "data"  # where the rows came from, for messages (a TextSet names its own)
-    flags: bool = False  # the config came from ``auditor extract``'s flags: messages name flags, not YAML keys
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from auditor.probes.extraction.config import ExtractionConfig
 from auditor.probes.extraction.items import as_rows, column_items, require_columns, row_ids, split_special
 
 if TYPE_CHECKING:
-    from auditor.probes.extraction.family import ExtractionData
+    from auditor.probes.extraction.data import ExtractionData
 
 CANARY_COLUMNS = ("prefix", "secret")
 
