@@ -57,7 +57,8 @@ def test_audit_runs_resumes_gates_and_reports(micro_lab: Path, tmp_path: Path, c
     cfg = _config(
         tmp_path,
         micro_lab,
-        policy=["mia.loss.auc >= 0.5", "capability.fact_recall.accuracy >= 0.9 * baseline"],
+        # the upper end of the CI: "not shown to be worse than 90% of the baseline" (36 items cannot show more)
+        policy=["mia.loss.auc >= 0.5", "capability.fact_recall.accuracy.ci_high >= 0.9 * baseline"],
     )
     assert main(["-q", "audit", str(cfg)]) == 0
     out = tmp_path / "audit"
@@ -86,7 +87,9 @@ def test_audit_runs_resumes_gates_and_reports(micro_lab: Path, tmp_path: Path, c
 
     # the gate both ways on the finished run
     ok = tmp_path / "ok.yaml"
-    ok.write_text("rules: ['mia.loss.auc >= 0.5', 'exposure.max >= 0', 'points.magnitude.0.5.mia.loss.auc <= 1']\n")
+    ok.write_text(  # this audit plants 8 canaries: the policy accepts figures measured on 8 items
+        "min_n: 8\nrules: ['mia.loss.auc >= 0.5', 'exposure.max >= 0', 'points.magnitude.0.5.mia.loss.auc <= 1']\n"
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules: ['mia.loss.auc <= 0.5', 'capability.fact_recall.accuracy > baseline']\n")
     assert main(["gate", str(out), "--policy", str(ok)]) == 0

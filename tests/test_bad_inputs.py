@@ -167,9 +167,8 @@ def _denied(path: Path):
 
 
 def test_report_into_a_read_only_run_is_one_line(tmp_path, monkeypatch, capsys):
-    import auditor.cli.audit as audit_cli
 
-    monkeypatch.setattr(audit_cli, "write_report", _denied(tmp_path / "report.md"))
+    monkeypatch.setattr("auditor.report.build.write_report", _denied(tmp_path / "report.md"))
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"auditor: error: cannot write {tmp_path}: permission denied; make the folder writable, "
@@ -199,12 +198,11 @@ def test_command_with_out_names_the_flag(tmp_path, monkeypatch, capsys):
 
 
 def test_an_os_error_that_names_no_path_is_not_hidden(tmp_path, monkeypatch):
-    import auditor.cli.audit as audit_cli
 
     def boom(*args, **kwargs):
         raise OSError("something else")
 
-    monkeypatch.setattr(audit_cli, "write_report", boom)
+    monkeypatch.setattr("auditor.report.build.write_report", boom)
     with pytest.raises(OSError, match="something else"):
         main(["report", str(tmp_path)])
 

@@ -184,7 +184,8 @@ def test_gate_writes_one_verdict_per_policy_and_replaces_only_when_asked(tmp_pat
     verdict = build_document(run).sections[0].blocks[0]
     assert isinstance(verdict, Verdict) and verdict.status == "FAIL"  # the report's verdict follows --replace
     assert "1 INCONCLUSIVE" in verdict.detail and "extraction.exact_extraction_rate <= 0.01" in verdict.detail
-    assert dict(verdict.facts)["policy"] == f"{other} (sha256 {sha[:12]})"
+    # the shareable report names the policy file by its name only (no local folder), with its hash
+    assert dict(verdict.facts)["policy"] == f"<local path .../other.yaml> (sha256 {sha[:12]})"
 
 
 def test_gate_reads_the_audit_policy_in_either_shape(tmp_path: Path, capsys) -> None:

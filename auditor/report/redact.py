@@ -76,7 +76,7 @@ def scrub_paths(value: Any) -> Any:
     """``value`` (a JSON-like structure) with every local path replaced by ``<local path .../NAME>``, keeping only
     the last component, so a shareable report names the file without the machine's folders."""
     if isinstance(value, str):
-        if is_local_path(value):
+        if is_local_path(value) and not any(c.isspace() for c in value):
             return _path_tag(value)
         parts = _WORDS.split(value)  # a path inside a sentence: "cand (/home/x/model)", "converted /x/m.gguf"
         return "".join(_path_tag(w) if i % 2 == 0 and is_local_path(w) else w for i, w in enumerate(parts))
