@@ -64,7 +64,7 @@ class Pruning:
     ) -> None:
         """``share``: called with each point's masks (or, for weight-updating methods, the updated weights)
         before they are used, to make them identical across data-parallel processes (the caller's
-        broadcast, e.g. ``auditor.models.parallel.broadcast_tensors``); None: nothing to share."""
+        broadcast, e.g. ``auditor.store.parallel.broadcast_tensors``); None: nothing to share."""
         self.model = model
         self.share = share or (lambda tensors: None)
         self.pruner = PRUNERS.get(method)()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.models import parallel
+from auditor.store import parallel
 
 LAB = Path(__file__).resolve().parents[1] / "auditor" / "lab" / "standard"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 import auditor.store.progress as progress
 from auditor.store.runs import UnitLog
 

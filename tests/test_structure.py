@@ -109,7 +109,7 @@ def test_pruning_imports_only_errors_and_registry_from_auditor() -> None:
             assert not bad, f"{mod} imports {bad}"
 
 
-GROUND_MODULES = ("auditor.errors", "auditor.registry", "auditor.config", "auditor.models.parallel")
+GROUND_MODULES = ("auditor.errors", "auditor.registry", "auditor.config")
 GROUND_ROOMS = ("auditor.stats", "auditor.store", "auditor.inputs")
 
 

@@ -26,8 +26,8 @@ from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import GENERATE_UNTIL, MULTIPLE_CHOICE, Task, TaskItem, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
-from auditor.models.parallel import shard_map
 from auditor.stats.metrics import proportion_ci
+from auditor.store.parallel import shard_map
 
 log = logging.getLogger(__name__)
 

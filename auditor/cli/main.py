@@ -72,8 +72,8 @@ def _track_calibration() -> None:
 
 def _join_process_group(a: argparse.Namespace) -> None:
     """Under ``accelerate launch`` / ``torchrun`` with N > 1 processes: join the group (gloo on CPU, NCCL on
-    GPUs; :mod:`auditor.models.parallel`) and let only the main process log at INFO."""
-    from auditor.models import parallel
+    GPUs; :mod:`auditor.store.parallel`) and let only the main process log at INFO."""
+    from auditor.store import parallel
 
     if not parallel.launched():
         return

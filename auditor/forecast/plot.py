@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 
 COLORS = {"precision": "#1f77b4", "recall": "#d62728"}
 

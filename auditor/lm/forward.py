@@ -28,7 +28,7 @@ from auditor.lm.batching import (
     resolve_batch_size,
     run_batches,
 )
-from auditor.models.parallel import shard_map
+from auditor.store.parallel import shard_map
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Loading a checkpoint: source, device, dtype, adapters, data-parallel processes."""
+"""Loading a checkpoint: source, device, dtype, adapters, the model options every command shares."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -20,7 +20,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 import auditor.store.progress as progress
 from auditor.families import FAMILIES
 from auditor.family import DENSE, FamilyContext, Point

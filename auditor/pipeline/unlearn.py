@@ -28,7 +28,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.config import build
 from auditor.errors import InputError
 from auditor.family import DENSE

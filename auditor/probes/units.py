@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import auditor.store.progress as progress
-from auditor.models.parallel import shard_map
+from auditor.store.parallel import shard_map
 from auditor.store.runs import SampleLog
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.errors import InputError
 from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, Verdict, render_html, render_markdown
 from auditor.report.extraction import extraction_section

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib import ticker
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.capability.curves import JIN_THRESHOLDS
 from auditor.stats.metrics import roc_curve
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 
 
 def _umask() -> int:

@@ -15,7 +15,7 @@ Use::
 
 What a block shows is decided when it starts:
 
-* In a process other than the main one (:func:`auditor.models.parallel.is_main` false): nothing.
+* In a process other than the main one (:func:`auditor.store.parallel.is_main` false): nothing.
 * A tqdm bar on stderr (count, rate, ETA, and a postfix such as the loss) when stderr is a terminal and
   the logger is enabled for INFO (the CLI's ``-q/--quiet`` sets WARNING, which hides it). While the
   outermost bar is up, log records to the console are printed above it (``logging_redirect_tqdm``).
@@ -47,7 +47,7 @@ from typing import IO, Any, TypeVar
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 
 T = TypeVar("T")
 

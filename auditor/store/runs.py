@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-import auditor.models.parallel as parallel
 import auditor.store.outdir as outdir
+import auditor.store.parallel as parallel
 from auditor.errors import RunDirError
 from auditor.store.atomic import atomic_write_json, atomic_write_text  # noqa: F401 (re-exported)
 from auditor.store.identity import inputs_identity

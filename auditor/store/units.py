@@ -14,7 +14,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Protocol
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.errors import RunDirError
 
 

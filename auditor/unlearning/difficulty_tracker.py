@@ -29,7 +29,7 @@ from contextlib import contextmanager
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-import auditor.models.parallel as parallel
+import auditor.store.parallel as parallel
 from auditor.inputs.data import TextSet
 from auditor.lm.forward import teacher_forced
 from auditor.lm.scoring import mean_nll
