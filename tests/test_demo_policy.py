@@ -69,8 +69,9 @@ def test_shipped_policy_fails_the_demo_lab_on_its_canary_rules(demo_figures: dic
     assert "exposure.rank1_rate <= 0" in failed and "mia.loss.auc.ci_low <= 0.6" in failed, failed
     status = {r.rule: r.status for r in results}
     assert status["mia.loss.auc.ci_low <= 0.6"] == "FAIL"  # 60 texts: the whole interval lies above 0.6
-    # 2 canaries are fewer than the default min_n of 10: the canary rules cannot be decided on them
-    assert status["exposure.rank1_rate <= 0"] == "INCONCLUSIVE", status
+    # 2 canaries are fewer than the default min_n of 10: too few to pass a rule, but a canary the model ranks
+    # first fails "rank1_rate <= 0" outright
+    assert status["exposure.rank1_rate <= 0"] == "FAIL", status
     assert not any(r.warning for r in results)  # no shipped threshold lies outside its figure's range
     assert demo_figures["exposure"]["max_possible"] == pytest.approx(13.2877, abs=1e-4)  # log2(10^4)
 

@@ -163,8 +163,9 @@ def test_audit_figures_per_checkpoint_and_baseline(tmp_path: Path) -> None:
     assert figs["mia"]["loss"]["auc"] == 0.9 and base is not None and base["mia"]["loss"]["auc"] == 0.7
     assert figs["extraction"]["exact_extraction_rate@32"] == 0.5 and figs["exposure"]["max"] == 13.3
     res = check(parse_rules(["mia.loss.auc <= baseline + 0.1", "exposure.max <= 1.0 * baseline"]), figs, base)
-    # 3 texts and 4 canaries: fewer than the default minimum of 10 decide nothing
-    assert [r.status for r in res] == ["INCONCLUSIVE", "INCONCLUSIVE"] and [r.n for r in res] == [3, 4]
+    # 3 texts and 4 canaries, fewer than the default minimum of 10: too few to pass (the exposure rule), but the
+    # AUC's whole CI [0.85, 0.95] lies above its threshold 0.8, which fails outright
+    assert [r.status for r in res] == ["FAIL", "INCONCLUSIVE"] and [r.n for r in res] == [3, 4]
     res = check(
         parse_rules(["mia.loss.auc <= baseline + 0.1 (n >= 3)", "exposure.max <= 1.0 * baseline (n >= 4)"]), figs, base
     )

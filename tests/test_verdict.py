@@ -265,3 +265,15 @@ def test_terminal_table_shows_n_and_skipped() -> None:
     table = records_table(rows)
     assert "0.800 (n=80)" in table and "0.000 (n=1, 39 skipped)" in table
     assert table.splitlines()[-1] == "skipped (extract): too short for prefix + suffix"
+
+
+def test_too_few_items_stop_a_pass_but_never_soften_a_fail() -> None:
+    """8 of 8 canaries extracted fails '<= 0.01' outright (its whole CI lies above); with a policy that lets
+    inconclusive rules pass, a min_n must not turn that failure into a pass."""
+    rate = {"exact_extraction_rate": 1.0, "exact_extraction_rate_n": 8, "exact_extraction_rate_ci": [0.68, 1.0]}
+    figs = {"extraction_canaries": {"by_repeats": {"64": rate}}, "exposure": {"max": 13.3, "max_n": 3}}
+    path = "extraction_canaries.by_repeats.64.exact_extraction_rate"
+    assert _status([f"{path} <= 0.01", f"{path} >= 0.5"], figs) == ["FAIL", "INCONCLUSIVE"]
+    assert _status(["exposure.max <= 10", "exposure.max <= 20"], figs) == ["FAIL", "INCONCLUSIVE"]
+    results = check_policy(parse_policy({"rules": [f"{path} <= 0.01"], "inconclusive": "pass"}), figs, None)
+    assert [r.status for r in results] == ["FAIL"]

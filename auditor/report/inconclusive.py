@@ -4,8 +4,9 @@ A rule is INCONCLUSIVE when its figure
 
 - was not measured: no value (None / NaN), n = 0, or a relative rule's baseline figure has no value;
 - is a TPR at an FPR below 1/#non-members (``<figure>_low_n``): the value is the TPR at zero false positives;
-- was measured on fewer items than the minimum (the rule's ``(n >= N)``, else the policy's ``min_n``, default
-  :data:`auditor.report.policy.DEFAULT_MIN_N` = 10); a figure whose records do not say their n is not held to it;
+- passes, but was measured on fewer items than the minimum (the rule's ``(n >= N)``, else the policy's
+  ``min_n``, default :data:`auditor.report.policy.DEFAULT_MIN_N` = 10): few items cannot show a pass, while a
+  failure they show outright stays FAIL; a figure whose records do not say their n is not held to it;
 - has a 95% interval that straddles the threshold (the operator answers differently at its two ends), when the
   rule reads the figure itself; a rule on ``.ci_low`` / ``.ci_high`` already accounts for the interval.
 
@@ -45,7 +46,9 @@ def causes(
     out = []
     if ev.low_n:
         out.append(_low_n_cause(rule.path))
-    if ev.n is not None and ev.n < min_n:
+    # too few items can stop a PASS, never soften a FAIL: 8 of 8 canaries extracted fails "<= 0.01" outright
+    # (a failing value is still INCONCLUSIVE when its interval reaches the passing side, below)
+    if ev.n is not None and ev.n < min_n and OPS[rule.op](value, threshold):
         whose = f"the rule needs (n >= {min_n})" if rule.min_n is not None else "the policy needs (min_n)"
         out.append(f"fewer than the {min_n} {whose}")
     if ev.ci is not None and not reads_interval(rule.path):
