@@ -28,9 +28,8 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.config import apply_overrides, build
 from auditor.inputs.data import TextSet
-from auditor.models.load import LoadedModel, weights_fingerprint
 from auditor.pipeline.audit import AuditConfig, run_audit
-from auditor.pipeline.library import run_extraction, run_mia
+from auditor.pipeline.library import loaded, run_extraction, run_mia
 from auditor.pipeline.runid import loaded_identity
 from auditor.pipeline.sweep import SweepConfig, run_sweep
 from auditor.probes.extraction import ExtractionConfig
@@ -41,15 +40,6 @@ from auditor.store.identity import texts_digest
 from auditor.store.runs import RunDir, atomic_write_text, log_rows
 
 
-def wrap(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "model") -> LoadedModel:
-    """A loaded ``PreTrainedModel`` + tokenizer as the pipeline's ``LoadedModel`` (eval mode, pad token set)."""
-    model.eval()
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    path = str(getattr(model, "name_or_path", "") or name)
-    return LoadedModel(model, tokenizer, source=name, resolved=path, fingerprint=weights_fingerprint(model))
-
-
 def _texts(texts: Sequence[str] | TextSet, source: str) -> TextSet:
     if isinstance(texts, TextSet):
         return texts
@@ -58,7 +48,7 @@ def _texts(texts: Sequence[str] | TextSet, source: str) -> TextSet:
 
 def _identity(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, *sets: TextSet) -> dict:
     """What an API run's results depend on: the texts (ids and content), the weights, dtype and device."""
-    ident = loaded_identity(wrap(model, tokenizer))
+    ident = loaded_identity(loaded(model, tokenizer))
     for i, s in enumerate(sets):
         ident[f"texts.{i}"] = texts_digest([*s.ids, *s.texts])
     return ident
@@ -195,7 +185,7 @@ def sweep(
             "sparsities": list(sparsities),
         }
         cfg = build(SweepConfig, apply_overrides(base, list(overrides)))
-        run = run_sweep(cfg, loaded=wrap(model, tokenizer, name))
+        run = run_sweep(cfg, loaded=loaded(model, tokenizer, name))
         points = json.loads((run / "sweep.json").read_text(encoding="utf-8"))["points"]
         kept = str(run) if out is not None else None
         return {"records": log_rows(run / "records.jsonl"), "points": points, "out": kept}
@@ -222,7 +212,7 @@ def audit(
         data = _data(members, nonmembers, texts, canaries)
         base = {"model": name, **_sections_on(_nest(_inputs(folder, data), config), data), "out": str(folder)}
         cfg = build(AuditConfig, apply_overrides(base, list(overrides)))
-        run = run_audit(cfg, loaded=wrap(model, tokenizer, name))
+        run = run_audit(cfg, loaded=loaded(model, tokenizer, name))
         figures, baseline = collect_figures(run)
         rules = list(policy or cfg.policy)
         gate = gate_summary(check(parse_rules(rules), figures, baseline)) if rules else None

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from auditor.inputs.data import TextSet
-from auditor.models.load import LoadedModel
+from auditor.models.load import LoadedModel, weights_fingerprint
 from auditor.pipeline.probe import run_probe
 from auditor.probes.extraction.config import ExposureConfig, ExtractionConfig, UntargetedConfig
 from auditor.probes.extraction.family import ExtractionData, UntargetedData
@@ -25,9 +25,18 @@ from auditor.probes.mia.family import MIAData
 from auditor.store.runs import RunDir
 
 
-def loaded(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, checkpoint: str) -> LoadedModel:
-    """A model already in memory as the loop's ``LoadedModel`` (labelled ``checkpoint``; no fingerprint taken)."""
-    return LoadedModel(model, tokenizer, source=checkpoint, resolved=checkpoint, fingerprint="")
+def loaded(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "model", *, fingerprint: bool = True
+) -> LoadedModel:
+    """A model already in memory as the loop's ``LoadedModel`` (eval mode, pad token set), labelled ``name``;
+    ``fingerprint``: hash its weights for the run identity (the library calls skip it: the caller's run has one)."""
+    model.eval()
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    path = str(getattr(model, "name_or_path", "") or name)
+    return LoadedModel(
+        model, tokenizer, source=name, resolved=path, fingerprint=weights_fingerprint(model) if fingerprint else ""
+    )
 
 
 def _pair(
@@ -58,7 +67,7 @@ def run_mia(
     scores = blind_scores(members.texts, nonmembers.texts, seed=config.seed) if blind else None
     ref = _pair(reference_model, reference_tokenizer, tokenizer)
     data = MIAData(members, nonmembers, config, scores, ref)
-    lm = loaded(model, tokenizer, checkpoint)
+    lm = loaded(model, tokenizer, checkpoint, fingerprint=False)
     return run_probe(lm, run, "mia", data, batch_size=config.batch_size, seed=config.seed)
 
 
@@ -75,7 +84,7 @@ def run_extraction(
     returns ``extraction.json``. Lengths the config leaves unset are the user defaults (32 and 32)."""
     config = (config or ExtractionConfig()).resolved()
     rows = texts if isinstance(texts, TextSet) else as_rows(texts)
-    lm = loaded(model, tokenizer, checkpoint)
+    lm = loaded(model, tokenizer, checkpoint, fingerprint=False)
     return run_probe(lm, run, "extraction", ExtractionData(rows, config), batch_size=config.batch_size)
 
 
@@ -91,7 +100,7 @@ def run_exposure(
     """Exposure of every canary (rows with a prefix, a secret and optional repeats); returns ``exposure.json``."""
     config = config or ExposureConfig()
     rows = as_rows(canaries, "canaries")
-    lm = loaded(model, tokenizer, checkpoint)
+    lm = loaded(model, tokenizer, checkpoint, fingerprint=False)
     return run_probe(lm, run, "exposure", (rows, config), batch_size=config.batch_size, seed=config.seed)
 
 
@@ -111,5 +120,5 @@ def run_untargeted(
     config = config or UntargetedConfig()
     ref = _pair(reference_model, reference_tokenizer, tokenizer)
     data = UntargetedData(corpus, config, tuple(prompts) if prompts else None, ref)
-    lm = loaded(model, tokenizer, checkpoint)
+    lm = loaded(model, tokenizer, checkpoint, fingerprint=False)
     return run_probe(lm, run, "untargeted", data, batch_size=config.batch_size, seed=config.seed)
