@@ -177,6 +177,8 @@ def test_gate_writes_one_verdict_per_policy_and_replaces_only_when_asked(tmp_pat
     assert "not counted (policy inconclusive: pass)" in capsys.readouterr().out
 
     assert main(["gate", str(run), "--policy", other, "--replace"]) == 1
+    said = "replaced the run's verdict: PASS under policy audit.yaml#policy is now FAIL under policy " + other
+    assert said in capsys.readouterr().out  # a verdict is never turned over without a word
     assert json.loads((run / "gate.json").read_text())["policy"]["source"] == other
     summary = json.loads((run / "summary.json").read_text())
     assert validate(summary, SCHEMA) == []

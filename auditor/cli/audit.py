@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,12 +49,29 @@ def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
         print(warning)
     summary = gate_summary(results, policy)
     summary["warnings"] += [warning] if warning else []
+    before = _recorded_status(run) if replace else None
     path = write_gate(run, summary, replace=replace)
     print(verdict_line(summary))
+    if before and before[0] != summary["status"]:
+        print(
+            f"replaced the run's verdict: {before[0]} under policy {before[1]} is now {summary['status']} under "
+            f"policy {policy.source or 'given'} (gate.json, summary.json)"
+        )
     print(f"verdict: {path} (policy {policy.source or 'given'}, sha256 {policy.sha256[:12]})")
     if not replace and (run / GATE).exists():
         print(f"        the run's own verdict ({run / GATE}) is unchanged; --replace makes this one the run's verdict")
     return 0 if summary["passed"] else 1
+
+
+def _recorded_status(run: Path) -> tuple[str, str] | None:
+    """The status and policy source of the run's own verdict (``RUN/gate.json``), if it has a readable one."""
+    from auditor.report.gate_files import GATE
+
+    try:
+        old = json.loads((run / GATE).read_text(encoding="utf-8"))
+        return str(old["status"]), str((old.get("policy") or {}).get("source") or "recorded")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> int:
@@ -106,8 +124,10 @@ def cmd_unlearn_compare(a: argparse.Namespace) -> int:
 
 def cmd_report(a: argparse.Namespace) -> int:
     from auditor.report.build import write_report
+    from auditor.store.outdir import reading
 
-    html = write_report(a.run, redact=not a.no_redact, title=a.title)
+    with reading(a.run) if Path(a.run).is_dir() else nullcontext():
+        html = write_report(a.run, redact=not a.no_redact, title=a.title)
     print(f"report: {html}")
     print(f"        {html.with_suffix('.md')}")
     return 0
@@ -131,6 +151,7 @@ def _recorded_policy(run: Path) -> Policy:
 
 def cmd_gate(a: argparse.Namespace) -> int:
     from auditor.report.policy import load_policy
+    from auditor.store.outdir import reading
 
     run = Path(a.run)
     if not run.is_dir():
@@ -143,7 +164,8 @@ def cmd_gate(a: argparse.Namespace) -> int:
         policy = _recorded_policy(run)
     else:
         raise ConfigError(f"no --policy given and {run} records no policy (policy.json); pass --policy POLICY.yaml")
-    return _gate_run(run, policy, replace=a.replace)
+    with reading(run):
+        return _gate_run(run, policy, replace=a.replace)
 
 
 def _add_model_overrides(p: argparse.ArgumentParser, candidate: bool = True) -> None:

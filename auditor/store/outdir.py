@@ -12,7 +12,9 @@ file, ``.memaudit``, naming what it holds. :func:`check` is called before anythi
 
 :class:`FolderLock` holds an OS lock (``fcntl.flock``) on ``.memaudit.lock`` while a run writes its
 folder; the kernel releases it when the process exits, killed or not, so a crash never leaves a stale
-lock. A second writer gets one line naming the process that holds it.
+lock. A second writer gets one line naming the process that holds it. Readers (``report``, ``gate``) hold
+a shared lock on the same file while they read (:func:`reading`): a folder being written is refused with one
+line, never reported or judged half-written, and a writer does not start while a reader reads.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ def _acquire(resolved: Path, shown: str | Path) -> int:
         holder = _read_holder(fd)
         os.close(fd)
         raise OutputError(
-            f"{shown} is being written by another memaudit process ({holder}); wait for it to finish "
+            f"{shown} is in use by another memaudit process (last writer: {holder}); wait for it to finish "
             "or pick another --out"
         )
     os.ftruncate(fd, 0)
@@ -184,7 +186,8 @@ def _release(folder: Path) -> None:
         os.close(held[0])  # closing the descriptor drops the lock
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int, shared: bool = False) -> bool:
+    """A non-blocking exclusive (or, with ``shared``, shared) lock on ``fd``; False when another holds it."""
     if sys.platform == "win32":  # pragma: no cover - msvcrt locks a byte range instead
         import msvcrt
 
@@ -196,7 +199,7 @@ def _try_lock(fd: int) -> bool:
     import fcntl
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
         return True
     except BlockingIOError:
         return False
@@ -208,3 +211,26 @@ def _read_holder(fd: int) -> str:
         return os.read(fd, 200).decode("utf-8", "replace").strip() or "unknown process"
     except OSError:
         return "unknown process"
+
+
+@contextmanager
+def reading(folder: str | Path) -> Iterator[None]:
+    """Read ``folder`` under a shared lock: refused with one line while another process writes it.
+
+    A folder this process writes (an audit reporting on itself) is read without another lock; a folder
+    without a lock file was never written under one (nothing to wait for), and none is created in it."""
+    resolved = Path(folder).resolve()
+    path = resolved / LOCK
+    if resolved in FolderLock._held or not path.is_file():
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if not _try_lock(fd, shared=True):
+            raise OutputError(
+                f"{folder} is being written by another memaudit process ({_read_holder(fd)}): a report or "
+                "verdict now would rest on half a run; wait for it to finish, then run this again"
+            )
+        yield
+    finally:
+        os.close(fd)  # drops the shared lock
