@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# content digests of checkpoints and data (auditor.store.digest_cache) go to a folder of this test run, not ~/.cache
+os.environ.setdefault("MEMAUDIT_CACHE_DIR", tempfile.mkdtemp(prefix="memaudit-test-digests-"))
 
 from pathlib import Path
 
 import pytest
 import torch
 
-torch.set_num_threads(2)
+torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or 2))  # make test runs with 1 and with 2
 
 
 @pytest.fixture(scope="session")

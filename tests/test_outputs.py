@@ -129,7 +129,7 @@ def test_a_second_writer_gets_one_line_naming_the_first(tmp_path):
     assert second.returncode == 2
     err = second.stderr.strip().splitlines()
     assert len([x for x in err if x.startswith("auditor: error")]) == 1 and "Traceback" not in second.stderr
-    assert f"another memaudit process (pid {first.pid}" in err[-1]
+    assert f"another memaudit process (last writer: pid {first.pid}" in err[-1]
     assert RunDir(folder, {"a": 1}).resumed  # the killed holder released the lock
 
 

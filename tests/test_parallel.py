@@ -9,11 +9,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from auditor.store import parallel
@@ -59,7 +63,9 @@ def _two(out: Path, data: Path) -> subprocess.CompletedProcess:
               "--main_process_port", str(_port()), "--num_machines", "1", "--mixed_precision", "no",
               "--dynamo_backend", "no", "-m", "auditor", "-q"]  # fmt: skip
     cmd = [*launch, *_sweep(data), "--out", str(out)]
-    return subprocess.run(cmd, check=True, env=_env(), capture_output=True, text=True, timeout=600)  # a hang fails
+    done = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=600)  # a hang fails
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -139,3 +145,62 @@ def test_two_processes_under_accelerate_equal_one_process_and_resume(tmp_path):
     _two(two, data)
     r3 = _records(two)
     assert r3.keys() == r1.keys() and all(_close(r1[k]["value"], r3[k]["value"]) for k in r1)
+
+
+def _units_written(run: Path) -> int:
+    try:
+        lines = (run / "records.jsonl").read_text().splitlines()
+    except OSError:
+        return 0
+    units = set()
+    for x in lines:
+        try:
+            units.add(json.loads(x)["_unit"])
+        except (ValueError, KeyError):
+            pass  # a torn last line
+    return len(units)
+
+
+def _kill_after(out: Path, data: Path, units: int) -> None:
+    """Start the 2-process sweep and SIGKILL the launcher and both workers once ``units`` units are on disk."""
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+              "--main_process_port", str(_port()), "--num_machines", "1", "--mixed_precision", "no",
+              "--dynamo_backend", "no", "-m", "auditor", "-q", *_sweep(data), "--out", str(out)]  # fmt: skip
+    child = subprocess.Popen(launch, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        while _units_written(out) < units:
+            assert child.poll() is None, f"the sweep ended before {units} units were written"
+            time.sleep(0.05)
+    finally:  # the launcher and every worker (torch's elastic agent starts them in sessions of their own)
+        procs = [psutil.Process(child.pid), *psutil.Process(child.pid).children(recursive=True)]
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+        psutil.wait_procs(procs, timeout=60)
+
+
+def _outputs(run: Path) -> dict[str, bytes]:
+    """Every output file's bytes; the run's JSON files without their creation time (when, not what)."""
+    out = {}
+    for f in sorted(p for p in run.rglob("*") if p.is_file() and not p.name.startswith(".memaudit")):
+        data = f.read_bytes()
+        if f.suffix == ".json" and f.parent == run:  # manifest.json, summary.json: when, not what
+            doc = json.loads(data)
+            doc.pop("created", None)
+            data = json.dumps(doc, sort_keys=True).encode()
+        out[str(f.relative_to(run))] = data
+    return out
+
+
+@pytest.mark.slow
+def test_two_processes_killed_and_resumed_end_identical_on_every_output_file(tmp_path):
+    data, out = _data(tmp_path / "data"), tmp_path / "run"
+    _two(out, data)
+    reference = _outputs(out)
+    assert {"records.jsonl", "sweep.json", "summary.json", "samples/mia_scores.jsonl"} <= set(reference)
+    for units in (1, 6):  # killed after the first unit, then mid-way through the pruned points
+        shutil.rmtree(out)
+        _kill_after(out, data, units)
+        assert _units_written(out) < 12, "the kill came after the sweep ended"
+        done = _two(out, data)
+        assert _outputs(out) == reference, f"killed after {units} units"
+        assert done.stdout.count("records:") == 1  # only the main process prints its table and lines

@@ -26,7 +26,7 @@ from auditor.capability.normalize import answer_match, first_line
 from auditor.capability.schema import GENERATE_UNTIL, MULTIPLE_CHOICE, Task, TaskItem, fit_to_context
 from auditor.lm.batching import input_device, length_order, pad_batch, resolve_batch_size, run_batches
 from auditor.lm.scoring import continuation_logprobs
-from auditor.stats.metrics import proportion_ci
+from auditor.stats.intervals import proportion_ci
 from auditor.store.parallel import shard_map
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class TaskResult:
 
     @property
     def ci(self) -> tuple[float, float]:
+        """The Wilson (1927) score interval of ``correct`` of ``n``: positive width at every n >= 1."""
         return proportion_ci(self.correct, self.n)
 
 

@@ -22,7 +22,7 @@ from auditor.capability.evaluate import evaluate_task
 from auditor.capability.lmeval import PREFIX, absolute_copy_of_shipped, check_lm_eval_tasks, run_lm_eval
 from auditor.capability.schema import FAMILIES, Task
 from auditor.errors import ConfigError
-from auditor.stats.metrics import proportion_ci
+from auditor.stats.intervals import proportion_ci
 from auditor.store.runs import Record
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,9 @@ class CapabilitySuite:
             recs.append(rec("gain_over_0shot", r.extras["gain_over_0shot"]))
             cic = proportion_ci(r.extras["correct_calibrated"], r.n)
             recs.append(rec("accuracy_calibrated", r.extras["accuracy_calibrated"], cic))
-        if "memorized_rate" in r.extras:
-            recs.append(rec("memorized_rate", r.extras["memorized_rate"]))
+        if "memorized_rate" in r.extras:  # k of n items: the Wilson (1927) interval, as the accuracies
+            mem = r.extras["memorized_rate"]
+            recs.append(rec("memorized_rate", mem, proportion_ci(round(mem * r.n), r.n)))
         rows = [{"family": family, **row} for row in r.items]
         return recs, rows
 

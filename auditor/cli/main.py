@@ -12,6 +12,7 @@ import errno
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -72,7 +73,8 @@ def _track_calibration() -> None:
 
 def _join_process_group(a: argparse.Namespace) -> None:
     """Under ``accelerate launch`` / ``torchrun`` with N > 1 processes: join the group (gloo on CPU, NCCL on
-    GPUs; :mod:`auditor.store.parallel`) and let only the main process log at INFO."""
+    GPUs; :mod:`auditor.store.parallel`) and let only the main process speak: the others log errors only and
+    print no table, "wrote" line, warning or progress bar (their stdout goes to the null device)."""
     from auditor.store import parallel
 
     if not parallel.launched():
@@ -82,6 +84,13 @@ def _join_process_group(a: argparse.Namespace) -> None:
     parallel.init(cpu=getattr(a, "device", None) == "cpu" or not torch.cuda.is_available())
     if not parallel.is_main():
         logging.getLogger().setLevel(logging.ERROR)  # one copy of warnings: the main process's
+        warnings.simplefilter("ignore")  # library warnings (transformers' deprecations) once, from the main process
+        os.environ["TQDM_DISABLE"] = "1"  # one progress bar per model load
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()  # transformers logs through its own handler, not the root logger
+        hf_logging.disable_progress_bar()
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")  # for the life of this process
 
 
 def one_line(message: object) -> str:

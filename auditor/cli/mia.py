@@ -214,6 +214,8 @@ def print_table(result: dict, attacks: tuple[str, ...]) -> None:
         label = name + (" (tuned)" if name in picks else "")
         cells = [_with_ci(r["auc"], r.get("auc_ci"))] + [tpr_cell(r, k) for k in keys]
         print(f"{label:<18} {cells[0]:>22} " + " ".join(f"{c:>32}" for c in cells[1:]))
+    for line in ci_notes(result):
+        print(line)
     for variant, grid in picks.items():
         k = variant.partition("@")[2]
         print(
@@ -222,7 +224,25 @@ def print_table(result: dict, attacks: tuple[str, ...]) -> None:
         )
 
 
+def ci_notes(result: dict) -> list[str]:
+    """One line per distinct ``<figure>_ci_note`` (why an interval is n/a, or where it is Wilson's because every
+    bootstrap resample agreed), naming the first few ``attack figure`` it concerns."""
+    who: dict[str, list[str]] = {}
+    for name, r in result.items():
+        for key, note in r.items():
+            if str(key).endswith("_ci_note") and note:
+                who.setdefault(str(note), []).append(f"{name} {str(key)[: -len('_ci_note')]}")
+    return [
+        f"95% CI: {note} ({', '.join(w[:3])}{f' and {len(w) - 3} more' if len(w) > 3 else ''})"
+        for note, w in who.items()
+    ]
+
+
 def _with_ci(value: float, ci: list[float] | None) -> str:
+    """``0.750 [0.600, 0.850]``; ``0.750 [CI n/a]`` when the interval is not estimable (None: fewer than
+    :data:`auditor.stats.intervals.MIN_PER_CLASS` members or non-members, the reason in ``<figure>_ci_note``)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
-    return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    if not ci or len(ci) != 2 or any(x is None for x in ci):
+        return f"{value:.3f} [CI n/a]"
+    return f"{value:.3f} [{ci[0]:.3f}, {ci[1]:.3f}]"

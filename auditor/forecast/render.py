@@ -1,6 +1,7 @@
 """The forecast table as text: ``forecast.md`` (Markdown) and the closing table on stdout (as
 ``auditor.cli.tables``). Labels and numbers only: no example text is ever shown. Undefined values (a 0/0
-precision or recall, an AUC with one class) are "-", with the reason in the notes below the table."""
+precision or recall, an AUC with one class) are "-", and an AUC interval not estimable (fewer than 5 of a class)
+"[CI n/a]", with the reason in the notes below the table."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ def _num(x: float | None, digits: int = 3) -> str:
 def _auc(a: dict | None) -> str:
     if not a or a.get("auc") is None:
         return "-"
+    if not a.get("ci"):  # not estimable: too few of a class (the reason, ``ci_note``, is in the notes)
+        return f"{a['auc']:.3f} [CI n/a]"
     lo, hi = a["ci"]
     return f"{a['auc']:.3f} [{lo:.2f}, {hi:.2f}]"
 
@@ -49,7 +52,8 @@ def notes(result: dict) -> list[str]:
     """The reasons for undefined values, once each, with the early models they concern."""
     who: dict[str, list[str]] = {}
     for r in result["early"]:
-        for x in [*r["notes"], *(a["note"] for a in r["auc"].values() if a.get("note"))]:
+        auc_notes = [a[k] for a in r["auc"].values() for k in ("note", "ci_note") if a.get(k)]
+        for x in [*r["notes"], *auc_notes]:
             if r["label"] not in who.setdefault(x, []):
                 who[x].append(r["label"])
     return [f"{', '.join(labels)}: {x}" for x, labels in who.items()]

@@ -11,8 +11,11 @@ arXiv:2304.11158) forecast the set of sequences a final model memorizes from the
 
 A continuous early statistic (oriented so that higher predicts "memorized") is judged by its ROC AUC against
 the final model's labels (:func:`auditor.stats.metrics.auc`, the Mann-Whitney probability that a memorized
-sequence scores above a non-memorized one, ties counted half), with a percentile bootstrap 95% CI
-(:func:`auditor.stats.metrics.bootstrap_ci`); the AUC is undefined (None) unless both classes are present.
+sequence scores above a non-memorized one, ties counted half), with a percentile bootstrap 95% CI guarded as
+the MIA's (:func:`auditor.stats.intervals.membership_ci`: None, with ``ci_note``, when fewer than 5 sequences
+are memorized or fewer than 5 are not; Wilson's interval at the AUC when every resample agrees); the AUC is
+undefined (None) unless both classes are present. Precision and recall carry the Wilson (1927) score interval
+of their k of n (``precision_ci``, ``recall_ci``; None where the figure is 0/0).
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ from collections.abc import Mapping
 import numpy as np
 
 from auditor.errors import InputError
-from auditor.stats.metrics import auc, bootstrap_ci
+from auditor.stats.bootstrap import bootstrap_figures
+from auditor.stats.intervals import MIN_PER_CLASS, membership_ci, proportion_ci
+from auditor.stats.metrics import auc
 
 
 def _binary(x: np.ndarray | list, name: str) -> np.ndarray:
@@ -51,7 +56,9 @@ def precision_recall(predicted: np.ndarray | list, actual: np.ndarray | list) ->
         "n_true": n_true,
         "n_both": n_both,
         "precision": n_both / n_pred if n_pred else None,
+        "precision_ci": list(proportion_ci(n_both, n_pred)) if n_pred else None,
         "recall": n_both / n_true if n_true else None,
+        "recall_ci": list(proportion_ci(n_both, n_true)) if n_true else None,
         "base_rate": n_true / p.size if p.size else None,  # the precision of a forecast that picks at random
         "notes": notes,
     }
@@ -59,7 +66,8 @@ def precision_recall(predicted: np.ndarray | list, actual: np.ndarray | list) ->
 
 def predictor_auc(scores: np.ndarray | list, actual: np.ndarray | list, n_boot: int = 1000, seed: int = 0) -> dict:
     """AUC of ``scores`` (higher = predicts memorized; NaN = not measured, left out) against the final labels,
-    with a bootstrap 95% CI; ``auc`` and ``ci`` are None (and ``note`` says why) unless both classes occur."""
+    with a bootstrap 95% CI; ``auc`` and ``ci`` are None (and ``note`` says why) unless both classes occur, and
+    ``ci`` alone is None (``ci_note`` says why) with fewer than 5 of either class."""
     s = np.asarray(scores, dtype=np.float64)
     t = _binary(actual, "actual")
     if s.shape != t.shape:
@@ -72,7 +80,16 @@ def predictor_auc(scores: np.ndarray | list, actual: np.ndarray | list, n_boot: 
         out["note"] = f"AUC undefined: the final model memorizes {which} of the {out['n']} examples measured"
         return out
     out["auc"] = auc(pos, neg)
-    out["ci"] = list(bootstrap_ci(pos, neg, n_boot=n_boot, seed=seed))
+    if min(pos.size, neg.size) < MIN_PER_CLASS:
+        out["ci_note"] = (
+            f"AUC 95% CI not estimable: {pos.size} memorized, {neg.size} not memorized examples "
+            f"(needs >= {MIN_PER_CLASS} each)"
+        )
+        return out
+    boots = bootstrap_figures(pos, neg, n_boot=n_boot, seed=seed)[0]  # the stream of bootstrap_ci's AUC
+    out["ci"], note = membership_ci(out["auc"], boots, int(pos.size), int(neg.size), int(min(pos.size, neg.size)))
+    if note:  # Wilson's interval, because every resample agreed
+        out["ci_note"] = f"AUC 95% CI: {note}"
     return out
 
 

@@ -21,11 +21,12 @@ DEFINITIONS = {
     "k-extractable; Biderman et al. 2023)",
     "predicted": "the early model memorizes the example",
     "true": "the final model memorizes the example",
-    "precision": "n_both / n_predicted; None when n_predicted = 0 (0/0)",
-    "recall": "n_both / n_true; None when n_true = 0 (0/0)",
+    "precision": "n_both / n_predicted; None when n_predicted = 0 (0/0); precision_ci: its Wilson score 95% CI",
+    "recall": "n_both / n_true; None when n_true = 0 (0/0); recall_ci: its Wilson score 95% CI",
     "base_rate": "n_true / n: the precision expected of a forecast picking examples at random",
     "auc": "P(predictor of a memorized example > that of a non-memorized one) + P(tie)/2, with a 95% percentile "
-    "bootstrap CI; None unless the final model memorizes some but not all examples measured",
+    "bootstrap CI (None, with ci_note, when fewer than 5 examples are memorized or fewer than 5 are not); "
+    "None unless the final model memorizes some but not all examples measured",
 }
 
 

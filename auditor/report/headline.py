@@ -117,7 +117,12 @@ def _facts(run: Path, found: list[View], primary: str, baseline: str | None) -> 
         source = ck.get("source")
         facts.append((role, f"{name} ({source})" if source and source != name else name))
         fp = ck.get("fingerprint") or top.get("identity", {}).get(f"checkpoint.{view.checkpoint}.fingerprint")
-        facts.append((f"{role} weights", str(fp or "not recorded")))
+        what = (
+            "files (sha256 of every byte of config, tokenizer and weights)"
+            if str(fp).startswith("sha256:")
+            else "weights"
+        )
+        facts.append((f"{role} {what}", str(fp or "not recorded")))
     facts.append(("run date", str(top.get("created") or "not recorded")))
     return facts
 

@@ -134,9 +134,3 @@ def _batch_counts(codes: np.ndarray, draws: np.ndarray, k: int) -> np.ndarray:
     b = draws.shape[0]
     flat = (codes[draws] + (np.arange(b, dtype=np.int64) * k)[:, None]).ravel()
     return np.bincount(flat, minlength=b * k).reshape(b, k)
-
-
-def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """The central ``level`` percentile interval of bootstrap values."""
-    lo, hi = np.quantile(values, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)

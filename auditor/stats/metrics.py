@@ -1,4 +1,7 @@
-"""Binary-classification metrics for membership scores (higher score = more likely a member)."""
+"""Binary-classification metrics for membership scores (higher score = more likely a member).
+
+Intervals: :mod:`auditor.stats.intervals` (Wilson for proportions, a guarded percentile bootstrap for AUC and
+TPR at FPR: None with a ``<figure>_ci_note`` below :data:`~auditor.stats.intervals.MIN_PER_CLASS` per class)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ import numpy as np
 from scipy.stats import rankdata
 
 from auditor.errors import ConfigError, InputError
-from auditor.stats.bootstrap import bootstrap_figures, bootstrap_figures_many, max_false_positives, percentile_ci
+from auditor.stats.bootstrap import bootstrap_figures, bootstrap_figures_many, max_false_positives
+from auditor.stats.intervals import membership_ci, percentile_ci
+from auditor.stats.intervals import proportion_ci as proportion_ci  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +62,8 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of ``stat``, resampling members and non-members separately (seeded).
 
+    The raw interval, unguarded: at small n it can be a point. Reported figures go through
+    :func:`auditor.stats.intervals.membership_ci` (None below the minimum class size, never of width 0).
     ``auc`` (the default) runs vectorized (:func:`bootstrap_figures`); any other ``stat`` is called once per
     resample on the same random stream."""
     if stat is auc:
@@ -91,9 +98,11 @@ def low_n_note(metric: str, n_nonmembers: int) -> str:
 def membership_metrics(
     members: np.ndarray, nonmembers: np.ndarray, n_boot: int, seed: int, *, warn: bool = True
 ) -> dict:
-    """AUC, TPR at 1% and 0.1% FPR (each with a bootstrap CI from the same resamples), best accuracy and the
-    class sizes of one score. ``<tpr>_low_n`` marks a TPR-at-FPR measured on fewer than 1/FPR non-members;
-    with ``warn`` one warning names them."""
+    """AUC, TPR at 1% and 0.1% FPR (each with a bootstrap CI from the same resamples, Efron & Tibshirani 1993;
+    None with a ``<figure>_ci_note`` when fewer than 5 members or non-members, the Wilson interval when every
+    resample agrees: :func:`auditor.stats.intervals.membership_ci`), best accuracy and the class sizes of one
+    score. ``<tpr>_low_n`` marks a TPR-at-FPR measured on fewer than 1/FPR non-members; with ``warn`` one
+    warning names them."""
     return membership_metrics_many([(members, nonmembers)], n_boot, seed, warn=warn)[0]
 
 
@@ -105,10 +114,12 @@ def membership_metrics_many(
     boots = bootstrap_figures_many(splits, n_boot, seed, tuple(TPR_FPRS.values()))
     out = []
     for (members, nonmembers), (aucs, tprs) in zip(splits, boots, strict=True):
-        res: dict = {"auc": auc(members, nonmembers), "auc_ci": list(percentile_ci(aucs))}
+        n_m, n_n = int(members.size), int(nonmembers.size)
+        res: dict = {"auc": auc(members, nonmembers)}
+        _put_ci(res, "auc", membership_ci(res["auc"], aucs, n_m, n_n, min(n_m, n_n)))
         for (name, fpr), vals in zip(TPR_FPRS.items(), tprs, strict=True):
             res[name] = tpr_at_fpr(members, nonmembers, fpr)
-            res[f"{name}_ci"] = list(percentile_ci(vals))
+            _put_ci(res, name, membership_ci(res[name], vals, n_m, n_n, n_m))
             res[f"{name}_low_n"] = zero_fp_only(nonmembers.size, fpr)
         res |= {
             "accuracy": best_accuracy(members, nonmembers),
@@ -122,18 +133,12 @@ def membership_metrics_many(
     return out
 
 
-def proportion_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion."""
-    if n == 0:
-        return (0.0, 1.0)
-    from statistics import NormalDist
-
-    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+def _put_ci(res: dict, name: str, ci_note: tuple[list[float] | None, str | None]) -> None:
+    """``res[name_ci]`` (None when not estimable) and, when there is one, ``res[name_ci_note]``."""
+    ci, note = ci_note
+    res[f"{name}_ci"] = ci
+    if note:
+        res[f"{name}_ci_note"] = note
 
 
 def best_accuracy(member_scores: Sequence[float], nonmember_scores: Sequence[float]) -> float:

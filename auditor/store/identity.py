@@ -1,56 +1,47 @@
-"""What a run's results depend on, by content: file hashes and checkpoint fingerprints.
+"""What a run's results depend on, by content: full sha256 hashes of its input files and checkpoints.
 
 A run directory is resumed only when its identity is unchanged (:class:`auditor.store.runs.RunDir`). The
 identity covers every option of the config *and* the content of every input it names: a members file
 edited in place, a checkpoint replaced at the same path or a lab rebuilt give a different identity,
 so old results are never presented as new ones.
+
+Every file is hashed whole: each digest is a sha256 of every byte (nothing is sampled, so a change anywhere
+in a 15 GB weight file shows). Digests are cached per user by path and stat
+(:mod:`auditor.store.digest_cache`), so a rerun on unchanged files reads none of them again.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
-CHUNK = 1 << 20
+from auditor.store.digest_cache import file_digest
+
+__all__ = ["file_digest", "folder_fingerprint", "inputs_identity", "path_digest", "texts_digest", "tree_digest"]
+
 SKIP_KEYS = frozenset({"out"})  # where results go is not an input
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".json", ".model", ".txt", ".pt", ".pth")
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB chunks (a 10 GiB data file never sits in memory)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
+# the files of a checkpoint folder that make the model: weights, config, tokenizer, chat template, remote code
+WEIGHT_SUFFIXES = tuple(".safetensors .bin .gguf .json .model .txt .pt .pth .py .tiktoken .jinja".split())
 
 
 def folder_fingerprint(folder: Path) -> str:
-    """sha256 over a checkpoint folder's small files whole and, per weight file, name, size, first and last MiB.
-
-    Cheap for a 70B checkpoint, and it changes when the weights, config or tokenizer do.
+    """sha256 over a checkpoint folder's files (config, tokenizer, weights: :data:`WEIGHT_SUFFIXES`), each by
+    name, size and the sha256 of every byte (:func:`file_digest`, cached: a rerun does not reread the weights).
     """
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
         if not f.is_file() or f.suffix not in WEIGHT_SUFFIXES:
             continue
-        h.update(f.name.encode())
-        size = f.stat().st_size
-        h.update(str(size).encode())
-        with open(f, "rb") as fh:
-            if size <= 2 * CHUNK:
-                h.update(fh.read())  # small files whole (a first-MiB-only read missed a 1-2 MiB file's tail)
-            else:
-                h.update(fh.read(CHUNK))
-                fh.seek(-CHUNK, os.SEEK_END)
-                h.update(fh.read())
+        h.update(f.name.encode("utf-8", "surrogatepass") + b"\0")
+        h.update(str(f.stat().st_size).encode() + b"\0")
+        h.update(file_digest(f).encode() + b"\0")
     return "sha256:" + h.hexdigest()
 
 
 def tree_digest(folder: Path) -> str:
-    """A folder's identity: checkpoints (a ``config.json`` inside) by fingerprint, other files whole."""
+    """A folder's identity: a checkpoint (a ``config.json`` inside) by :func:`folder_fingerprint`; any other
+    folder by every file's relative path and full sha256, a checkpoint inside it (a lab's ``model/``) once."""
     if (folder / "config.json").is_file():
         return folder_fingerprint(folder)
     h = hashlib.sha256()

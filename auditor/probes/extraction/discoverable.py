@@ -10,7 +10,6 @@ when the chosen one is >= a threshold (default similarity >= 0.75). See ``match`
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -22,7 +21,7 @@ from auditor.inputs.data import TextSet
 from auditor.lm.decoding import decode
 from auditor.probes.extraction.items import Item, as_rows, check_context, row_ids, row_repeats, token_items
 from auditor.probes.extraction.match import match_metrics
-from auditor.stats.metrics import proportion_ci
+from auditor.stats.intervals import bounded_mean_ci, proportion_ci
 
 APPROX_METRICS = ("similarity", "bleu")
 
@@ -102,17 +101,14 @@ def raise_all_short(
     )
 
 
-def _mean_ci(values: np.ndarray) -> tuple[float, float]:
-    """Normal-approximation 95% CI of a mean, clipped to [0, 1] (the values are fractions)."""
-    if values.size < 2:
-        return (0.0, 1.0)
-    half = 1.96 * float(values.std(ddof=1)) / math.sqrt(values.size)
-    m = float(values.mean())
-    return (max(0.0, m - half), min(1.0, m + half))
-
-
 def aggregate(rows: Sequence[dict], threshold: float = 0.75, approx_metric: str = "similarity") -> dict:
-    """Rates and means over scored rows, with Wilson CIs for the rates."""
+    """Rates and means over scored rows, with 95% intervals of positive width at every n >= 1.
+
+    Rates (k of n texts) get the Wilson (1927) score interval; the means of per-text fractions in [0, 1]
+    (``token_match``, Pythia's memorization score, Biderman et al. 2023; ``similarity`` and ``bleu``, Ippolito
+    et al. 2022) get :func:`auditor.stats.intervals.bounded_mean_ci`, the Wilson interval at the mean (conservative:
+    a [0, 1] variable with mean p has variance <= p(1 - p)). ``longest_run`` and ``matched_prefix`` (token counts)
+    have none."""
     if approx_metric not in APPROX_METRICS:
         raise ConfigError(f"unknown approx_metric {approx_metric!r}; use one of: {', '.join(APPROX_METRICS)}")
     n = len(rows)
@@ -120,7 +116,7 @@ def aggregate(rows: Sequence[dict], threshold: float = 0.75, approx_metric: str 
         return {"n": 0, "exact_extraction_rate": None, "approx_extraction_rate": None, "token_match": None}
     exact = sum(bool(r["exact"]) for r in rows)
     approx = sum(r[approx_metric] >= threshold for r in rows)
-    tm = np.array([r["token_match"] for r in rows], dtype=np.float64)
+    tm, sim, bleu = (np.array([r[k] for r in rows], dtype=np.float64) for k in ("token_match", "similarity", "bleu"))
     return {
         "n": n,
         "exact_extraction_rate": exact / n,
@@ -128,9 +124,11 @@ def aggregate(rows: Sequence[dict], threshold: float = 0.75, approx_metric: str 
         "approx_extraction_rate": approx / n,
         "approx_extraction_rate_ci": list(proportion_ci(approx, n)),
         "token_match": float(tm.mean()),
-        "token_match_ci": list(_mean_ci(tm)),
-        "similarity": float(np.mean([r["similarity"] for r in rows])),
-        "bleu": float(np.mean([r["bleu"] for r in rows])),
+        "token_match_ci": list(bounded_mean_ci(tm)),
+        "similarity": float(np.mean(sim)),
+        "similarity_ci": list(bounded_mean_ci(sim)),
+        "bleu": float(np.mean(bleu)),
+        "bleu_ci": list(bounded_mean_ci(bleu)),
         "longest_run": float(np.mean([r["longest_run"] for r in rows])),
         "matched_prefix": float(np.mean([r["matched_prefix"] for r in rows])),
     }

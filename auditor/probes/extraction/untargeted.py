@@ -37,7 +37,7 @@ from auditor.probes.extraction.ngrams import NgramIndex
 from auditor.probes.extraction.runner import digest
 from auditor.probes.extraction.sampling import Sampler
 from auditor.probes.units import Unit, run_units
-from auditor.stats.metrics import proportion_ci
+from auditor.stats.intervals import proportion_ci
 from auditor.store.runs import Record, SampleLog
 
 log = logging.getLogger(__name__)

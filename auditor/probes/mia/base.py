@@ -78,8 +78,9 @@ def metric_records(
 ) -> list[Record]:
     """One ``mia`` record per figure of :func:`auditor.stats.metrics.membership_metrics`, with its bootstrap CI when it
     has one (AUC, TPR at each FPR). Every ``extra`` holds the class sizes and ``extra``; a TPR's also holds its
-    ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives). ``skipped``: the
-    texts given but not scored, by reason."""
+    ``max_fpr`` and ``low_n`` (fewer than 1/FPR non-members: the TPR at zero false positives). A figure whose
+    interval is not estimable (too few texts in a class, :func:`auditor.stats.intervals.membership_ci`) has ci
+    None and ``extra.ci_note`` saying why. ``skipped``: the texts given but not scored, by reason."""
     n = res["n_members"] + res["n_nonmembers"]
     base = {"n_members": res["n_members"], "n_nonmembers": res["n_nonmembers"], **extra}
     out = []
@@ -87,6 +88,8 @@ def metric_records(
         ci = res.get(f"{metric}_ci")
         more = {"max_fpr": TPR_FPRS[metric], "low_n": res[f"{metric}_low_n"]} if metric in TPR_FPRS else {}
         ci = tuple(ci) if ci else None
+        if res.get(f"{metric}_ci_note"):
+            more["ci_note"] = res[f"{metric}_ci_note"]
         gone = dict(skipped or {})
         out.append(Record("mia", task, metric, res[metric], n=n, ci=ci, extra={**base, **more}, skipped=gone, **tags))
     return out

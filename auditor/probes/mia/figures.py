@@ -1,7 +1,8 @@
 """What the ``mia`` family's figures mean, and its part of a point's figures tree (``mia.<attack>.<metric>``).
 
 AUC and TPR at low FPR per attack (Carlini et al. 2022, "Membership Inference Attacks From First Principles":
-report the TPR at a low FPR, not only the AUC), each with its bootstrap CI, ``n`` (members + non-members) and
+report the TPR at a low FPR, not only the AUC), each with its bootstrap CI (None with ``<metric>_ci_note`` below
+5 members or non-members: :func:`auditor.stats.intervals.membership_ci`), ``n`` (members + non-members) and
 the class sizes; a TPR at an FPR below 1 / #non-members is flagged ``<metric>_low_n``.
 """
 
@@ -31,7 +32,8 @@ MIA_FIGURES: tuple[Figure, ...] = (
 
 
 def mia_tree(rows: list[dict]) -> dict:
-    """``{attack: {metric, metric_ci, metric_n, n_members, n_nonmembers, metric_low_n}}``."""
+    """``{attack: {metric, metric_ci, metric_n, n_members, n_nonmembers, metric_low_n, metric_ci_note}}``
+    (``metric_ci_note`` only where the interval is not estimable or came from the bootstrap's fallback)."""
     out: dict[str, dict] = {}
     for r in rows:
         entry = out.setdefault(r["task"], {})
@@ -42,4 +44,6 @@ def mia_tree(rows: list[dict]) -> dict:
                 entry[key] = extra[key]
         if "low_n" in extra:  # a TPR@FPR on fewer than 1/FPR non-members
             entry[f"{r['metric']}_low_n"] = bool(extra["low_n"])
+        if extra.get("ci_note"):  # why the interval is None (or the bootstrap's fallback)
+            entry[f"{r['metric']}_ci_note"] = str(extra["ci_note"])
     return out
