@@ -23,6 +23,7 @@ from auditor.probes.extraction.exposure import canary_exposure, digit_slots
 from auditor.probes.extraction.items import as_rows, check_context, require_columns, row_ids, row_repeats
 from auditor.probes.extraction.runner import digest
 from auditor.probes.units import Unit, run_units
+from auditor.stats.intervals import proportion_ci
 from auditor.store.runs import Record, SampleLog
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,8 @@ def exposure_records(result: dict, name: str, tags: dict) -> list[Record]:
         Record("exposure", name, "max_possible", result["max_possible"], n=n, **tags),
     ]
     if "rank1_rate" in result:
-        recs.append(Record("exposure", name, "rank1_rate", result["rank1_rate"], n=n, **tags))
+        ci = tuple(result["rank1_rate_ci"])
+        recs.append(Record("exposure", name, "rank1_rate", result["rank1_rate"], n=result["n_ranked"], ci=ci, **tags))
     for rep, s in result.get("by_repeats", {}).items():
         extra = {"statistic": "mean", "repeats": int(rep), "max": s["max"]}
         recs.append(Record("exposure", f"{name}@repeats={rep}", "exposure", s["mean"], n=s["n"], extra=extra, **tags))
@@ -124,7 +126,10 @@ def summarize_exposure(rows: list[dict]) -> dict:
     result["max_possible"] = float(np.log2(max(sizes)))
     ranked = [r for r in rows if "rank" in r]
     if ranked:
-        result["rank1_rate"] = sum(r["rank"] == 1 for r in ranked) / len(ranked)
+        first = sum(r["rank"] == 1 for r in ranked)
+        result["rank1_rate"] = first / len(ranked)
+        result["rank1_rate_ci"] = list(proportion_ci(first, len(ranked)))  # Wilson: never [0, 0] at small n
+        result["n_ranked"] = len(ranked)
     groups: dict[int, list[float]] = defaultdict(list)
     for r in rows:
         if r.get("repeats") is not None:
