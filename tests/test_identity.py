@@ -245,3 +245,20 @@ def test_a_run_folder_binds_its_identity_with_its_first_record(tmp_path):
     again = RunDir(tmp_path / "run", {"model": "a"}, identity={"checkpoint.model.fingerprint": "sha256:2"})
     assert again.resumed and again.done("u1")
     again.close()
+
+
+def test_an_in_memory_models_fingerprint_sees_a_change_in_the_middle_of_a_tensor() -> None:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from auditor.models.load import weights_fingerprint
+
+    cfg = LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=4,
+                      num_key_value_heads=4, vocab_size=300)  # fmt: skip
+    model = LlamaForCausalLM(cfg)
+    before = weights_fingerprint(model)
+    weight = dict(model.named_parameters())["model.layers.0.mlp.up_proj.weight"]
+    with torch.no_grad():  # far from the first and last 256 values an earlier version sampled
+        weight.view(-1)[weight.numel() // 2] += 1e-3
+    assert weights_fingerprint(model) != before
+    assert weights_fingerprint(model.to(torch.bfloat16)).startswith("weights-sha256:")

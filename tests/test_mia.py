@@ -141,7 +141,9 @@ def test_one_class_and_empty_set_are_refused(lm, tmp_path):
 
 def test_run_writes_outputs_matches_sklearn_and_resumes(lm, tmp_path):
     members = TextSet([f"m{i}" for i in range(3)], TEXTS[:3], "m")
-    nonmembers = TextSet([f"n{i}" for i in range(5)], TEXTS[2:] + ["The colour of item 1 is 2.", "Q: A: 5 5 5"], "n")
+    # no text in both sets (one would be dropped from both: it cannot be labelled)
+    extra = ["The colour of item 1 is 2.", "Q: A: 5 5 5", "The size of item 9 is 4."]
+    nonmembers = TextSet([f"n{i}" for i in range(5)], TEXTS[3:] + extra, "n")
     cfg = MIAConfig(attacks=("loss", "min_k_pp", "recall"), unit_size=3, n_boot=50)
     run = RunDir(tmp_path / "run", {"cfg": 1})
     res = run_mia(lm.model, lm.tokenizer, members, nonmembers, run, cfg)
@@ -319,9 +321,9 @@ def test_cli_default_run_scores_every_nonmember_and_reports_na(tiny_model_dir, t
 def test_cli_draws_the_roc_of_every_attack(tiny_model_dir, tmp_path):
     from auditor.cli.main import main
 
-    for name in ("m", "n"):
+    for name, texts in (("m", TEXTS), ("n", [t.upper() for t in TEXTS])):  # two sets that share no text
         (tmp_path / f"{name}.jsonl").write_text(
-            "".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS))
+            "".join(json.dumps({"id": f"{name}{i}", "text": t}) + "\n" for i, t in enumerate(texts))
         )
     rc = main(
         [

@@ -109,6 +109,9 @@ def _fingerprint(run: Path, label: str, fp: str) -> None:
     path.write_text(json.dumps(manifest))
 
 
+FILES = "checkpoint files (sha256 of every byte of config, tokenizer and weights)"  # the label says what is hashed
+
+
 def test_first_screen_is_the_verdict_and_the_rules_figures(audit_run: Path) -> None:
     rules = [("exposure.max", "<=", 13.3, 20.0, True), ("mia.loss.auc", "<=", 0.9, 0.8, False)]
     _gate(audit_run, [*rules, ("mia.loss.auc.ci_low", "<=", 0.85, 0.6, False)])
@@ -118,7 +121,7 @@ def test_first_screen_is_the_verdict_and_the_rules_figures(audit_run: Path) -> N
     verdict, cards = summary.blocks[0], next(b for b in summary.blocks if isinstance(b, Cards))
     assert isinstance(verdict, Verdict) and verdict.status == "FAIL" and "2 of 3 rules failed" in verdict.detail
     facts = dict(verdict.facts)
-    assert facts["checkpoint"] == "cand (hub/cand-model)" and facts["checkpoint weights"] == "sha256:" + "ab" * 32
+    assert facts["checkpoint"] == "cand (hub/cand-model)" and facts[FILES] == "sha256:" + "ab" * 32
     assert facts["baseline"] == "prev" and "run date" in facts
     first, low, second = cards.cards  # the failing rules first
     # a rule on the interval's lower end shows the figure itself (the AUC with its CI), the rule names the bound

@@ -128,7 +128,7 @@ def test_markdown_escapes_every_planted_string(hostile_run: Path) -> None:
     assert md.startswith("# audit &lt;script&gt;alert(1)&lt;/script&gt;\n")
     assert md.count("alpha-marker &lt;script&gt;alert(1)&lt;/script&gt;") == 2
     assert "m1&lt;img src=x onerror=alert(1)&gt;" in md and "&amp;lt;script&amp;gt;" in md
-    assert "\\[click\\](javascript:alert(1))" in md and "!\\[t\\](http://evil.example/t.png)" in md
+    assert "\\[click\\](javascript:alert(1))" in md and "!\\[t\\](http\\://evil.example/t.png)" in md  # no autolink
     assert '"model": "&lt;script&gt;alert(1)&lt;/script&gt;"' in md  # the manifest, in its code fence
 
 

@@ -20,6 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -140,15 +141,21 @@ def _unknown(name: str, known: list[str], where: str) -> ConfigError:
     return ConfigError(f"lm_eval:{name}: unknown lm-eval task ({where}){hint}")
 
 
+_INDEX: dict[str, Any] = {}  # lm-eval's full TaskManager, built once (slow) and reused for the dataset checks
+
+
 def all_lm_eval_tasks() -> list[str]:
     """Every task and group name lm-eval knows (slow: indexes the built-in tasks)."""
-    from lm_eval.tasks import TaskManager
+    if "manager" not in _INDEX:
+        from lm_eval.tasks import TaskManager
 
-    return list(TaskManager(include_defaults=True).all_tasks)
+        _INDEX["manager"] = TaskManager(include_defaults=True)
+    return list(_INDEX["manager"].all_tasks)
 
 
 def check_lm_eval_tasks(names: list[str]) -> None:
-    """Raise :class:`ConfigError` for any name that lm-eval (or the shipped memaudit tasks) does not know."""
+    """Raise :class:`ConfigError` for any name that lm-eval (or the shipped memaudit tasks) does not know, or
+    whose dataset lm-eval cannot get (offline, not in the cache)."""
     ours = [n for n in names if n.startswith(PREFIX)]
     shipped = shipped_task_names()
     for n in ours:
@@ -160,6 +167,57 @@ def check_lm_eval_tasks(names: list[str]) -> None:
         for n in others:
             if n not in known:
                 raise _unknown(n, known, "not in lm-eval's task index")
+        check_offline_datasets(others, _INDEX.get("manager"))
+
+
+def datasets_offline() -> bool:
+    """Whether the datasets library may not download (``HF_DATASETS_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``)."""
+    import datasets.config
+
+    return bool(getattr(datasets.config, "HF_HUB_OFFLINE", False) or datasets.config.HF_DATASETS_OFFLINE)
+
+
+def _hub_dataset(manager: Any, name: str) -> tuple[str, str | None] | None:
+    """(dataset path, config name) of task ``name`` when it reads a hub dataset; None for a group, a local or
+    packaged dataset (json, csv ...), or an index lm-eval does not describe that way."""
+    from datasets.packaged_modules import _PACKAGED_DATASETS_MODULES
+
+    entry = getattr(manager, "task_index", {}).get(name)
+    cfg = getattr(entry, "cfg", None) or (entry.get("cfg") if isinstance(entry, dict) else None)
+    path = cfg.get("dataset_path") if isinstance(cfg, dict) else None
+    if not isinstance(path, str) or path in _PACKAGED_DATASETS_MODULES or Path(path).expanduser().exists():
+        return None
+    config = cfg.get("dataset_name")
+    return path, config if isinstance(config, str) else None
+
+
+def _offline_line(name: str, dataset: str, why: str) -> str:
+    """The one line for task ``name`` whose ``dataset`` lm-eval cannot get, and how to get it."""
+    return (
+        f"lm_eval:{name}: its dataset {dataset} is not in the Hugging Face datasets cache ({why}); download it "
+        f"into the cache on a machine with internet (python -c \"import datasets; datasets.load_dataset('{dataset}')\")"
+        " and copy the cache (HF_HOME) here, or unset HF_HUB_OFFLINE/HF_DATASETS_OFFLINE where there is internet"
+    )
+
+
+def check_offline_datasets(names: list[str], manager: Any) -> None:
+    """Offline (``HF_DATASETS_OFFLINE`` / ``HF_HUB_OFFLINE``): refuse a task whose hub dataset is not cached,
+    before any model loads; lm-eval would fail on it after loading. Online, or without lm-eval's index
+    (``manager`` None): nothing to check (:func:`run_lm_eval` reports a failed download in one line)."""
+    if manager is None or not datasets_offline():
+        return
+    import datasets
+
+    for name in names:
+        found = _hub_dataset(manager, name)
+        if found is None:
+            continue
+        path, config = found
+        try:
+            datasets.load_dataset_builder(path, config)  # offline: reads the cache only, downloads nothing
+        except (ConnectionError, FileNotFoundError) as e:
+            shown = path if config is None else f"{path}', '{config}"
+            raise ConfigError(_offline_line(name, shown, "offline mode is on")) from e
 
 
 @dataclass
@@ -196,15 +254,23 @@ def run_lm_eval(
     if task_manager is None:
         defaults = any(not n.startswith(PREFIX) for n in names)
         task_manager = TaskManager(include_path=str(include_path) if include_path else None, include_defaults=defaults)
-    res = simple_evaluate(
-        model=_lm(model, tokenizer, batch_size),
-        tasks=list(names),
-        task_manager=task_manager,
-        limit=limit,
-        log_samples=True,
-        bootstrap_iters=0,
-        verbosity="WARNING",
-    )
+    try:
+        res = simple_evaluate(
+            model=_lm(model, tokenizer, batch_size),
+            tasks=list(names),
+            task_manager=task_manager,
+            limit=limit,
+            log_samples=True,
+            bootstrap_iters=0,
+            verbosity="WARNING",
+        )
+    except ConnectionError as e:  # the dataset download (datasets raises the builtin ConnectionError)
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(
+            f"lm_eval:{','.join(names)}: cannot download its dataset ({first}); download it into the Hugging Face "
+            "cache on a machine with internet and copy the cache (HF_HOME) here; set HF_DATASETS_OFFLINE=1 to "
+            "fail before the model loads"
+        ) from e
     out = {}
     for name in names:
         metrics = res["results"].get(name)

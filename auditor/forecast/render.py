@@ -6,6 +6,7 @@ precision or recall, an AUC with one class) are "-", and an AUC interval not est
 from __future__ import annotations
 
 from auditor.forecast.predictors import PREDICTORS
+from auditor.report.markdown import md_cell, md_text
 
 HEAD = ["early model", "fraction", "n", "pred", "true", "both", "precision", "recall"]
 
@@ -59,10 +60,6 @@ def notes(result: dict) -> list[str]:
     return [f"{', '.join(labels)}: {x}" for x, labels in who.items()]
 
 
-def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def markdown(result: dict) -> str:
     """``forecast.md``: a heading, the settings, the table, the orientation of each predictor, the notes."""
     head, rows = cells(result, by_kind=True)
@@ -70,13 +67,13 @@ def markdown(result: dict) -> str:
     lines = [
         "# Forecast of memorization",
         "",
-        f"Final model `{fin['label']}`: memorizes {fin['n_memorized']} of {result['n_examples']} examples "
+        f"Final model {md_text(fin['label'])}: memorizes {fin['n_memorized']} of {result['n_examples']} examples "
         f"(prefix {result['prefix_len']} tokens, suffix {result['suffix_len']} tokens; "
         f"{result['skipped_short']} too short, skipped).",
         "",
-        "| " + " | ".join(head) + " |",
+        "| " + " | ".join(md_cell(h) for h in head) + " |",
         "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|",
-        *("| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows),
+        *("| " + " | ".join(md_cell(c) for c in row) + " |" for row in rows),
         "",
         "pred: examples the early model memorizes; true: examples the final model memorizes; both: both. "
         "precision = both / pred, recall = both / true (Biderman et al. 2023). AUC [95% bootstrap CI] of each "
@@ -86,7 +83,7 @@ def markdown(result: dict) -> str:
     ]
     extra = notes(result)
     if extra:
-        lines += ["", "Notes:", "", *(f"- {_md_cell(x)}" for x in extra)]
+        lines += ["", "Notes:", "", *(f"- {md_text(x)}" for x in extra)]
     return "\n".join(lines) + "\n"
 
 

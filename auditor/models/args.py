@@ -57,6 +57,9 @@ def parse_model_args(text: str | None) -> dict[str, Any]:
             raise ConfigError(f"--model-args: {key} has its own flag; use {OWNED_BY_FLAGS[key]} instead")
         if key in out:
             raise ConfigError(f"--model-args: {key} is given twice; keep one")
+        if not raw.strip():
+            example = "peft=path/to/adapter" if key == "peft" else f"{key}=VALUE ({key}=null for None)"
+            raise ConfigError(f"--model-args: {key}= has no value; write {example}, or drop {key}")
         out[key] = _value(raw.strip())
     return out
 

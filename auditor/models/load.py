@@ -31,8 +31,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from auditor.errors import ModelLoadError
 from auditor.models.args import canonical, merge_adapter, parse_model_args, split_adapter
+from auditor.models.checks import check_options, check_resolved
 from auditor.models.devices import DEVICES, DTYPES, offload_kwargs, resolve_device, resolve_dtype  # noqa: F401 (re-exported)
-from auditor.models.options import ModelSpec
+from auditor.models.options import ModelSpec, Resolved
 from auditor.models.pretrained import model_from, tokenizer_from
 from auditor.store.atomic import publish_modes
 from auditor.store.identity import folder_fingerprint
@@ -113,33 +114,33 @@ def _looks_like_path(s: str) -> bool:
     return s.startswith((".", "/", "~")) or s.endswith(".gguf") or s.count("/") > 1 or "\\" in s
 
 
-def weights_fingerprint(model: PreTrainedModel, sample: int = 256) -> str:
-    """sha256 over every parameter's name, shape, dtype and first and last ``sample`` values.
+def weights_fingerprint(model: PreTrainedModel) -> str:
+    """sha256 over every parameter's name, shape, dtype and every byte of its values.
 
-    The identity of a model given in memory (the Python API): it changes when the weights are edited,
-    and costs two small copies per tensor whatever the model's size.
+    The identity of a model given in memory (the Python API, a merged adapter): any edited weight changes it.
+    Each tensor is copied to the host once, one at a time (peak memory: the largest tensor), so it costs one
+    read of the weights: seconds for a 7B model.
     """
     h = hashlib.sha256()
     for name, p in model.named_parameters():
-        flat = p.detach().reshape(-1)
-        ends = torch.cat([flat[:sample], flat[-sample:]]).float().cpu()
         h.update(f"{name}{tuple(p.shape)}{p.dtype}".encode())
-        h.update(ends.numpy().tobytes())
+        flat = p.detach().reshape(-1).contiguous().cpu()
+        h.update(flat.view(torch.uint8).numpy().tobytes() if flat.numel() else b"")
     return "weights-sha256:" + h.hexdigest()
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """Where a source's files are, without loading them: ``path`` (folder or hub id), GGUF file, fingerprint."""
-
-    path: str
-    gguf_file: str | None
-    fingerprint: str  # "" for a hub id (its commit is known once loaded)
-    hub: bool = False
-
-
 def resolve_source(spec: ModelSpec) -> Resolved:
-    """Find a source's folder (aliases, GGUF, local folder) or recognise a hub id; nothing is loaded."""
+    """Find a source's folder (aliases, GGUF, local folder) or recognise a hub id; nothing is loaded.
+    The options are checked here, against the source (:mod:`auditor.models.checks`): a bad one fails in one
+    line before any run directory is made or weights are read."""
+    check_options(spec)
+    r = _resolve(spec)
+    check_resolved(spec, r)
+    return r
+
+
+def _resolve(spec: ModelSpec) -> Resolved:
+    """:func:`resolve_source` without the checks."""
     src = spec.source
     if src in ("lab", "lab:standard", "lab:retrain"):
         folder = shipped_lab_dir("standard_retrain" if src == "lab:retrain" else "standard")
@@ -239,7 +240,7 @@ def load_model(spec: ModelSpec | str, resolved: Resolved | None = None) -> Loade
         kwargs["device_map"] = "auto"
     if not r.gguf_file and not spec.allow_pickle:
         kwargs["use_safetensors"] = True
-    model, tok = model_from(r.path, kwargs, src)
+    model, tok = model_from(r.path, kwargs, src, local=not r.hub)
     if adapter:
         model = merge_adapter(model, adapter)
     if device not in ("cpu", "auto") and not spec.offload:

@@ -85,3 +85,13 @@ class ModelOptions:
 def option_names() -> tuple[str, ...]:
     """The fields of :class:`ModelOptions`, in order: the config keys and flag names (``dtype`` -> ``--dtype``)."""
     return tuple(f.name for f in dataclasses.fields(ModelOptions))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a source's files are, without loading them: ``path`` (folder or hub id), GGUF file, fingerprint."""
+
+    path: str
+    gguf_file: str | None
+    fingerprint: str  # "" for a hub id (its commit is known once loaded)
+    hub: bool = False

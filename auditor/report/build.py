@@ -19,15 +19,17 @@ from pathlib import Path
 
 import auditor.store.parallel as parallel
 from auditor.errors import InputError
-from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, Verdict, render_html, render_markdown
+from auditor.report.doc import Details, Document, Paragraph, Pre, Section, Table, render_html, render_markdown
 from auditor.report.extraction import extraction_section
 from auditor.report.figures import view_figures
 from auditor.report.headline import first_screen
 from auditor.report.numbers import Bits, delta, low_n_fpr
 from auditor.report.pruning import pruning_section
 from auditor.report.records import View, is_audit, views
-from auditor.report.redact import new_salt, redact_text, scrub_paths
-from auditor.report.sections import capability_section, dense_capability_section, mia_section
+from auditor.report.redact import new_salt, redact_text
+from auditor.report.run_files import check_run_files
+from auditor.report.sections import capability_section, checkpoint_name, dense_capability_section, mia_section
+from auditor.report.shareable import PathScrub, run_paths, scrub_document, shareable_views
 from auditor.report.unlearning import unlearning_section
 from auditor.store.record_tree import is_evidence
 from auditor.store.runs import MANIFEST
@@ -129,41 +131,54 @@ def _sections(run: Path, found: list[View], figs: dict[str, dict], salt: bytes |
     ]
 
 
+def _notes(found: list[View]) -> list[str]:
+    """The checkpoints' loading notes (a conversion, a merged adapter), once each."""
+    manifests = dict.fromkeys(v.path for v in found)
+    return list(
+        dict.fromkeys(n for p in manifests for n in _read_json(p / MANIFEST).get("checkpoint", {}).get("notes", []))
+    )
+
+
+def _path_scrub(run: Path, manifest: dict, found: list[View]) -> PathScrub:
+    """The paths a shareable report must not show: those the run's manifests name (see ``shareable``)."""
+    others = [_read_json(p / MANIFEST) for p in dict.fromkeys(v.path for v in found) if p != run]
+    return PathScrub.of(run_paths(run, [manifest, *others]))
+
+
 def build_document(run: Path, *, redact: bool = True, title: str | None = None, top: int = 5) -> Document:
     """The report of a run directory as a :class:`Document`.
 
-    ``redact`` (default True): member and extracted texts as ``redact_text`` tags; pass False only for a
-    report that stays with readers of the training data.
+    ``redact`` (default True): member and extracted texts as ``redact_text`` tags, and no local path anywhere
+    (checkpoints and data by their last component; ``shareable``); pass False only for a report that stays
+    with readers of the training data. A run with a damaged JSON file is refused (``check_run_files``).
     """
+    check_run_files(run)
     manifest = _read_json(run / MANIFEST)
     if not manifest:
         raise InputError(f"{run} has no {MANIFEST}; is it a run directory written by auditor?")
     found, primary, baseline = views(run)
+    scrub = _path_scrub(run, manifest, found) if redact else None
+    if scrub:  # checkpoints labelled by their path get its last component: in tables, plot titles, file names
+        found, primary, baseline = shareable_views(found, primary, baseline, scrub, checkpoint_name)
     figs = {v.label: view_figures(v) for v in found}
     doc = Document(title or ("memaudit release audit" if is_audit(run) else "memaudit report"))
     salt = new_salt() if redact else None  # one per document, never written: tags match within it only
     summary = first_screen(run, found, figs, primary, baseline)
-    if redact:  # a shareable report names no folder of the machine that made the run
-        manifest = scrub_paths(manifest)
-        for block in summary:
-            if isinstance(block, Verdict):
-                block.facts = [(k, scrub_paths(v)) for k, v in block.facts]
     summary.append(Paragraph(REDACTED_NOTE if redact else UNREDACTED_NOTE, "muted" if redact else "fail"))
     doc.sections.append(Section("Summary", summary))
     doc.sections += _sections(run, found, figs, salt, top)
     unlearning = unlearning_section(run, figs[primary], manifest.get("config", {}))
     if unlearning:
         doc.sections.append(unlearning)
-    manifests = dict.fromkeys(v.path for v in found)
-    notes = [n for p in manifests for n in _read_json(p / MANIFEST).get("checkpoint", {}).get("notes", [])]
-    notes = [scrub_paths(n) for n in notes] if redact else notes
+    notes = _notes(found)
     if notes:
-        doc.sections.append(Section("Notes", [Paragraph(n) for n in dict.fromkeys(notes)]))
+        doc.sections.append(Section("Notes", [Paragraph(n) for n in notes]))
     doc.sections.append(Section("All figures", _figures_table(figs, primary, baseline)))
+    shown = scrub.value(manifest) if scrub else manifest  # keys and values: a shareable report names no folder
     doc.sections.append(
-        Section("Manifest", [Details("manifest.json", [Pre(json.dumps(manifest, indent=2, default=str))])])
+        Section("Manifest", [Details("manifest.json", [Pre(json.dumps(shown, indent=2, default=str))])])
     )
-    return doc
+    return scrub_document(doc, scrub) if scrub else doc
 
 
 def write_report(run: str | Path, *, redact: bool = True, title: str | None = None) -> Path:

@@ -5,19 +5,20 @@ banner and figure cards). The HTML escapes every string
 it is given (model outputs, dataset texts, config values, file names), embeds images as PNG data URIs
 and carries a Content-Security-Policy that forbids scripts and any network fetch, so the page is
 inert and loads nothing from outside itself. The Markdown gives the same guarantee to a viewer that
-renders HTML: every string is passed through :func:`md_inline` (or :func:`md_code` inside a code
-fence), so no tag, entity, link, image or table break in the data reaches the page as markup.
+renders HTML: every string is passed through ``md_text`` or ``md_cell`` (auditor.report.markdown), or
+``md_code`` inside a code fence, so no tag, entity, link, image or table break in the data reaches the page
+as markup.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from urllib.parse import quote
 
+from auditor.report.markdown import md_cell, md_code, md_text
 from auditor.report.numbers import fmt
 from auditor.report.style import STYLE
 
@@ -195,32 +196,15 @@ def render_html(doc: Document) -> str:
     return "".join(out)
 
 
-# HTML's three (a tag, an entity, an autolink cannot start), then Markdown's: a backslash (so no escape
-# below can be undone), a backtick (code spans), ``[``/``]`` (links, images, reference definitions) and
-# ``|`` (table cells); line breaks become spaces so a string stays on its one line (one cell, one heading).
-_MD_ESCAPES = str.maketrans(
-    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\\": "\\\\", "`": "\\`", "[": "\\[", "]": "\\]", "|": "\\|"}
-    | {c: " " for c in "\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029"}
-)
-
-
-def md_inline(v: object) -> str:
-    """``fmt(v)`` made inert as Markdown inline text: every string the Markdown writes goes through here."""
-    return fmt(v).translate(_MD_ESCAPES)
-
-
-def md_code(text: str) -> list[str]:
-    """A fenced code block holding ``text``: ``&<>`` escaped, the fence longer than any backtick run in it."""
-    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
-    return [fence, html.escape(text, quote=False), fence]
-
-
 def _md_link(rel: str) -> str:
     return quote(PurePath(rel).as_posix(), safe="/")
 
 
+md_inline = md_cell  # the name this module gave it first (auditor.report.markdown holds the escaping)
+
+
 def _md_card_rows(cards: list[Card]) -> list[str]:
-    e = md_inline
+    e = md_cell
     lines = [
         "| status | figure | value | 95% CI | rule, n, baseline, direction | meaning |",
         "|---|---|---|---|---|---|",
@@ -232,9 +216,9 @@ def _md_card_rows(cards: list[Card]) -> list[str]:
 
 
 def _md_block(b: object) -> list[str]:
-    e = md_inline
+    e = md_cell
     if isinstance(b, Paragraph):
-        return [e(b.text), ""]
+        return [md_text(b.text), ""]
     if isinstance(b, Table):
         lines = ["| " + " | ".join(e(h) for h in b.headers) + " |", "|" + "---|" * len(b.headers)]
         return [*lines, *["| " + " | ".join(e(c) for c in row) + " |" for row in b.rows], ""]
@@ -245,16 +229,17 @@ def _md_block(b: object) -> list[str]:
     if isinstance(b, Pre):
         return [*md_code(b.text), ""]
     if isinstance(b, Details):
-        return [e(b.summary) + ":", "", *[line for x in b.blocks for line in _md_block(x)]]
+        return [md_text(b.summary) + ":", "", *[line for x in b.blocks for line in _md_block(x)]]
     if isinstance(b, Verdict):
-        return [f"Verdict: {e(b.status)}. {e(b.detail)}", "", *[f"- {e(k)}: {e(v)}" for k, v in b.facts], ""]
+        return [f"Verdict: {e(b.status)}. {e(b.detail)}", "", *[f"- {md_text(k)}: {e(v)}" for k, v in b.facts], ""]
     if isinstance(b, Cards):
         return _md_card_rows(b.cards)
     raise TypeError(f"no Markdown for {type(b).__name__}")
 
 
 def render_markdown(doc: Document) -> str:
-    e = md_inline
+    """The document as Markdown: every string escaped by ``md_text`` / ``md_cell``, so the data adds no markup."""
+    e = md_text
     lines = [f"# {e(doc.title)}", ""]
     for s in doc.sections:
         if s.title:

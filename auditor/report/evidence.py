@@ -24,6 +24,7 @@ class Evidence:
     ci: tuple[float, float] | None = None
     low_n: bool = False
     unit: str = "items"
+    ci_note: str = ""  # why there is no interval (too few items to estimate one), when the records say
 
     @property
     def line(self) -> str:
@@ -69,7 +70,9 @@ def evidence(figures: dict, path: str) -> Evidence:
     raw = parent.get(f"{key}_skipped")
     skipped = {str(k): int(v) for k, v in raw.items() if _count(v)} if isinstance(raw, dict) else {}
     low_n = parent.get(f"{key}_low_n") is True
-    return Evidence(_count(parent.get(f"{key}_n")), skipped, _interval(parent.get(f"{key}_ci")), low_n, unit)
+    note = parent.get(f"{key}_ci_note")
+    ci = _interval(parent.get(f"{key}_ci"))
+    return Evidence(_count(parent.get(f"{key}_n")), skipped, ci, low_n, unit, str(note) if note else "")
 
 
 def _plural(unit: str, count: int) -> str:

@@ -104,6 +104,8 @@ def _did_you_mean(word: str, options: list[str]) -> str:
 def _ci_bound(node: dict, key: str, bound: str, path: str) -> float:
     """``node[key + "_ci"][0 or 1]``: the interval bound ``bound`` (``ci_low`` / ``ci_high``) of figure ``key``."""
     ci = node.get(f"{key}_ci")
+    if ci is None and node.get(f"{key}_ci_note"):
+        return math.nan  # not estimable on so few items: the rule is INCONCLUSIVE (auditor.report.inconclusive)
     if not isinstance(ci, list | tuple) or len(ci) != 2:
         raise InputError(f"{path}: {key} was recorded without a 95% interval ({key}_ci); drop '.{bound}'")
     return _number(ci[CI_BOUNDS[bound]], path)

@@ -44,6 +44,8 @@ def _value(figs: dict, path: str) -> tuple[object, object, dict]:
         return None, None, {}
     parent, key = found
     value, ci = parent[key], parent.get(f"{key}_ci")
+    if ci is None and parent.get(f"{key}_ci_note"):
+        ci = "n/a"  # too few items to estimate one; the card's evidence line says how many
     if bound is not None:
         value = ci[bound] if isinstance(ci, list | tuple) and len(ci) == 2 else None
     if key.startswith("tpr@") and (na := low_n_fpr(parent.get("n_nonmembers"), _fpr(key))):

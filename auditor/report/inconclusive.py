@@ -39,6 +39,8 @@ def causes(
     rule: Rule, value: float | None, threshold: float | None, base: float | None, ev: Evidence, min_n: int
 ) -> list[str]:
     """Why ``rule`` cannot be decided on this evidence (empty: it can)."""
+    if value is None and reads_interval(rule.path) and ev.ci is None and ev.ci_note:
+        return [f"95% CI {ev.ci_note}"]  # too few items to estimate an interval: a rule on its end cannot decide
     if value is None or ev.n == 0:
         return ["not measured"]
     if threshold is None:

@@ -28,6 +28,7 @@ class View:
     checkpoint: str | None  # the records' checkpoint label (None: the directory has no records)
     rows: list[dict]
     all_rows: list[dict]
+    name: str | None = None  # the name to show for the checkpoint (a shareable report's, for a path label)
 
 
 def read_json(path: Path) -> Any:

@@ -46,29 +46,36 @@ def redact_text(text: str, salt: bytes) -> str:
 
 
 _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt", ".gguf", ".yaml", ".yml", ".safetensors", ".bin")
-_WORDS = re.compile(r"([\s()\[\],;\"']+)")
+_WORDS = re.compile(r"([\s()\[\],;\"'<>|=]+)")
 _ABSOLUTE = re.compile(r"^(~|/|[A-Za-z]:[\\/]|\.{1,2}[\\/])")
+_ROOT_NAME = re.compile(r"^/[^/\\]*$")  # "/name": a path only where it exists
 
 
 def is_local_path(text: str) -> bool:
     """Whether a string names a place on the machine that made the run: an absolute or ``./`` path, a file
     path with a data or weights suffix, or any path with a separator that exists here. A hub id
-    (``org/name``) that is not a folder here is not one."""
-    if not text or "\n" in text or len(text) > 4096:
-        return False
+    (``org/name``) that is not a folder here is not one, nor is one name under the root that does not exist
+    here (``/script`` of a ``</script>`` tag)."""
+    if not text or "\n" in text or len(text) > 4096 or text.startswith(".../"):
+        return False  # ``.../NAME``: what path_tag left of a path
+    if text.rstrip("/\\") in ("", "~", ".", ".."):
+        return False  # a slash in a sentence ("0.3 / -"), or a root that names no one's folder
     if _ABSOLUTE.match(text):
-        return True
+        return not _ROOT_NAME.match(text) or _exists(text)
     if "/" not in text and "\\" not in text:
         return False
-    if text.lower().endswith(_DATA_SUFFIXES):
-        return True
+    return text.lower().endswith(_DATA_SUFFIXES) or _exists(text)
+
+
+def _exists(text: str) -> bool:
     try:
         return Path(text).exists()
     except OSError:
         return False
 
 
-def _path_tag(path: str) -> str:
+def path_tag(path: str) -> str:
+    """``<local path .../NAME>``: a path by its last component only."""
     return f"<local path .../{PurePath(path).name}>"
 
 
@@ -77,9 +84,9 @@ def scrub_paths(value: Any) -> Any:
     the last component, so a shareable report names the file without the machine's folders."""
     if isinstance(value, str):
         if is_local_path(value) and not any(c.isspace() for c in value):
-            return _path_tag(value)
+            return path_tag(value)
         parts = _WORDS.split(value)  # a path inside a sentence: "cand (/home/x/model)", "converted /x/m.gguf"
-        return "".join(_path_tag(w) if i % 2 == 0 and is_local_path(w) else w for i, w in enumerate(parts))
+        return "".join(path_tag(w) if i % 2 == 0 and is_local_path(w) else w for i, w in enumerate(parts))
     if isinstance(value, dict):
         return {k: scrub_paths(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -27,7 +27,10 @@ def image(run: Path, path: Path | None, alt: str) -> list:
 
 
 def checkpoint_name(view: View) -> str:
-    """The name a reader knows a view's checkpoint by: its audit label, else its records' label or source."""
+    """The name a reader knows a view's checkpoint by: the name set for it, its audit label, else its records'
+    label or source."""
+    if view.name:
+        return view.name
     if view.label != "run":
         return view.label
     ck = view.checkpoint if view.checkpoint not in (None, "model") else None
@@ -114,6 +117,18 @@ def low_n_notes(mia: dict) -> list:
     return notes
 
 
+def _ci_cell(r: dict, metric: str) -> object:
+    """A figure's interval, or ``n/a`` when it was not estimable (the reason is in :func:`ci_notes`)."""
+    ci = r.get(f"{metric}_ci")
+    return "n/a" if ci is None and r.get(f"{metric}_ci_note") else ci
+
+
+def ci_notes(mia: dict) -> list:
+    """One note per distinct reason an attack's interval is missing or not a bootstrap one (``<metric>_ci_note``)."""
+    found = dict.fromkeys(str(v) for r in mia.values() for k, v in r.items() if str(k).endswith("_ci_note") and v)
+    return [Paragraph(f"95% CI: {note}.", "muted") for note in found]
+
+
 MIA_HEADERS = ["attack", "AUC", "95% CI", "TPR@1%FPR", "95% CI", "TPR@0.1%FPR", "95% CI", "members", "non-members"]
 
 
@@ -121,10 +136,10 @@ def mia_rows(mia: dict) -> list[list]:
     """One row per attack; a TPR at an FPR below 1/n_nonmembers is ``n/a (needs >= N non-members)``."""
     rows = []
     for attack, r in mia.items():
-        row: list = [attack, r.get("auc"), r.get("auc_ci")]
+        row: list = [attack, r.get("auc"), _ci_cell(r, "auc")]
         for metric, fpr in TPR_FPRS.items():
             na = low_n_fpr(r.get("n_nonmembers"), fpr)
-            row += [na, "n/a"] if na else [r.get(metric), r.get(f"{metric}_ci")]
+            row += [na, "n/a"] if na else [r.get(metric), _ci_cell(r, metric)]
         rows.append([*row, r.get("n_members"), r.get("n_nonmembers")])
     return rows
 
@@ -157,7 +172,7 @@ def mia_section(run: Path, found: list[View], figs: dict[str, dict], salt: bytes
         )
     ]
     blocks.append(with_checkpoint(MIA_HEADERS, {v.label: mia_rows(figs[v.label]["mia"]) for v in with_mia}))
-    notes = [n for v in with_mia for n in low_n_notes(figs[v.label]["mia"])]
+    notes = [n for v in with_mia for n in low_n_notes(figs[v.label]["mia"]) + ci_notes(figs[v.label]["mia"])]
     blocks += list({n.text: n for n in notes}.values())
     for v in with_mia:
         shift = shift_note(figs[v.label]["mia"])

@@ -54,7 +54,7 @@ def _split(name: str) -> tuple[str, str]:
 
 
 def _evidence(entry: dict, suffix: str, v: Any) -> None:
-    """Put a sibling of a figure (``_ci``, ``_low_n``, ``_n``, ``_skipped``) on the figure's flat entry."""
+    """Put a sibling of a figure (``_ci``, ``_low_n``, ``_n``, ``_skipped``, ``_ci_note``) on its flat entry."""
     if suffix == "_ci" and isinstance(v, list | tuple) and len(v) == 2:
         lo, hi = v
         entry["ci_low"] = _finite(lo) if _is_number(lo) else None
@@ -66,6 +66,8 @@ def _evidence(entry: dict, suffix: str, v: Any) -> None:
         entry.setdefault("skipped", {})
     elif suffix == "_skipped" and isinstance(v, dict):
         entry["skipped"] = {str(k): int(c) for k, c in v.items() if _is_number(c)}
+    elif suffix == "_ci_note" and isinstance(v, str):
+        entry["ci_note"] = v
 
 
 def flatten_figures(tree: dict, prefix: str = "") -> dict[str, dict]:

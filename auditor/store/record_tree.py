@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-EVIDENCE = ("_ci", "_n", "_skipped", "_low_n")  # sibling suffixes that qualify a figure, never figures themselves
+# sibling suffixes that qualify a figure, never figures themselves
+EVIDENCE = ("_ci", "_n", "_skipped", "_low_n", "_ci_note")
 
 
 def split_task(task: str) -> tuple[str, str | None, str | None]:
