@@ -5,8 +5,10 @@ overrides (values parsed as YAML), and builds ``Cls``, checking every key and ty
 key's full path (``mia.attack: unknown key; valid keys: attacks, ...``).
 
 YAML is read with :class:`ConfigLoader`: YAML 1.1 without its base-60 numbers, so ``structure: 2:4``
-is the string ``"2:4"``, not the integer 124. Numbers must be finite (no ``.nan`` / ``.inf``), and a
-key named ``seed`` must be a whole number >= 0.
+is the string ``"2:4"``, not the integer 124, and a key given twice in one mapping is an error naming its
+line (plain YAML keeps the last silently). Every config and policy file is read through :func:`read_yaml`.
+Numbers must be finite (no ``.nan`` / ``.inf``), and the integer keys of :data:`KEY_MINIMUMS` have a least value
+wherever they appear (``seed`` >= 0, ``batch_size`` >= 1, ...).
 """
 
 from __future__ import annotations
@@ -26,11 +28,38 @@ from auditor.inputs.data import read_utf8
 
 T = TypeVar("T")
 
-NONNEGATIVE_KEYS = frozenset({"seed"})  # integer keys that must be >= 0 wherever they appear
+# integer keys with a least value wherever they appear, in any section (None stays allowed where the type has it)
+KEY_MINIMUMS: dict[str, int] = {"seed": 0, "batch_size": 1, "limit": 1, "n_boot": 1, "n_samples": 1, "seq_len": 1}
+NONNEGATIVE_KEYS = frozenset(k for k, v in KEY_MINIMUMS.items() if v == 0)  # the name older callers import
+
+
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A key given twice in one mapping: ``key``, and the lines (1-based) of its first and second use."""
+
+    def __init__(self, key: object, first: int, again: yaml.Mark) -> None:
+        super().__init__(None, None, f"duplicate key {key!r}", again)
+        self.key, self.first, self.again = key, first, again.line + 1
 
 
 class ConfigLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` without YAML 1.1's base-60 ints and floats: ``2:4`` stays the string "2:4"."""
+    """``yaml.SafeLoader`` without YAML 1.1's base-60 ints and floats (``2:4`` stays the string "2:4"), and with
+    duplicate keys refused (:class:`DuplicateKeyError`) instead of the last one silently winning."""
+
+    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict:
+        """The mapping of ``node``; a key seen twice in it (merge keys ``<<`` aside) raises DuplicateKeyError."""
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[object, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                try:
+                    if key in seen:
+                        raise DuplicateKeyError(key, seen[key], key_node.start_mark)
+                    seen[key] = key_node.start_mark.line + 1
+                except TypeError:  # an unhashable key: the base class says so
+                    break
+        return super().construct_mapping(node, deep=deep)
 
 
 ConfigLoader.yaml_implicit_resolvers = {
@@ -56,11 +85,24 @@ def parse_yaml(text: str, where: str) -> Any:
     """``text`` read with :class:`ConfigLoader`; a syntax error is one ConfigError line naming ``where``."""
     try:
         return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: no arbitrary objects
+    except DuplicateKeyError as e:
+        raise ConfigError(
+            f"{where}:{e.again}: key {e.key!r} is given twice (first at line {e.first}); keep one of them"
+        ) from e
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML ({problem}{at}); check the quoting and indentation") from e
+
+
+def read_yaml(path: str | Path, what: str = "YAML config file") -> Any:
+    """The YAML file at ``path`` read with :class:`ConfigLoader` (UTF-8, duplicate keys refused); a missing file,
+    a folder or bad YAML is one ConfigError / InputError line naming the file."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"{what} not found: {p}; check the path")
+    return parse_yaml(read_utf8(p, what), str(p))
 
 
 def _type_name(tp: Any) -> str:
@@ -138,8 +180,9 @@ def build(cls: type[T], data: dict, prefix: str = "") -> T:
     for name, f in fields.items():
         if name in data:
             kwargs[name] = _convert(hints[name], data[name], prefix + name)
-            if name in NONNEGATIVE_KEYS and isinstance(kwargs[name], int) and kwargs[name] < 0:
-                raise ConfigError(f"{prefix}{name}: must be a whole number >= 0, got {kwargs[name]}")
+            least = KEY_MINIMUMS.get(name)
+            if least is not None and isinstance(kwargs[name], int) and kwargs[name] < least:
+                raise ConfigError(f"{prefix}{name}: must be a whole number >= {least}, got {kwargs[name]}")
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{prefix}{name}: required key is missing")
     try:
@@ -172,9 +215,7 @@ def load_config(cls: type[T], path: str | Path | None, overrides: list[str] | No
     data: dict = {}
     if path is not None:
         p = Path(path).expanduser()
-        if not p.exists():
-            raise ConfigError(f"config file not found: {p}")
-        data = parse_yaml(read_utf8(p, "YAML config file"), str(p)) or {}
+        data = read_yaml(p) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{p}: the top level must be a mapping of keys")
     return build(cls, apply_overrides(data, overrides or []))

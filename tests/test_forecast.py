@@ -131,7 +131,7 @@ def test_table_and_outputs_from_rows_with_unknown_fractions(tmp_path: Path) -> N
     assert res["final"]["n_memorized"] == 5
     paths = write_outputs(tmp_path, res)
     assert all(p.is_file() and p.stat().st_size > 0 for p in paths)
-    assert "| small | ? | 10 | 4 | 5 | 3 | 0.750 | 0.600 | 0.860 [" in markdown(res)
+    assert "| small | ? | 10 | 4 | 5 | 3 | 0.750 | 0.600 | 0.860 \\[" in markdown(res)  # [ escaped: inert Markdown
     assert text_table(res).splitlines()[2].split()[:8] == ["small", "?", "10", "4", "5", "3", "0.750", "0.600"]
 
 
@@ -219,14 +219,14 @@ def test_forecast_end_to_end_resumes_without_rescoring(micro_lab, forecast_data,
     early = _perturbed_copy(final, tmp_path / "ckpt-half")
     (early / "checkpoint.json").write_text(json.dumps({"step": 5, "total_steps": 10, "fraction": 0.5}))
     out = tmp_path / "fc"
-    argv = ["forecast", "--early", str(early), "--early", str(final), "--final", str(final), "--data",
-            str(forecast_data), "--prefix-len", "8", "--suffix-len", "8", "--fractions", "0.5,1",
+    argv = ["forecast", "--early", str(early), "--final", str(final), "--data",
+            str(forecast_data), "--prefix-len", "8", "--suffix-len", "8", "--fractions", "0.5",
             "--device", "cpu", "--out", str(out), "--n-boot", "200"]  # fmt: skip
     loads: list[str] = []
     real_load, real_score = runner.load_model, runner.score_model
     monkeypatch.setattr(runner, "load_model", lambda spec: loads.append(spec.source) or real_load(spec))
 
-    def crash_on_second(*args, **kwargs):  # a crash while the second model is being scored
+    def crash_on_second(*args, **kwargs):  # a crash while the second model (the final one) is being scored
         if len(loads) == 2:
             raise RuntimeError("simulated crash")
         return real_score(*args, **kwargs)
@@ -240,7 +240,7 @@ def test_forecast_end_to_end_resumes_without_rescoring(micro_lab, forecast_data,
     monkeypatch.setattr(runner, "score_model", real_score)
     loads.clear()
     rc, stdout, _ = _run(argv, capsys)
-    assert rc == 0 and loads == [str(final)]  # the finished model is not loaded again; final == 2nd early: once
+    assert rc == 0 and loads == [str(final)]  # the finished model is not loaded again
     for name in ("examples.jsonl", "forecast.json", "forecast.md", "forecast.png", "manifest.json"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     rows = log_rows(out / "examples.jsonl")
@@ -249,7 +249,7 @@ def test_forecast_end_to_end_resumes_without_rescoring(micro_lab, forecast_data,
     res = json.loads((out / "forecast.json").read_text())
     assert res["skipped_short"] == 1 and res["n_examples"] == n and res["final"]["label"] == "model"
     assert [(r["label"], r["fraction"], r["fraction_from"]) for r in res["early"]] == [
-        ("ckpt-half", 0.5, "checkpoint.json"), ("model", 1.0, "--fractions")]  # fmt: skip
+        ("ckpt-half", 0.5, "checkpoint.json")]  # fmt: skip
     for r in res["early"]:
         want = _recompute(rows, r["label"], "model")
         assert {k: r[k] for k in ("n", "n_predicted", "n_true", "n_both")} == {
@@ -258,10 +258,7 @@ def test_forecast_end_to_end_resumes_without_rescoring(micro_lab, forecast_data,
             assert r[k] == pytest.approx(want[k]) if want[k] is not None else r[k] is None
         for k in ("memorization_score", "neg_nll"):
             assert r["auc"][k]["auc"] == (pytest.approx(want[k]) if want[k] is not None else None)
-    same = res["early"][1]  # the final model forecasting itself: a real check of the pipeline
-    assert same["n_true"] >= 4 and same["precision"] == same["recall"] == 1.0  # the self-generated texts at least
-    assert same["n_predicted"] == same["n_true"] == same["n_both"]
-    assert same["auc"]["memorization_score"]["auc"] == 1.0  # score 1 exactly on the memorized ones
+    assert res["final"]["n_memorized"] >= 4  # the self-generated texts at least
     canaries = [r for r in rows if r["kind"] == "canary"]
     assert len(canaries) == 4 and all(r["exposure"] is not None and r["space_size"] == 100 for r in canaries)
     assert "exposure" in res["early"][0]["auc"] and set(res["early"][0]["by_kind"]) == {"canary", "text"}

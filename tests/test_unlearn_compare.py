@@ -202,3 +202,24 @@ def test_a_checkpoint_with_another_tokenizer_is_refused() -> None:
     check_same_tokenizer({"a": 0, "b": 1}, other, "same")  # no error
     with pytest.raises(InputError, match="'npo-7b' has a different tokenizer from the base"):
         check_same_tokenizer({"a": 0, "c": 1}, other, "npo-7b")
+
+
+def test_an_unlearned_checkpoint_is_reused_only_for_its_own_recipe(tmp_path: Path) -> None:
+    """A run that failed before its first record binds no identity: a checkpoint it left under RUN/unlearned/
+    is reused only by a command with the same method settings and inputs, never by a corrected one."""
+    import json
+
+    from auditor.pipeline.unlearn import _needs_unlearning, _recipe_file
+
+    folder = tmp_path / "run" / "unlearned" / "npo"
+    assert _needs_unlearning(folder, "a")  # nothing there yet
+    folder.mkdir(parents=True)
+    (folder / "unlearning.json").write_text("{}")
+    _recipe_file(folder).write_text(json.dumps({"recipe": "a"}))
+    assert not _needs_unlearning(folder, "a")
+    assert _needs_unlearning(folder, "b")  # other settings (e.g. method_config.lr): unlearn again
+    _recipe_file(folder).unlink()
+    assert _needs_unlearning(folder, "a")  # made before its recipe was written, in a run that measured nothing
+    (tmp_path / "run" / "records.jsonl").write_text('{"family": "unlearning"}\n')
+    assert not _needs_unlearning(folder, "a")  # a run with results: its identity vouches for the checkpoint
+    assert json.loads(_recipe_file(folder).read_text()) == {"recipe": "a"}

@@ -14,13 +14,13 @@ import json
 import logging
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from auditor.cli.common import add_command, csv_type, positive_int
 from auditor.errors import ConfigError, InputError
-from auditor.inputs.corpus_stream import corpus_pieces
+from auditor.inputs.corpus_stream import Piece, corpus_pieces
 from auditor.inputs.data import detect_format, read_rows
 from auditor.store.runs import atomic_write_text
 
@@ -44,9 +44,22 @@ def count_in_files(
         if not p.exists():
             raise InputError(f"corpus file not found: {p}; check --corpus")
         detect_format(p)
-    counts, stats = count_spans(
-        spans, (x for p in files for x in corpus_pieces(p, cfg.text_column, cfg.block_chars)), cfg
-    )
+        if p.is_file() and p.stat().st_size == 0:
+            raise InputError(f"corpus file {p} is empty (0 documents); give a corpus with at least one document")
+    docs = dict.fromkeys(files, 0)
+
+    def pieces() -> Iterator[Piece]:
+        for p in files:
+            for piece in corpus_pieces(p, cfg.text_column, cfg.block_chars):
+                docs[p] += piece[0]
+                yield piece
+
+    counts, stats = count_spans(spans, pieces(), cfg)
+    empty = [str(p) for p, n in docs.items() if not n]
+    if empty:
+        raise InputError(
+            f"corpus file {empty[0]} holds no documents (0 non-blank texts); give a corpus with at least one document"
+        )
     stats.files = len(files)
     return counts, stats
 
@@ -70,6 +83,36 @@ def data_spans(rows: list[dict], columns: Sequence[str], source: str) -> list[st
             raise InputError(f"{source}: row {n} has a {type(r[bad]).__name__} in column {bad!r}, expected text")
         out.append("".join(r[c] for c in columns))
     return out
+
+
+def check_column(rows: list[dict], column: str, target: Sequence[str], id_column: str, source: str) -> None:
+    """``--column`` names a new column: not a span column, not the id column, none the data already has (its
+    values would be overwritten)."""
+    if not column or column in target:
+        raise ConfigError(f"--column {column!r} must name a new column, not a span column; e.g. --column repeats")
+    if column == id_column:
+        raise ConfigError(
+            f"--column {column!r} is the id column and the counts would replace the ids; give --column another name "
+            "(e.g. --column dup_count)"
+        )
+    if any(column in r for r in rows):
+        raise ConfigError(
+            f"--column {column!r}: {source} already has that column and its values would be overwritten; "
+            "give --column another name (e.g. --column dup_count)"
+        )
+
+
+def check_ids(rows: list[dict], id_column: str, source: str) -> None:
+    """The ids in ``id_column`` (where rows have one) are unique: each count must name one row."""
+    seen: set[str] = set()
+    dups: set[str] = set()
+    for r in rows:
+        if id_column in r:
+            key = str(r[id_column])
+            (dups if key in seen else seen).add(key)
+    if dups:
+        shown = ", ".join(sorted(dups)[:5])
+        raise InputError(f"{source}: duplicate ids in {id_column!r}: {shown}; ids must be unique (see --id-column)")
 
 
 def write_rows_atomic(path: Path, rows: list[dict]) -> None:
@@ -116,11 +159,9 @@ def cmd_dupcount(a: argparse.Namespace) -> int:
     if not rows:
         raise InputError(f"data file {data} is empty; give a file with at least one row")
     target = a.target or [a.text_column]
-    if not a.column or a.column in target:
-        raise ConfigError(f"--column {a.column!r} must name a new column, not a span column; e.g. --column repeats")
+    check_column(rows, a.column, target, a.id_column, str(data))
+    check_ids(rows, a.id_column, str(data))
     spans = data_spans(rows, target, str(data))
-    if any(a.column in r for r in rows):
-        log.info("replacing the column %r the data already has", a.column)
     t0 = time.perf_counter()
     counts, stats = count_in_files(spans, a.corpus, cfg)
     write_rows_atomic(out, [{**r, a.column: c} for r, c in zip(rows, counts, strict=True)])
@@ -163,6 +204,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         metavar="COL[,COL]",
         help="data columns joined into the span, e.g. prefix,secret (default: --text-column)",
     )
-    p.add_argument("--column", default="repeats", help="the count's column in --out")
+    p.add_argument(
+        "--column", default="repeats", help="the count's column in --out: a new one (not a column of --data)"
+    )
     p.add_argument("--ngram", type=positive_int, default=8, help="anchor n-gram (speed only; counts are exact)")
     p.add_argument("--chunk-tokens", type=positive_int, default=1 << 20, help="corpus tokens hashed at a time")

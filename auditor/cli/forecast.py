@@ -4,6 +4,7 @@ memorizes (Biderman et al. 2023), and how well each early statistic forecasts it
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -19,19 +20,45 @@ from auditor.cli.common import (
     open_run,
     positive_int,
 )
-from auditor.errors import InputError
+from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import read_rows
+from auditor.inputs.overlap import same_file
 
 
 def _read_data(paths: list[str], limit: int | None) -> list[dict]:
-    """The rows of every --data file, in order, then the first ``limit``; an empty file is refused."""
+    """The rows of every --data file, in order, then the first ``limit``; an empty file, or one given twice, is
+    refused."""
     rows: list[dict] = []
-    for path in paths:
+    for n, path in enumerate(paths):
+        twice = next((p for p in paths[:n] if same_file(p, path)), None)
+        if twice is not None:
+            raise InputError(f"--data {path} is given twice (also as --data {twice}); give each file once")
         part = read_rows(path)
         if not part:
             raise InputError(f"data file {path} is empty; give a file with at least one row")
         rows.extend(part)
     return rows[:limit]
+
+
+def check_models(early: list[str], final: str, folder_of: Callable[[str], Path | None]) -> None:
+    """Each --early model differs from --final and from the other --early ones: not the same source, nor the same
+    folder once resolved (a model forecasting itself, or counted twice, says nothing)."""
+
+    def where(src: str) -> str:
+        folder = folder_of(src)
+        return str(folder.resolve()) if folder is not None else src
+
+    final_at, seen = where(final), {}
+    for src in early:
+        at = where(src)
+        if at == final_at:
+            same = "" if src == final else f" (both are {at})"
+            raise ConfigError(
+                f"--early {src} is the --final model {final}{same}; give an earlier checkpoint or a smaller model"
+            )
+        if at in seen:
+            raise ConfigError(f"--early {src} is given twice (also as --early {seen[at]}); give each model once")
+        seen[at] = src
 
 
 def cmd_forecast(a: argparse.Namespace) -> int:
@@ -59,6 +86,7 @@ def cmd_forecast(a: argparse.Namespace) -> int:
     entries = model_entries(a.early or [], a.final, a.fractions, lambda s: model_folder(model_spec(a, s)))
     groups = group_rows(_read_data(a.data, a.limit), cfg, source=", ".join(a.data))
     tokenized = common_tokens(entries, lambda s: model_spec(a, s), groups, cfg)  # before any model loads
+    check_models(a.early or [], a.final, lambda s: model_folder(model_spec(a, s)))  # the flags and data first
     config = {
         "command": "forecast",
         "early": a.early,

@@ -21,6 +21,7 @@ from auditor.cli.common import (
 )
 from auditor.errors import ConfigError, InputError
 from auditor.inputs.data import load_texts
+from auditor.inputs.overlap import drop_shared
 from auditor.probes.mia import DEFAULT_ATTACKS
 from auditor.stats.metrics import TPR_FPRS
 
@@ -66,6 +67,7 @@ def cmd_mia(a: argparse.Namespace) -> int:
     cfg = _mia_config(a)
     members = load_texts(cfg.members, cfg.text_column, cfg.id_column, limit=cfg.limit)
     nonmembers = load_texts(cfg.nonmembers, cfg.text_column, cfg.id_column, limit=cfg.limit)
+    members, nonmembers = drop_shared(members, nonmembers)  # before the model loads: same file, shared texts
     _check_recall(cfg, nonmembers, a.nonmembers)
     run = open_run(
         a, _run_config(a, cfg), {"model": a.model, "reference": a.reference_model}, seeds={"bootstrap": a.seed}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.errors import ConfigError, InputError
@@ -21,11 +21,13 @@ FORMATS = ("jsonl", "csv", "parquet", "txt", "hf")
 
 @dataclass(frozen=True)
 class TextSet:
-    """Texts and their ids, in file order."""
+    """Texts and their ids, in file order; ``dropped``: texts of the file left out after loading, by reason
+    (e.g. :data:`auditor.inputs.overlap.SHARED`), which the records' ``skipped`` report."""
 
     ids: list[str]
     texts: list[str]
     source: str
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.texts)

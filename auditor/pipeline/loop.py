@@ -25,6 +25,7 @@ import auditor.store.progress as progress
 from auditor.families import FAMILIES
 from auditor.family import DENSE, FamilyContext, Point
 from auditor.models.load import LoadedModel
+from auditor.pipeline.guards import guarded, with_dropped
 from auditor.pruning import PRUNERS, PruneSpec
 from auditor.pruning.apply import sparsity_report
 from auditor.pruning.engine import Pruning, select_targets
@@ -53,12 +54,12 @@ def plan(
 
 
 def prepare_families(names: Sequence[str], sections: object, lab: Any) -> dict[str, Any]:
-    """Each family's data, loaded and validated once, before the model (bad input fails fast); the data of
-    the families prepared so far are closed when one fails."""
+    """Each family's data, loaded and validated once (then through its guard, :mod:`auditor.pipeline.guards`),
+    before the model (bad input fails fast); the data of the families prepared so far are closed when one fails."""
     data: dict[str, Any] = {}
     try:
         for name in dict.fromkeys(names):
-            data[name] = FAMILIES.get(name).prepare(sections, lab)
+            data[name] = guarded(name, FAMILIES.get(name).prepare(sections, lab))
     except BaseException:
         close_data(data)
         raise
@@ -180,7 +181,8 @@ def run_points(
                         seed=seed,
                         logs=logs,
                     )
-                    run.write(unit(point, name), FAMILIES.get(name).run(ctx, data[name]))
+                    records = FAMILIES.get(name).run(ctx, data[name])
+                    run.write(unit(point, name), with_dropped(records, data[name]))
                     done += 1
             first += len(step.families)
     finally:

@@ -17,6 +17,7 @@ from typing import Any
 from auditor.errors import ConfigError, InputError, RunDirError
 from auditor.family import DENSE, Point
 from auditor.models.load import LoadedModel
+from auditor.pipeline.guards import guarded
 from auditor.pipeline.loop import Pruners, Step, run_points
 from auditor.probes.extraction.exposure_runner import summarize_exposure
 from auditor.probes.extraction.family import ExtractionData, UntargetedData
@@ -60,7 +61,9 @@ def run_probe(
 ) -> dict:
     """Run (or resume) ``family`` on ``data`` at the dense point of ``lm`` through the one loop, then write the
     family's ``NAME.json`` from what the loop recorded; returns that summary. ``checkpoint``: the label of the
-    records (default: the model's source)."""
+    records (default: the model's source). The family's guard (:mod:`auditor.pipeline.guards`) runs first: texts
+    in both members and non-members are dropped from both before any is scored."""
+    data = guarded(family, data)
     refuse_old_layout(run)
     label = checkpoint or lm.source
     steps = [Step(DENSE, 0.0, (family,))]

@@ -24,6 +24,7 @@ table binned by repeats and EL2N tercile is written as ``unlearning_difficulty.m
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
@@ -40,7 +41,8 @@ from auditor.pipeline.sections import calibration_loader, resolve_lab
 from auditor.pipeline.unlearn_config import UnlearnCompareConfig, Unlearned, load_compare_config
 from auditor.report.difficulty import write_difficulty_files
 from auditor.report.summary import write_summary
-from auditor.store.runs import RunDir, atomic_write_json, log_rows
+from auditor.store.identity import path_digest
+from auditor.store.runs import RunDir, atomic_write_json, config_hash, holds_measurements, log_rows
 from auditor.unlearning import UnlearnConfig, unlearn_checkpoint
 from auditor.unlearning.compare import onion_table, resurfacing, summarize
 from auditor.unlearning.difficulty import DifficultySettings
@@ -99,8 +101,9 @@ def _checkpoints(cfg: UnlearnCompareConfig, out: Path, tracking: DifficultyPlan 
     refs += [(u.label, u.model) for u in cfg.unlearned]
     for method in cfg.methods:
         folder = out / "unlearned" / method
+        recipe = _recipe(cfg, method)
         # data parallel: the main process decides, trains and saves; the others wait, then load its checkpoint
-        if parallel.gather_objects(not (folder / "unlearning.json").exists())[0]:
+        if parallel.gather_objects(_needs_unlearning(folder, recipe))[0]:
             log.info("unlearning with %s", method)
             if parallel.is_main():
                 tracker = DifficultyTracker(tracking.settings) if tracking and method in tracking.methods else None
@@ -113,11 +116,48 @@ def _checkpoints(cfg: UnlearnCompareConfig, out: Path, tracking: DifficultyPlan 
                     build(UnlearnConfig, cfg.method_config),
                     text_column=cfg.text_column,
                     id_column=cfg.id_column,
+                    overwrite=folder.exists(),  # a checkpoint of another recipe, left by a run that recorded nothing
                     observer=tracker,
                 )
+                atomic_write_json(_recipe_file(folder), {"recipe": recipe})
             parallel.barrier()
         refs.append((method, str(folder)))
     return refs
+
+
+def _recipe(cfg: UnlearnCompareConfig, method: str) -> str:
+    """What a built-in method's checkpoint depends on: the method, its settings, and the base model's and the
+    forget and retain sets' content (a run that failed before its first record binds no identity, so a
+    checkpoint it left must not be reused by a command with other settings)."""
+    parts = {
+        "method": method,
+        "config": asdict(build(UnlearnConfig, cfg.method_config)),
+        "columns": [cfg.text_column, cfg.id_column],
+        **{k: path_digest(str(v)) or str(v) for k, v in (("base", cfg.base), ("forget", cfg.forget))},
+        "retain": path_digest(str(cfg.retain)) if cfg.retain else None,
+    }
+    return config_hash(parts)
+
+
+def _recipe_file(folder: Path) -> Path:
+    return folder.parent / f"{folder.name}.recipe.json"
+
+
+def _needs_unlearning(folder: Path, recipe: str) -> bool:
+    """Whether the method must run: no complete checkpoint, or one made with another recipe (said once)."""
+    if not (folder / "unlearning.json").exists():
+        return True
+    try:
+        kept = json.loads(_recipe_file(folder).read_text(encoding="utf-8")).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        kept = None
+    if kept is None and holds_measurements(folder.parent.parent):  # an older run's: its identity vouches for it
+        atomic_write_json(_recipe_file(folder), {"recipe": recipe})
+        return False
+    if kept != recipe:
+        log.warning("%s was made with other settings or inputs; unlearning again", folder)
+        return True
+    return False
 
 
 def run_compare(cfg: UnlearnCompareConfig, overwrite: bool = False) -> Path:

@@ -9,12 +9,16 @@ import re
 from dataclasses import dataclass, field
 
 from auditor.capability.builders import CapabilityConfig
-from auditor.config import load_config
+from auditor.config import build, load_config
 from auditor.errors import ConfigError
+from auditor.inputs.overlap import refuse_same_file
 from auditor.models.load import ModelSpec
 from auditor.models.options import ModelOptions
 from auditor.pipeline.sections import CalibrationConfig, Sections
+from auditor.probes.mia.base import ATTACKS
+from auditor.probes.mia.config import expand_attacks
 from auditor.pruning import PRUNERS
+from auditor.unlearning.base import UnlearnConfig
 from auditor.unlearning.measures import UnlearningSection
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -32,6 +36,9 @@ _SECTION_KEYS = (
     "text_column",
     "id_column",
 )
+
+_TOKEN_COUNTS = ("prefix_len", "suffix_len", "knowmem_max_new_tokens")  # each >= 1
+_UNSUPPORTED_NEEDS = {"reference", "recall"}  # attack passes the unlearning MIA has no input for
 
 __all__ = ["UTILITY", "UnlearnCompareConfig", "Unlearned", "load_compare_config"]
 
@@ -96,6 +103,34 @@ class UnlearnCompareConfig(ModelOptions):
             PRUNERS.get(m)
         if self.difficulty_every < 0:
             raise ConfigError(f"difficulty_every: must be >= 0 (0 turns tracking off), got {self.difficulty_every}")
+        self._check_inputs()
+
+    def _check_inputs(self) -> None:
+        """What would otherwise fail only after the unlearning ran: the MIA attack (one of the attack registry's,
+        needing no reference model), ``method_config``'s keys, the token counts, the onion margin, and a holdout
+        that is the forget or retain file."""
+        try:
+            expand_attacks([self.mia_attack], True)
+        except ConfigError as e:
+            raise ConfigError(f"mia_attack: {e}") from e
+        base = self.mia_attack.partition("@")[0]
+        if set(ATTACKS.get(base).needs) & _UNSUPPORTED_NEEDS:
+            usable = ", ".join(n for n in ATTACKS.names() if not set(ATTACKS.get(n).needs) & _UNSUPPORTED_NEEDS)
+            raise ConfigError(
+                f"mia_attack: {base!r} needs a reference model or a non-member prefix, which unlearn-compare does not "
+                f"give; use one of {usable} (MUSE: min_k@0.4)"
+            )
+        if self.methods:
+            build(UnlearnConfig, self.method_config, "method_config.")
+        for name in _TOKEN_COUNTS:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be a whole number of tokens >= 1, got {getattr(self, name)}")
+        if not 0 <= self.onion_margin < 1:
+            raise ConfigError(
+                f"onion_margin: {self.onion_margin} is not in [0, 1); it is a rise in percentile, e.g. 0.1"
+            )
+        refuse_same_file(self.forget, "forget", self.holdout, "holdout")
+        refuse_same_file(self.retain, "retain", self.holdout, "holdout")
 
     def sections(self) -> Sections:
         u = UnlearningSection(**{k: getattr(self, k) for k in _SECTION_KEYS})

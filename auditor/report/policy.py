@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from auditor.config import read_yaml
 from auditor.errors import ConfigError
 
 DEFAULT_MIN_N = 10  # a figure measured on fewer items than this leaves its rule INCONCLUSIVE
@@ -141,14 +140,10 @@ def parse_policy(data: Any, source: str | None = None, where: str = "policy") ->
 
 
 def load_policy(path: str | Path) -> Policy:
-    """Read a policy YAML file: a mapping with ``rules:`` (and optionally ``min_n:``, ``inconclusive:``)."""
+    """Read a policy YAML file: a mapping with ``rules:`` (and optionally ``min_n:``, ``inconclusive:``), through
+    the one config reader (:func:`auditor.config.read_yaml`: UTF-8, a key given twice refused)."""
     p = Path(path)
-    if not p.exists():
-        raise ConfigError(f"policy file not found: {p}")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{p}: not valid YAML ({e})") from e
+    data = read_yaml(p, "policy file") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: a policy file is a mapping with 'rules:', a list of 'PATH OP VALUE' strings")
     return parse_policy(data, source=str(p), where=str(p))

@@ -32,6 +32,7 @@ import numpy as np
 from auditor.errors import InputError
 from auditor.family import DENSE, FamilyContext
 from auditor.inputs.data import TextSet, load_texts, read_rows
+from auditor.inputs.overlap import refuse_shared
 from auditor.lm.scoring import mean_nll
 from auditor.probes.mia.runner import MIAConfig, expand_attacks, score_texts
 from auditor.stats.metrics import auc
@@ -100,6 +101,8 @@ def load_sets(s: UnlearningSection) -> Sets:
     forget, retain = load_texts(s.forget, s.text_column, s.id_column), load_texts(s.retain, s.text_column, s.id_column)
     check_disjoint(forget, retain)
     holdout = load_texts(s.holdout, s.text_column, s.id_column)
+    refuse_shared(forget, "forget", holdout, "holdout")  # the holdout is the MIA's non-members
+    refuse_shared(retain, "retain", holdout, "holdout")
     return Sets(forget, retain, holdout, read_qa(s.forget_qa), read_qa(s.retain_qa), s)
 
 
