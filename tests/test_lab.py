@@ -61,7 +61,10 @@ def test_micro_model_loads_with_plain_transformers_and_learns(micro_lab):
     assert tok.pad_token is not None and tok("a b")["input_ids"][0] == tok.bos_token_id
     info = json.loads((micro_lab / "lab.json").read_text())
     figs = info["figures"]
-    assert figs["loss_auc"] >= 0.8, figs  # members clearly memorized
-    assert figs["icl_classification"] >= 0.58, figs  # above chance (0.5; 200 episodes, so > 2 sd)
+    # the micro lab is trained here, and its figures move with the build: measured over seeds 0-2 (1 and 2 threads
+    # give bit-identical weights on one machine; another CPU can differ as a seed does) loss_auc 0.899, 0.829, 0.896
+    # and icl_classification 0.635, 0.675, 0.655; the bars keep a margin of 0.07 or more below all of them
+    assert figs["loss_auc"] >= 0.7, figs  # members clearly memorized (chance: 0.5; 48 + 48 texts)
+    assert figs["icl_classification"] >= 0.56, figs  # above chance (0.5; 200 episodes: one-sided p < 0.05)
     assert info["parameters"] == sum(p.numel() for p in model.parameters())
     assert info["build_seconds"] > 0  # recorded; its speed is measured in lab.json, not asserted (machines are noisy)

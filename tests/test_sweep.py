@@ -67,7 +67,10 @@ def test_sweep_records_every_point_and_resumes_after_a_crash(micro_lab, tmp_path
     fam = {r["family"] for r in recs}
     assert fam == {"lab", "mia"}
     dense_loss = next(r for r in recs if r["method"] == "dense" and r["task"] == "loss" and r["metric"] == "auc")
-    assert dense_loss["value"] > 0.7
+    # the dense point's loss attack is the lab's own figure, measured independently when the lab was built (whether
+    # the model memorizes its members is test_lab's claim: this build's AUC is 0.90 at seed 0, 0.83 at seed 1)
+    lab_auc = json.loads((micro_lab / "lab.json").read_text())["figures"]["loss_auc"]
+    assert dense_loss["value"] == pytest.approx(lab_auc, abs=1e-3)
     n = len(_records(out))
     run_sweep(cfg)  # everything done: nothing appended
     assert len(_records(out)) == n

@@ -180,6 +180,7 @@ def test_compare_end_to_end_on_micro_lab_resumes(micro_lab, tmp_path) -> None:
     assert set(table) == {"base", "retrain", "gradient_ascent"}
     assert table["retrain"]["privleak"] == pytest.approx(0.0)
     assert table["base"]["forget_auc"] == pytest.approx(table["retrain"]["forget_auc"])
+    # micro lab builds of seeds 0-2: verbmem 0.58-0.66 -> 0.00-0.11, holdout perplexity 4.8-5.1 -> 43-62
     assert table["gradient_ascent"]["verbmem_forget"] < table["base"]["verbmem_forget"]
     assert table["gradient_ascent"]["holdout_ppl"] > table["base"]["holdout_ppl"]
     assert table["retrain"]["forget_quality"] == pytest.approx(1.0)  # TOFU: KS p-value against itself

@@ -212,7 +212,10 @@ def test_tracking_does_not_change_the_final_weights(method: str, lab: dict) -> N
     traj = tracker.trajectory()  # type: ignore[union-attr]
     assert traj["steps"] == [0, 2, 4, 5] and traj["ids"] == forget.ids
     assert all(len(e) == 4 for e in traj["extractable"]) and all(len(x) == 4 for x in traj["loss"])
-    assert sum(e[0] for e in traj["extractable"]) >= 6, "the base model should reproduce (most) secrets"
+    # the base model reproduces secrets, so the trajectories start somewhere: 6 of 8 with this fixture, and 8, 8, 3
+    # with the tiny model initialised from seeds 1-3 (a bar of 6 had no margin); the smallest loss rise over the
+    # run, 0.27 (npo) and 0.60 (gradient ascent), was 0.92-1.87 for seeds 1-3
+    assert sum(e[0] for e in traj["extractable"]) >= 2, "the base model should reproduce secrets"
     assert all(x[-1] > x[0] for x in traj["loss"])
 
 
@@ -252,7 +255,7 @@ def test_compare_writes_the_difficulty_table_and_resumes(lab: dict, tmp_path: Pa
     assert not [r for r in rows if r[0] == "prune_unlearn"]  # one shot: nothing to track
     assert len([r for r in rows if r[2] in ("el2n", "oracle_loss")]) == 16
     traj = json.loads((out / "unlearned" / "npo" / "difficulty.json").read_text())
-    assert traj["steps"] == [0, 2, 4, 6] and sum(e[0] for e in traj["extractable"]) >= 6
+    assert traj["steps"] == [0, 2, 4, 6] and sum(e[0] for e in traj["extractable"]) >= 2  # 6 of 8; 3-8 over seeds
 
     table = json.loads((out / "unlearning_difficulty.json").read_text())
     assert set(table["methods"]) == {"gradient_ascent", "npo"} and table["oracle"]

@@ -66,6 +66,8 @@ def test_each_method_changes_the_model_and_lowers_forget_likelihood(method, micr
     assert figs["method"] == method and figs["seconds"] >= 0
     changed = [k for k, v in _snapshot(lm.model).items() if not torch.equal(v, before_w[k])]
     assert changed, "the weights did not change"
+    # micro lab builds of seeds 0-2 (1 and 2 threads): the forget NLL rose 0.80-5.5, its rise minus the retain
+    # set's was 0.30-0.74 for gradient_difference and npo (min: npo, seed 1)
     assert nll_f1 > nll_f0 + 0.05, (nll_f0, nll_f1)
     if method in ("gradient_difference", "npo"):  # the retain term protects the retain set
         assert nll_f1 - nll_f0 > nll_r1 - nll_r0, ((nll_f0, nll_f1), (nll_r0, nll_r1))
@@ -86,7 +88,7 @@ def test_the_retain_term_keeps_the_retain_set(method, without, micro_lab, lab_se
         lm = load_model(str(micro_lab / "model"))
         unlearn(lm.model, lm.tokenizer, m, forget, r, FAST)
         nll[name] = _mean(mean_nll(lm.model, lm.tokenizer, retain.texts))
-    assert nll["with"] < nll["without"] - 0.05, nll
+    assert nll["with"] < nll["without"] - 0.05, nll  # by 2.1-3.9 over micro lab builds of seeds 0-2
 
 
 def test_npo_loss_matches_a_hand_computation() -> None:
