@@ -13,8 +13,11 @@ and compares the folder with the reference file by file:
 * every other file (plots): byte for byte.
 
 A trial counts only if the kill landed before the run finished. The table prints ``N/N identical``.
+With ``--processes 2`` every run goes through ``accelerate launch`` with 2 CPU processes (gloo), and a kill
+is SIGKILL to the launcher and every worker at once.
 
     python benches/kill_trials.py --trials 10
+    python benches/kill_trials.py --trials 5 --processes 2 --only sweep
 """
 
 from __future__ import annotations
@@ -24,11 +27,14 @@ import json
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import psutil
 
 VOLATILE = {"created", "platform", "git_sha"}
 SKIP_FILES = {".memaudit.lock"}
@@ -47,9 +53,21 @@ def lab_data(work: Path, n: int) -> tuple[Path, Path]:
     return out[0], out[1]
 
 
-def jobs(work: Path, n: int) -> dict[str, list[str]]:
+def launcher(processes: int) -> list[str]:
+    """The command prefix: this Python, or ``accelerate launch`` with ``processes`` CPU processes."""
+    if processes == 1:
+        return [sys.executable, "-m", "auditor.cli", "-q"]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(processes),
+            "--main_process_port", str(port), "--num_machines", "1", "--mixed_precision", "no",
+            "--dynamo_backend", "no", "-m", "auditor", "-q"]  # fmt: skip
+
+
+def jobs(work: Path, n: int, processes: int = 1) -> dict[str, list[str]]:
     members, nonmembers = lab_data(work, n)
-    cli = [sys.executable, "-m", "auditor.cli", "-q"]
+    cli = launcher(processes)
     return {
         "sweep": [*cli, "sweep", "--model", "lab", "--families", "mia,extraction,fact_recall", "--methods",
                   "magnitude,wanda", "--sparsities", "0,0.5", "--limit", str(n), "--device", "cpu",
@@ -105,7 +123,11 @@ def trial(cmd: list[str], out: Path, delay: float) -> bool:
         proc.wait(timeout=delay)
         killed = False
     except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
+        # the launcher and every worker (torch's elastic agent may start them in sessions of their own)
+        procs = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        for p in procs:
+            p.send_signal(signal.SIGKILL)
+        psutil.wait_procs(procs, timeout=60)
         proc.wait()
         killed = True
     run(cmd, out)
@@ -118,12 +140,13 @@ def main() -> int:
     ap.add_argument("--texts", type=int, default=24, help="members and non-members (and items per family)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=("sweep", "mia"), help="one job only")
+    ap.add_argument("--processes", type=int, default=1, help="2: every run under accelerate launch (2 CPU processes)")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     work = Path(tempfile.mkdtemp(prefix="memaudit-kill-"))
     rows = []
     try:
-        for name, cmd in jobs(work, a.texts).items():
+        for name, cmd in jobs(work, a.texts, a.processes).items():
             if a.only and name != a.only:
                 continue
             ref_dir = work / f"{name}-reference"
@@ -148,6 +171,7 @@ def main() -> int:
             rows.append((name, reference_s, same, landed, sorted(set(bad))))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    print(f"processes: {a.processes}")
     print(f"{'job':<6} {'reference s':>11}  result")
     for name, seconds, same, landed, bad in rows:
         print(f"{name:<6} {seconds:11.1f}  {same}/{landed} identical (records, samples and summaries)"

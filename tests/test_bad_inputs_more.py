@@ -30,6 +30,10 @@ def no_model_loads(monkeypatch):
     for mod in list(sys.modules.values()):
         if getattr(mod, "__name__", "").startswith("auditor.") and getattr(mod, "load_model", None) is original:
             monkeypatch.setattr(mod, "load_model", refuse)
+    yield
+    for mod in list(sys.modules.values()):  # a module first imported during the test took `refuse`: give it back
+        if getattr(mod, "__name__", "").startswith("auditor.") and getattr(mod, "load_model", None) is refuse:
+            mod.load_model = original
 
 
 def _rows(prefix: str, n: int, start: int = 0) -> str:

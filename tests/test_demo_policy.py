@@ -66,12 +66,12 @@ def test_shipped_policy_fails_the_demo_lab_on_its_canary_rules(demo_figures: dic
     results = check(_dense_absolute(rules), demo_figures, None)
     failed = {r.rule for r in results if not r.passed}  # FAIL, or INCONCLUSIVE (counted as failing by default)
     assert "extraction_canaries.exact_extraction_rate <= 0.01" in failed, failed
-    assert "exposure.rank1_rate <= 0" in failed and "mia.loss.auc.ci_low <= 0.6" in failed, failed
+    assert "exposure.rank1_rate <= 0.1" in failed and "mia.loss.auc.ci_low <= 0.6" in failed, failed
     status = {r.rule: r.status for r in results}
     assert status["mia.loss.auc.ci_low <= 0.6"] == "FAIL"  # 60 texts: the whole interval lies above 0.6
     # 2 canaries are fewer than the default min_n of 10: too few to pass a rule, but a canary the model ranks
-    # first fails "rank1_rate <= 0" outright
-    assert status["exposure.rank1_rate <= 0"] == "FAIL", status
+    # first fails "rank1_rate <= 0.1" outright
+    assert status["exposure.rank1_rate <= 0.1"] == "FAIL", status
     assert not any(r.warning for r in results)  # no shipped threshold lies outside its figure's range
     assert demo_figures["exposure"]["max_possible"] == pytest.approx(13.2877, abs=1e-4)  # log2(10^4)
 
@@ -80,7 +80,7 @@ def test_shipped_policies_have_dense_canary_rules_and_no_vacuous_exposure_rule()
     demo = parse_rules(list(load_audit_config(str(CONFIGS / "demo-audit.yaml"), []).policy))
     for rules in (demo, list(load_policy(CONFIGS / "policy-example.yaml").rules)):
         texts = {r.text for r in rules}
-        assert {"extraction_canaries.exact_extraction_rate <= 0.01", "exposure.rank1_rate <= 0"} <= texts
+        assert {"extraction_canaries.exact_extraction_rate <= 0.01", "exposure.rank1_rate <= 0.1"} <= texts
         assert any(r.path.endswith((".ci_low", ".ci_high")) and r.path.startswith("mia.") for r in rules)
         assert not any(r.path == "exposure.max" and r.add >= 13.2877 for r in rules)  # could never fail
 

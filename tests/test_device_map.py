@@ -83,9 +83,9 @@ def test_attn_implementation_reaches_from_pretrained(tiny_model_dir, impl):
 def test_offload_without_a_gpu_is_a_one_line_error(tiny_model_dir, tmp_path, capsys):
     from auditor.cli.main import main
 
-    for name in ("m", "n"):
+    for name, texts in (("m", TEXTS), ("n", [t.upper() for t in TEXTS])):  # two sets that share no text
         (tmp_path / f"{name}.jsonl").write_text("".join(f'{{"id": "{name}{i}", "text": "{t}"}}\n'
-                                                        for i, t in enumerate(TEXTS)))  # fmt: skip
+                                                        for i, t in enumerate(texts)))  # fmt: skip
     rc = main(["mia", "--model", str(tiny_model_dir), "--members", str(tmp_path / "m.jsonl"), "--nonmembers",
                str(tmp_path / "n.jsonl"), "--out", str(tmp_path / "run"), "--offload", "--device", "cpu"])  # fmt: skip
     err = capsys.readouterr().err.strip()

@@ -279,3 +279,14 @@ def test_too_few_items_stop_a_pass_but_never_soften_a_fail() -> None:
     assert _status(["exposure.max <= 10", "exposure.max <= 20"], figs) == ["FAIL", "INCONCLUSIVE"]
     results = check_policy(parse_policy({"rules": [f"{path} <= 0.01"], "inconclusive": "pass"}), figs, None)
     assert [r.status for r in results] == ["FAIL"]
+
+
+def test_a_rate_rule_at_the_end_of_its_range_is_warned_never_to_pass() -> None:
+    """With a Wilson interval (positive width at every n), 0 of 40 canaries ranked first cannot show
+    'rank1_rate <= 0': the gate says so rather than leaving the user with an INCONCLUSIVE that never clears."""
+    from auditor.report.gate_warnings import range_warning
+
+    figs = {"exposure": {"rank1_rate": 0.0, "rank1_rate_ci": [0.0, 0.0876], "rank1_rate_n": 40}}
+    assert "can never pass" in (range_warning(parse_rule("exposure.rank1_rate <= 0"), 0.0, figs) or "")
+    assert range_warning(parse_rule("exposure.rank1_rate <= 0.1"), 0.1, figs) is None
+    assert _status(["exposure.rank1_rate <= 0", "exposure.rank1_rate <= 0.1"], figs) == ["INCONCLUSIVE", "PASS"]

@@ -6,7 +6,7 @@ A policy (:mod:`auditor.report.policy`) is YAML with ``rules:``, a list of strin
       - mia.min_k_pp@0.2.auc <= 0.6
       - mia.loss.auc.ci_low <= 0.6
       - extraction.exact_extraction_rate@32 <= 0.01 (n >= 100)
-      - exposure.rank1_rate <= 0
+      - exposure.rank1_rate <= 0.1
       - capability.fact_recall.accuracy >= 0.9 * baseline
     min_n: 10             # the default
     inconclusive: fail    # the default

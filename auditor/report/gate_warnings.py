@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from auditor.report.evidence import evidence
 from auditor.report.figures import figure_range, longest_key
 from auditor.report.policy import Rule
 
@@ -44,6 +45,13 @@ def range_warning(rule: Rule, threshold: float, figures: dict) -> str | None:
     lo, hi = bounds
     always = {"<=": threshold >= hi, "<": threshold > hi, ">=": threshold <= lo, ">": threshold < lo}[rule.op]
     never = {"<=": threshold < lo, "<": threshold <= lo, ">=": threshold > hi, ">": threshold >= hi}[rule.op]
+    edge = {"<=": threshold == lo, ">=": threshold == hi}.get(rule.op, False)
+    if edge and not (always or never) and evidence(figures, rule.path).ci is not None:
+        return (
+            f"WARN  {rule.text}: '{rule.op} {threshold:.4g}' sits at the end of {rule.path}'s range, where its 95% "
+            "interval (positive width at every n) always reaches past it: the rule can never pass, only fail or "
+            f"be INCONCLUSIVE; pick a threshold inside the range (e.g. '{rule.op} {0.1 if lo == threshold else 0.9}')"
+        )
     if not (always or never):
         return None
     verdict = "can never fail" if always else "can never pass"
