@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -96,3 +97,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture()
+def no_model_loads(monkeypatch):
+    """Fail the test if any command gets as far as loading a model (bad input must be caught before)."""
+    import auditor.models.load
+
+    original = auditor.models.load.load_model
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a model was loaded: the bad input was not caught before loading")
+
+    monkeypatch.setattr(auditor.models.load, "load_model", refuse)
+    for mod in list(sys.modules.values()):
+        if getattr(mod, "__name__", "").startswith("auditor.") and getattr(mod, "load_model", None) is original:
+            monkeypatch.setattr(mod, "load_model", refuse)
+    yield
+    for mod in list(sys.modules.values()):  # a module first imported during the test took `refuse`: give it back
+        if getattr(mod, "__name__", "").startswith("auditor.") and getattr(mod, "load_model", None) is refuse:
+            mod.load_model = original

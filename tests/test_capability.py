@@ -18,7 +18,8 @@ from auditor.capability.normalize import answer_match, normalize_answer
 from auditor.capability.schema import FAMILIES, Task, TaskItem, fit_to_context
 from auditor.capability.userfile import load_user_task
 from auditor.errors import ConfigError, InputError
-from auditor.stats.metrics import proportion_ci, threshold_5pct
+from auditor.stats.intervals import proportion_ci
+from auditor.stats.metrics import threshold_5pct
 from auditor.tasks import tasks_dir
 
 

@@ -5,7 +5,8 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from auditor.errors import InputError
-from auditor.stats.metrics import auc, bootstrap_ci, proportion_ci, tpr_at_fpr
+from auditor.stats.intervals import proportion_ci
+from auditor.stats.metrics import auc, bootstrap_ci, tpr_at_fpr
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -38,7 +38,7 @@ def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
     ``replace``, the run's own ``gate.json`` and ``summary.json``); exit 0 on PASS, 1 on FAIL."""
     from auditor.report.figures import collect_figures
     from auditor.report.gate import check_policy, format_results, gate_summary, shift_warning, verdict_line
-    from auditor.report.gate_files import GATE, write_gate
+    from auditor.report.gate_files import GATE, own_verdict, write_gate
 
     figures, baseline = collect_figures(run)
     results = check_policy(policy, figures, baseline)
@@ -49,7 +49,7 @@ def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
         print(warning)
     summary = gate_summary(results, policy)
     summary["warnings"] += [warning] if warning else []
-    before = _recorded_status(run) if replace else None
+    before = own_verdict(run) if replace else None
     path = write_gate(run, summary, replace=replace)
     print(verdict_line(summary))
     if before and before[0] != summary["status"]:
@@ -61,17 +61,6 @@ def _gate_run(run: Path, policy: Policy, replace: bool = True) -> int:
     if not replace and (run / GATE).exists():
         print(f"        the run's own verdict ({run / GATE}) is unchanged; --replace makes this one the run's verdict")
     return 0 if summary["passed"] else 1
-
-
-def _recorded_status(run: Path) -> tuple[str, str] | None:
-    """The status and policy source of the run's own verdict (``RUN/gate.json``), if it has a readable one."""
-    from auditor.report.gate_files import GATE
-
-    try:
-        old = json.loads((run / GATE).read_text(encoding="utf-8"))
-        return str(old["status"]), str((old.get("policy") or {}).get("source") or "recorded")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
 
 
 def _audit(config: str, overrides: list[str], overwrite: bool, report: bool) -> int:

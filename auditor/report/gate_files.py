@@ -9,6 +9,7 @@ the report's banner follows) is the run's own verdict: the audit config's policy
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from auditor.report.summary import write_summary
@@ -34,3 +35,12 @@ def write_gate(run: Path, summary: dict, *, replace: bool) -> Path:
         atomic_write_json(Path(run) / GATE, summary)
         write_summary(run, gate=summary)
     return path
+
+
+def own_verdict(run: Path) -> tuple[str, str] | None:
+    """The status and policy source of the run's own verdict (``RUN/gate.json``), if it has a readable one."""
+    try:
+        kept = json.loads((Path(run) / GATE).read_text(encoding="utf-8"))
+        return str(kept["status"]), str((kept.get("policy") or {}).get("source") or "recorded")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None

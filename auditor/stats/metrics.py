@@ -14,7 +14,6 @@ from scipy.stats import rankdata
 from auditor.errors import ConfigError, InputError
 from auditor.stats.bootstrap import bootstrap_figures, bootstrap_figures_many, max_false_positives
 from auditor.stats.intervals import membership_ci, percentile_ci
-from auditor.stats.intervals import proportion_ci as proportion_ci  # re-exported: callers import it from here
 
 log = logging.getLogger(__name__)
 
